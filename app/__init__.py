@@ -1,0 +1,1 @@
+"""The FastAPI recommendation service. It reads exported versions; it never imports `training`."""

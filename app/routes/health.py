@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.schemas import Health, ModelRef, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Alive: the process answers."""
+    return Health(status="ok")
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+async def ready(request: Request):
+    """Ready: a model is loaded and serving (503 until then)."""
+    bundle = request.app.state.bundle
+    if bundle is None:
+        return JSONResponse({"status": "no model loaded", "model": None}, status_code=503)
+    return Readiness(status="ready", model=ModelRef(name=bundle.name, version=bundle.version))

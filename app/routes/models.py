@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import BundleDep
+from app.schemas import ModelInfo
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+@router.get("", response_model=ModelInfo)
+async def served_model(bundle: BundleDep) -> ModelInfo:
+    """The version being served: name, version, kind and its validation/test metrics."""
+    m = bundle.manifest
+    return ModelInfo(
+        name=m.name,
+        version=m.version,
+        kind=m.model.kind,
+        factors=m.model.factors,
+        created=m.created,
+        users=len(bundle.user_index),
+        items=bundle.n_items,
+        rating_range=m.rating_range,
+        metrics=m.metrics,
+    )

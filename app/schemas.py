@@ -1,0 +1,88 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+MAX_ID_LENGTH = 128
+
+
+# Ids may arrive as JSON integers or strings; 196 and "196" are the same id. Booleans and floats
+# are refused, so `true` or `196.0` never silently becomes an id.
+def _id_as_string(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+ExternalId = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH),
+    BeforeValidator(_id_as_string, json_schema_input_type=int | str),
+]
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: int
+
+
+class Instance(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: ExternalId
+    item_id: ExternalId
+
+
+class PredictRequest(BaseModel):
+    """TensorFlow Serving's row format: {"instances": [{"user_id": ..., "item_id": ...}, ...]}."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"instances": [{"user_id": 196, "item_id": 242}]}]},
+    )
+
+    instances: list[Instance] = Field(min_length=1)
+
+
+class PredictResponse(BaseModel):
+    predictions: list[float] = Field(description="predicted ratings, in request order")
+    model: ModelRef
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float = Field(description="ranking score; for rating models the unclipped rating")
+    title: str | None = None
+    genres: list[str] = Field(default_factory=list)
+
+
+class RecommendResponse(BaseModel):
+    user_id: str
+    items: list[RecommendedItem]
+    model: ModelRef
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str
+    version: int
+    kind: str
+    factors: int
+    created: str
+    users: int
+    items: int
+    rating_range: tuple[float, float]
+    metrics: dict[str, dict[str, float]]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model: ModelRef | None = None

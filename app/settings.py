@@ -1,0 +1,59 @@
+"""Service configuration: one typed Settings, read from RECSYS_* environment variables or .env."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class Settings(BaseSettings):
+    """Every field is listed in the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RECSYS_", env_file=".env", extra="ignore", protected_namespaces=()
+    )
+
+    models_dir: Path = Field(Path("models"), description="root holding <name>/<version>/")
+    model_name: str = Field("movielens", description="which model under models_dir to serve")
+    model_version: int | None = Field(None, ge=1, description="pin a version; default newest")
+    max_n: int = Field(100, ge=1, le=10_000, description="largest n /recommend accepts")
+    max_predict_instances: int = Field(10_000, ge=1, description="most instances per /predict")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated browser origins; empty = CORS off"
+    )
+    blas_threads: int = Field(1, ge=1, description="BLAS threads for the top-N maths")
+    host: str = Field("127.0.0.1", description="`recsys serve` bind address")
+    port: int = Field(8000, ge=1, le=65535, description="`recsys serve` port")
+    workers: int = Field(1, ge=1, description="`recsys serve` uvicorn worker processes")
+    log_level: str = Field("info", description="uvicorn/service log level")
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not _NAME.match(value) or value in (".", ".."):
+            raise ValueError(
+                f"model name {value!r} must be 1-128 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        levels = ("critical", "error", "warning", "info", "debug", "trace")
+        if value.lower() not in levels:
+            raise ValueError(f"log level {value!r} is not one of {', '.join(levels)}")
+        return value.lower()

@@ -1,0 +1,58 @@
+"""Tiny artifacts built once per session: synthetic ratings, a trained mf_bias, its export."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+
+from app.main import create_app  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from training.data.loaders import RatingsData  # noqa: E402
+from training.data.synthetic import synthetic_ratings  # noqa: E402
+
+MODEL_NAME = "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> RatingsData:
+    ratings, items = synthetic_ratings(n_users=60, n_items=40, n_ratings=1200, seed=1)
+    return RatingsData(ratings, items, source="synthetic")
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_data):
+    from training.train import TrainConfig, train
+
+    config = TrainConfig(factors=8, epochs=6, batch_size=128, patience=2, learning_rate=0.01)
+    return train(tiny_data, config, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, trained, tiny_data) -> Path:
+    from training.export import export_version
+
+    root = tmp_path_factory.mktemp("models")
+    export_version(trained, root, MODEL_NAME, tiny_data.ratings, tiny_data.items)
+    return root
+
+
+@pytest.fixture(scope="session")
+def version_dir(models_dir) -> Path:
+    return models_dir / MODEL_NAME / "1"
+
+
+def make_client(**settings) -> TestClient:
+    """A TestClient on its own app; use as a context manager so the lifespan loads the model."""
+    return TestClient(create_app(Settings(**settings)))
+
+
+@pytest.fixture(scope="session")
+def client(models_dir):
+    with make_client(models_dir=models_dir, model_name=MODEL_NAME, max_n=20) as c:
+        yield c

@@ -1,0 +1,129 @@
+"""Each supported ratings/items form, written small in the test, reads back the same way."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.data.loaders import load_dataset, load_files, read_items_file, read_ratings_file
+
+
+def rows(frame):
+    return [tuple(r) for r in frame[["user_id", "item_id", "rating"]].itertuples(index=False)]
+
+
+def test_ml100k_u_data_and_u_item(tmp_path):
+    (tmp_path / "u.data").write_text("196\t242\t3\t881250949\n186\t302\t3.5\t891717742\n")
+    flags = ["0"] * 19
+    flags[5] = flags[8] = "1"  # Comedy, Drama
+    line = "|".join(["242", "Kolya (1996)", "24-Jan-1997", "", "http://x", *flags])
+    (tmp_path / "u.item").write_bytes(
+        (
+            line + "\n" + "|".join(["302", "Misérables, Les (1995)", "", "", "", *(["0"] * 19)])
+        ).encode("latin-1")
+    )
+    data = load_files(tmp_path / "u.data", tmp_path / "u.item")
+    assert rows(data.ratings) == [("196", "242", 3.0), ("186", "302", 3.5)]
+    assert data.ratings["timestamp"].tolist() == [881250949, 891717742]
+    assert data.items.to_dict("records") == [
+        {"item_id": "242", "title": "Kolya (1996)", "genres": ["Comedy", "Drama"]},
+        {"item_id": "302", "title": "Misérables, Les (1995)", "genres": []},
+    ]
+
+
+def test_ml1m_dat_files_latin1_and_colons_in_titles(tmp_path):
+    (tmp_path / "ratings.dat").write_text("1::1193::5::978300760\n2::3408::4::978300275\n")
+    (tmp_path / "movies.dat").write_bytes(
+        "1193::Star Wars: Episode IV (1977)::Action|Sci-Fi\n3408::Amélie (2001)::Comedy\n".encode(
+            "latin-1"
+        )
+    )
+    data = load_files(tmp_path / "ratings.dat", tmp_path / "movies.dat")
+    assert rows(data.ratings) == [("1", "1193", 5.0), ("2", "3408", 4.0)]
+    assert data.items["title"].tolist() == ["Star Wars: Episode IV (1977)", "Amélie (2001)"]
+    assert data.items["genres"].tolist() == [["Action", "Sci-Fi"], ["Comedy"]]
+
+
+def test_ml1m_wrong_field_count_names_the_line(tmp_path):
+    (tmp_path / "ratings.dat").write_text("1::1193::5::978300760\n2::3408::4\n")
+    with pytest.raises(ValueError, match=r"line 2 has 3 '::'-separated fields, expected 4"):
+        read_ratings_file(tmp_path / "ratings.dat")
+
+
+def test_movielens_csv_with_quotes_half_stars_and_no_genres(tmp_path):
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n"
+    )
+    (tmp_path / "movies.csv").write_text(
+        'movieId,title,genres\n31,"Dangerous Minds, The (1995)",Drama\n'
+        "1029,Dumbo (1941),(no genres listed)\n"
+    )
+    data = load_files(tmp_path / "ratings.csv", tmp_path / "movies.csv")
+    assert rows(data.ratings) == [("1", "31", 2.5), ("1", "1029", 3.0)]
+    assert data.items.to_dict("records") == [
+        {"item_id": "31", "title": "Dangerous Minds, The (1995)", "genres": ["Drama"]},
+        {"item_id": "1029", "title": "Dumbo (1941)", "genres": []},
+    ]
+
+
+def test_users_own_csv_keeps_string_ids_and_needs_no_timestamp(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("userId,movieId,rating\nalice,tt0111161,5\nbob,0042,4\n")
+    frame = read_ratings_file(path)
+    assert rows(frame) == [("alice", "tt0111161", 5.0), ("bob", "0042", 4.0)]
+    assert "timestamp" not in frame
+
+
+def test_keras_tutorial_edited_rating_csv(tmp_path):
+    path = tmp_path / "edited_rating.csv"
+    path.write_text(",userId,movieId,rating,movie_idx\n0,1,2,3.5,0\n1,1,29,3.5,1\n2,7,2,4.0,0\n")
+    assert rows(read_ratings_file(path)) == [("1", "2", 3.5), ("1", "29", 3.5), ("7", "2", 4.0)]
+
+
+def test_recbole_atomic_files(tmp_path):
+    (tmp_path / "ml-100k.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949\n"
+    )
+    (tmp_path / "ml-100k.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        "242\tKolya\t1996\tComedy\n1\tToy Story\t1995\tAnimation Children's Comedy\n",
+        encoding="utf-8",
+    )
+    data = load_files(tmp_path / "ml-100k.inter", tmp_path / "ml-100k.item")
+    assert rows(data.ratings) == [("196", "242", 3.0)]
+    assert data.items.to_dict("records")[1] == {
+        "item_id": "1",
+        "title": "Toy Story (1995)",
+        "genres": ["Animation", "Children's", "Comedy"],
+    }
+
+
+def test_missing_columns_are_named(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,movie,stars\n1,2,3\n")
+    with pytest.raises(ValueError, match=r"lacks \['userId', 'movieId', 'rating'\]"):
+        read_ratings_file(path)
+
+
+def test_non_numeric_rating_is_reported_with_its_row(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating\n1,2,3\n1,3,five\n")
+    with pytest.raises(ValueError, match=r"1 ratings are not numbers \(first at data row 2\)"):
+        read_ratings_file(path)
+
+
+def test_unknown_items_form_is_refused(tmp_path):
+    path = tmp_path / "items.txt"
+    path.write_text("id;name\n1;x\n")
+    with pytest.raises(ValueError, match="not an items file"):
+        read_items_file(path)
+
+
+def test_load_dataset_prefers_grouplens_files_and_says_how_to_fetch(tmp_path):
+    with pytest.raises(FileNotFoundError, match="recsys fetch ml-100k"):
+        load_dataset("ml-100k", tmp_path)
+    root = tmp_path / "ml-100k"
+    root.mkdir()
+    (root / "ml-100k.inter").write_text("user_id:token\titem_id:token\trating:float\n1\t2\t3\n")
+    assert rows(load_dataset("ml-100k", tmp_path).ratings) == [("1", "2", 3.0)]
+    (root / "u.data").write_text("9\t8\t5\t0\n")
+    assert rows(load_dataset("ml-100k", tmp_path).ratings) == [("9", "8", 5.0)]

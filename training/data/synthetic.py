@@ -1,0 +1,64 @@
+"""Synthetic explicit ratings from a known low-rank model, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GENRES = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"]
+
+
+def synthetic_ratings(
+    n_users: int = 100,
+    n_items: int = 60,
+    n_ratings: int = 2000,
+    factors: int = 4,
+    seed: int = 0,
+    noise: float = 0.3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ratings 1-5 drawn from mean + user bias + item bias + <p_u, q_i> + noise, rounded.
+
+    Returns `(ratings, items)` in the service's own frame shapes (string ids; items with title and
+    genres). Each (user, item) pair occurs at most once; popular items are rated more often.
+    """
+    if n_ratings > n_users * n_items:
+        raise ValueError(f"{n_ratings} ratings do not fit in {n_users} users x {n_items} items")
+    rng = np.random.default_rng(seed)
+    popularity = rng.zipf(1.6, n_items).astype(float)
+    popularity /= popularity.sum()
+    # Draw more pairs than needed, keep the first occurrence of each, top up until full.
+    pairs: np.ndarray = np.empty(0, dtype=np.int64)
+    while len(pairs) < n_ratings:
+        users = rng.integers(0, n_users, 2 * n_ratings)
+        items = rng.choice(n_items, 2 * n_ratings, p=0.5 * popularity + 0.5 / n_items)
+        pairs = pd.unique(np.concatenate([pairs, users * n_items + items]))
+    pairs = pairs[:n_ratings]
+    users, items = pairs // n_items, pairs % n_items
+    p = rng.normal(0, 0.6, (n_users, factors))
+    q = rng.normal(0, 0.6, (n_items, factors))
+    score = (
+        3.5
+        + rng.normal(0, 0.4, n_users)[users]
+        + rng.normal(0, 0.5, n_items)[items]
+        + np.einsum("ij,ij->i", p[users], q[items])
+        + rng.normal(0, noise, n_ratings)
+    )
+    ratings = pd.DataFrame(
+        {
+            "user_id": [str(u + 1) for u in users],
+            "item_id": [str(i + 1) for i in items],
+            "rating": np.clip(np.rint(score), 1, 5).astype("float32"),
+            "timestamp": (1_600_000_000 + rng.integers(0, 10**7, n_ratings)).astype("int64"),
+        }
+    )
+    catalogue = pd.DataFrame(
+        {
+            "item_id": [str(i + 1) for i in range(n_items)],
+            "title": [f"Movie {i + 1} ({1950 + i % 70})" for i in range(n_items)],
+            "genres": [
+                sorted(rng.choice(GENRES, rng.integers(1, 3), replace=False).tolist())
+                for _ in range(n_items)
+            ],
+        }
+    )
+    return ratings, catalogue

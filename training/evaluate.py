@@ -1,0 +1,34 @@
+"""Rating metrics on held-out ratings, computed on the predictions the service would serve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.data.split import IdIndex
+
+
+def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """RMSE, MAE and MSE of `y_pred` against `y_true`."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} true ratings but {len(y_pred)} predictions")
+    if len(y_true) == 0:
+        return {"rmse": float("nan"), "mae": float("nan"), "mse": float("nan"), "count": 0}
+    err = np.asarray(y_pred, np.float64) - np.asarray(y_true, np.float64)
+    mse = float(np.mean(err**2))
+    return {"rmse": mse**0.5, "mae": float(np.mean(np.abs(err))), "mse": mse, "count": len(err)}
+
+
+def predict_frame(
+    model, users: IdIndex, items: IdIndex, frame: pd.DataFrame, rating_range: tuple[float, float]
+) -> np.ndarray:
+    """Clipped predictions for the rows of `frame`; unknown ids use the OOV row."""
+    x = {"user": users.lookup(frame["user_id"]), "item": items.lookup(frame["item_id"])}
+    raw = model.predict(x, batch_size=16384, verbose=0)
+    return np.clip(np.asarray(raw, np.float32).reshape(-1), *rating_range)
+
+
+def evaluate_frame(model, users, items, frame, rating_range) -> dict[str, float]:
+    """Rating metrics of `model` on the rows of `frame`."""
+    predictions = predict_frame(model, users, items, frame, rating_range)
+    return rating_metrics(frame["rating"].to_numpy(), predictions)

@@ -1,0 +1,231 @@
+"""Write a trained model as one version directory in TensorFlow Serving's layout.
+
+`models/<name>/<version>/` holds:
+- `saved_model.pb`, `variables/`: a SavedModel whose `serving_default` signature takes 1-D string
+  tensors `user_id` and `item_id` (raw external ids; the id->row lookup is in the graph, unknown
+  ids fall back to the model's out-of-vocabulary row) and returns `rating`, float32, clipped to
+  the rating range. `tensorflow_model_server --model_base_path=models/<name>` serves it as is.
+- `user_factors.npy`, `item_factors.npy`, `user_bias.npy`, `item_bias.npy`: float32 arrays the
+  service memory-maps for top-N; row i belongs to the i-th id of `user_ids.json`/`item_ids.json`.
+- `seen_indptr.npy`, `seen_indices.npy`: each user's rated items (CSR), excluded from top-N.
+- `items.json`: title and genres per item row, when the data had item metadata.
+- `manifest.json`: what the version is, how it scored, and the SHA-256 of every other file.
+
+Everything is written into a hidden staging directory and renamed into place when complete, so
+a reader never sees a half-written version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.data.split import IdIndex
+from training.train import TrainedModel
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def export_version(
+    trained: TrainedModel,
+    models_dir: str | Path,
+    name: str,
+    ratings: pd.DataFrame,
+    items: pd.DataFrame | None = None,
+) -> Path:
+    """Export `trained` as the next version of `models_dir/name` and return its path.
+
+    Args:
+        trained: the trained model, its id indices and metrics.
+        models_dir: the models root; the version lands in `models_dir/name/<n>`.
+        name: the model name (TF Serving's model name).
+        ratings: every rating the model was given (all splits), recorded as each user's seen
+            items so /recommend never suggests something the user already rated.
+        items: item metadata (item_id, title, genres), if known.
+    """
+    base = Path(models_dir) / name
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=base, prefix=".staging-"))
+    staging.chmod(0o755)  # mkdtemp makes it owner-only; a service running as another user reads it
+    try:
+        write_saved_model(trained, staging)
+        _write_arrays(trained, staging, ratings, items)
+        files = {
+            str(p.relative_to(staging)): _sha256(p)
+            for p in sorted(staging.rglob("*"))
+            if p.is_file()
+        }
+        return _publish(staging, base, trained, files)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_saved_model(trained: TrainedModel, path: Path) -> None:
+    """Write the `serving_default` SavedModel (string ids in, clipped rating out) into `path`."""
+    import keras
+    import tensorflow as tf
+
+    model = trained.model
+    user_table = _lookup_table(trained.users)
+    item_table = _lookup_table(trained.items)
+    low, high = trained.rating_range
+
+    def serve(user_id, item_id):
+        users = tf.cast(user_table.lookup(user_id), tf.int32)
+        items = tf.cast(item_table.lookup(item_id), tf.int32)
+        rating = tf.reshape(model({"user": users, "item": items}, training=False), [-1])
+        return {"rating": tf.clip_by_value(tf.cast(rating, tf.float32), low, high)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(user_table)
+    archive.track(item_table)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=serve,
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="user_id"),
+            tf.TensorSpec([None], tf.string, name="item_id"),
+        ],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
+def _lookup_table(index: IdIndex):
+    import tensorflow as tf
+
+    keys = tf.constant(index.to_list(), dtype=tf.string)
+    values = tf.range(len(index), dtype=tf.int64)
+    initializer = tf.lookup.KeyValueTensorInitializer(keys, values)
+    return tf.lookup.StaticHashTable(initializer, default_value=index.oov)
+
+
+def _write_arrays(
+    trained: TrainedModel, out: Path, ratings: pd.DataFrame, items: pd.DataFrame | None
+) -> None:
+    for filename, array in trained.model.factors_for_export().items():
+        np.save(out / f"{filename}.npy", np.ascontiguousarray(array, dtype=np.float32))
+    _write_json(out / "user_ids.json", trained.users.to_list())
+    _write_json(out / "item_ids.json", trained.items.to_list())
+    indptr, indices = seen_items(trained.users, trained.items, ratings)
+    np.save(out / "seen_indptr.npy", indptr)
+    np.save(out / "seen_indices.npy", indices)
+    if items is not None:
+        _write_json(out / "items.json", item_metadata(trained.items, items))
+
+
+def seen_items(
+    users: IdIndex, items: IdIndex, ratings: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each known user's known rated items as CSR (`indptr` int64, sorted `indices` int32)."""
+    u = users.lookup(ratings["user_id"])
+    i = items.lookup(ratings["item_id"])
+    keep = (u < users.oov) & (i < items.oov)
+    pairs = np.unique(u[keep].astype(np.int64) * items.oov + i[keep])
+    counts = np.bincount(pairs // items.oov, minlength=len(users))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return indptr, (pairs % items.oov).astype(np.int32)
+
+
+def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
+    """Title and genres for each item row, in row order; items without metadata get nulls."""
+    by_id = items.drop_duplicates("item_id", keep="last").set_index("item_id")
+    meta = by_id.reindex(pd.Index(index.to_list(), dtype=object))
+    return [
+        {
+            "title": title if isinstance(title, str) else None,
+            "genres": list(genres) if isinstance(genres, list | tuple | np.ndarray) else [],
+        }
+        for title, genres in zip(meta["title"], meta["genres"], strict=True)
+    ]
+
+
+def _publish(staging: Path, base: Path, trained: TrainedModel, files: dict[str, str]) -> Path:
+    """Rename `staging` to the next free version number, retrying if another writer took it."""
+    for _ in range(100):
+        version = next_version(base)
+        _write_json(staging / MANIFEST, manifest(trained, base.name, version, files))
+        target = base / str(version)
+        try:
+            os.rename(staging, target)  # fails if target exists (another trainer got there first)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+    raise RuntimeError(f"could not find a free version number under {base}")
+
+
+def next_version(base: Path) -> int:
+    """One more than the highest integer-named directory under `base` (1 if none)."""
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def manifest(
+    trained: TrainedModel, name: str, version: int, files: dict[str, str]
+) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+
+    split = trained.split
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "kind": trained.config.model,
+            "factors": trained.config.factors,
+            "signature": "serving_default",
+            "inputs": {"user_id": "string[None]", "item_id": "string[None]"},
+            "outputs": {"rating": "float32[None]"},
+        },
+        "global_mean": trained.global_mean,
+        "rating_range": list(trained.rating_range),
+        "counts": {
+            "users": len(trained.users),
+            "items": len(trained.items),
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "test": len(split.test),
+        },
+        "metrics": trained.metrics,
+        "training": trained.summary(),
+        # How /recommend scores items: score = user_factors[u] @ item_factors.T + item_bias, plus
+        # global_mean + user_bias[u] when `score` is "rating" (then it equals the predicted rating,
+        # before clipping).
+        "recommend": {
+            "user_factors": "user_factors.npy",
+            "item_factors": "item_factors.npy",
+            "item_bias": "item_bias.npy",
+            "user_bias": "user_bias.npy",
+            "score": "rating",
+            "seen": "every rating given to training (all splits)",
+        },
+        "files": files,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
