@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    from training.train import TrainConfig
+    from training.config import TrainConfig
 
     names = {"model": "--model", "learning_rate": "--lr"}
     helps = {
@@ -113,13 +113,16 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from training.data.loaders import load_dataset, load_files
-    from training.export import export_version
-    from training.train import TrainConfig, train
 
+    # Read the data before importing TensorFlow (seconds), so a bad file fails at once.
     if args.dataset:
         data = load_dataset(args.dataset, args.data_dir)
     else:
         data = load_files(args.ratings, args.items)
+    from training.config import TrainConfig
+    from training.export import export_version
+    from training.train import train
+
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     trained = train(data, config)
     path = export_version(trained, args.models_dir, args.name, data.ratings, data.items)

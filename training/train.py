@@ -9,38 +9,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from training.config import TrainConfig
 from training.data.loaders import RatingsData
 from training.data.split import IdIndex, Split, split_ratings
 from training.evaluate import evaluate_frame
 from training.models import build_model, make_optimizer
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run. Defaults tuned on ml-100k's validation split
-    (bench/tune_mf_bias.py; figures in bench/README.md)."""
-
-    model: str = "mf_bias"
-    factors: int = 64
-    l2: float = 0.05
-    bias_l2: float = 0.001
-    regularization: str = "example"
-    optimizer: str = "adam"
-    learning_rate: float = 0.002
-    batch_size: int = 512
-    epochs: int = 60
-    patience: int = 3
-    seed: int = 42
-    validation: float = 0.1
-    test: float = 0.1
-
-    def model_params(self) -> dict[str, Any]:
-        return {
-            "factors": self.factors,
-            "l2": self.l2,
-            "bias_l2": self.bias_l2,
-            "regularization": self.regularization,
-        }
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""The `recsys` command as a user runs it: train on their own files, then serve over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from training.data.synthetic import synthetic_ratings
+
+RECSYS = [sys.executable, "-m", "training.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, timeout=300):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([*RECSYS, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env=env)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_files(tmp_path_factory):
+    """A user's own ratings.csv (string ids) and movies.csv."""
+    folder = tmp_path_factory.mktemp("own")
+    ratings, items = synthetic_ratings(n_users=40, n_items=30, n_ratings=700, seed=3)
+    ratings["user_id"] = "user-" + ratings["user_id"]
+    ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(
+        folder / "ratings.csv", index=False
+    )
+    items.assign(genres=items["genres"].map("|".join)).rename(
+        columns={"item_id": "movieId"}
+    ).to_csv(folder / "movies.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_dir(own_files, tmp_path_factory):
+    models = tmp_path_factory.mktemp("cli-models")
+    done = run("train", "--ratings", str(own_files / "ratings.csv"), "--items",
+               str(own_files / "movies.csv"), "--models-dir", str(models), "--name", "own",
+               "--epochs", "3", "--factors", "4", "--batch-size", "64")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return models, done.stdout
+
+
+def test_train_prints_progress_path_and_metrics(trained_dir):
+    models, out = trained_dir
+    assert "epoch   1/3" in out and "epoch   3/3" in out
+    assert f"exported own version 1 to {models / 'own' / '1'}" in out
+    assert "validation: RMSE" in out and "test: RMSE" in out
+    assert (models / "own" / "1" / "saved_model.pb").is_file()
+
+
+def test_train_reports_a_missing_file_without_a_traceback(tmp_path):
+    done = run("train", "--ratings", str(tmp_path / "nope.csv"), "--models-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: ratings file not found: {tmp_path / 'nope.csv'}"
+    assert "Traceback" not in done.stderr
+
+
+def test_train_needs_a_data_source():
+    done = run("train")
+    assert done.returncode == 2 and "one of the arguments --dataset --ratings" in done.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_over_real_http(trained_dir):
+    models, _ = trained_dir
+    port = free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server = subprocess.Popen(
+        [*RECSYS, "serve", "--models-dir", str(models), "--name", "own", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "service not ready within 60 s"
+            time.sleep(0.2)
+        body = httpx.get(f"{base}/recommend/user-1", params={"n": 3}).json()
+        assert body["user_id"] == "user-1" and len(body["items"]) == 3
+        assert all(item["title"].startswith("Movie ") for item in body["items"])
+        instances = [{"user_id": "user-1", "item_id": body["items"][0]["item_id"]}]
+        predicted = httpx.post(f"{base}/predict", json={"instances": instances}).json()
+        assert 1.0 <= predicted["predictions"][0] <= 5.0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
