@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +53,20 @@ class Manifest(_Frozen):
     tensorflow_version: str = ""
 
 
+def read_json_artifact(path: Path, missing: str = "missing") -> Any:
+    """Parse one JSON file of a version.
+
+    Raises:
+        ArtifactError: the file is missing (message `missing`) or is not valid JSON.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: {missing}") from None
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: unreadable JSON ({err})") from None
+
+
 def read_manifest(version_dir: Path) -> Manifest:
     """Parse and check `version_dir/manifest.json`.
 
@@ -60,12 +74,7 @@ def read_manifest(version_dir: Path) -> Manifest:
         ArtifactError: missing, not JSON, another format version, or fields missing/wrong.
     """
     path = version_dir / MANIFEST
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing (not a complete exported version)") from None
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: unreadable JSON ({err})") from None
+    raw = read_json_artifact(path, "missing (not a complete exported version)")
     if not isinstance(raw, dict):
         raise ArtifactError(f"{path}: expected a JSON object, found {type(raw).__name__}")
     if raw.get("format_version") != FORMAT_VERSION:
@@ -80,7 +89,11 @@ def read_manifest(version_dir: Path) -> Manifest:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
         )
         raise ArtifactError(f"{path}: {problems}") from None
-    if version_dir.name.isdigit() and manifest.version != int(version_dir.name):
+    if (
+        version_dir.name.isascii()
+        and version_dir.name.isdigit()
+        and manifest.version != int(version_dir.name)
+    ):
         raise ArtifactError(
             f"{path}: says version {manifest.version} but lives in directory {version_dir.name}"
         )

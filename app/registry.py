@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.manifest import ArtifactError, Manifest, read_manifest
+from app.manifest import ArtifactError, Manifest, read_json_artifact, read_manifest
 
 log = logging.getLogger("app.registry")
 
@@ -56,7 +55,12 @@ def list_versions(base: Path) -> list[int]:
     if not base.is_dir():
         return []
     return sorted(
-        (int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True
+        (
+            int(p.name)
+            for p in base.iterdir()
+            if p.name.isascii() and p.name.isdigit() and p.is_dir()
+        ),
+        reverse=True,
     )
 
 
@@ -152,12 +156,7 @@ def _verify_files(path: Path, files: dict[str, str]) -> None:
 
 
 def _read_ids(path: Path) -> list[str]:
-    try:
-        ids = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing") from None
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: unreadable JSON ({err})") from None
+    ids = read_json_artifact(path)
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise ArtifactError(f"{path}: expected a JSON list of string ids")
     if len(set(ids)) != len(ids):
@@ -186,10 +185,7 @@ def _read_array(path: Path, shape: tuple[int, ...] | None, dtype=np.float32) -> 
 def _read_items(path: Path, n_items: int) -> tuple[list[str | None] | None, list[list[str]] | None]:
     if not path.is_file():
         return None, None  # item metadata is optional
-    try:
-        rows: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ArtifactError(f"{path}: unreadable JSON ({err})") from None
+    rows = read_json_artifact(path)
     if not isinstance(rows, list) or len(rows) != n_items:
         raise ArtifactError(f"{path}: expected a list of {n_items} items")
     return [r.get("title") for r in rows], [list(r.get("genres") or []) for r in rows]

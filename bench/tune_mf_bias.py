@@ -31,6 +31,8 @@ SWEEPS: list[tuple[str, list[dict]]] = [
     ("factors", [{"factors": v} for v in (16, 32, 64, 128)]),
     ("learning_rate", [{"learning_rate": v} for v in (0.001, 0.002, 0.005)]),
     ("batch_size", [{"batch_size": v} for v in (256, 512, 2048)]),
+    ("l2 (again, at the new rate and batch)", [{"l2": v} for v in (0.08, 0.1, 0.12)]),
+    ("init_std", [{"init_std": v} for v in (0.01, 0.05, 0.1)]),
 ]
 
 

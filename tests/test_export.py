@@ -153,3 +153,19 @@ def test_service_falls_back_to_an_older_good_version(copy_of_version, tmp_path):
     edit_manifest(broken, version=2)
     (broken / "user_ids.json").write_text("[]")
     assert load_served(tmp_path, "m").version == 1
+
+
+def test_signature_def_is_what_tensorflow_serving_reads(version_dir):
+    """TF Serving loads the 'serve' MetaGraph and its serving_default SignatureDef (the REST
+    predict API): string user_id/item_id of any batch size in, float rating out."""
+    from tensorflow.python.tools import saved_model_utils
+
+    meta_graph = saved_model_utils.get_meta_graph_def(str(version_dir), "serve")
+    signature = meta_graph.signature_def["serving_default"]
+    assert signature.method_name == "tensorflow/serving/predict"
+    for name in ("user_id", "item_id"):
+        tensor = signature.inputs[name]
+        assert tensor.dtype == tf.string.as_datatype_enum
+        assert [d.size for d in tensor.tensor_shape.dim] == [-1]
+    assert list(signature.outputs) == ["rating"]
+    assert signature.outputs["rating"].dtype == tf.float32.as_datatype_enum

@@ -80,6 +80,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         "optimizer": "adam, rmsprop or sgd",
         "epochs": "most epochs (early stopping may stop sooner)",
         "patience": "epochs without validation gain before stopping",
+        "init_std": "standard deviation of the initial factors",
         "validation": "validation fraction",
         "test": "test fraction",
     }

@@ -17,6 +17,7 @@ class TrainConfig:
     l2: float = 0.05
     bias_l2: float = 0.001
     regularization: str = "example"
+    init_std: float = 0.05
     optimizer: str = "adam"
     learning_rate: float = 0.002
     batch_size: int = 512
@@ -32,4 +33,5 @@ class TrainConfig:
             "l2": self.l2,
             "bias_l2": self.bias_l2,
             "regularization": self.regularization,
+            "init_std": self.init_std,
         }

@@ -168,7 +168,9 @@ def _publish(staging: Path, base: Path, trained: TrainedModel, files: dict[str, 
 
 def next_version(base: Path) -> int:
     """One more than the highest integer-named directory under `base` (1 if none)."""
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+    versions = [
+        int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isascii() and p.name.isdigit()
+    ]
     return max(versions, default=0) + 1
 
 

@@ -9,7 +9,6 @@ and, where the source has one, an int64 `timestamp`. Ids stay exactly as the fil
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,7 +210,7 @@ def _csv_header(path: Path) -> list[str]:
 def _split_genres(value: object) -> list[str]:
     if not isinstance(value, str) or value.strip() in ("", "(no genres listed)"):
         return []
-    return [g for g in re.split(r"\|", value) if g]
+    return [g for g in value.split("|") if g]
 
 
 def read_ratings_file(path: str | Path) -> pd.DataFrame:

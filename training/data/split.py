@@ -47,8 +47,6 @@ class IdIndex:
 
     def __init__(self, ids: Iterable[str]):
         self.ids = pd.Index(pd.unique(pd.Series(list(ids), dtype=object)), dtype=object)
-        if self.ids.has_duplicates:  # pragma: no cover - pd.unique guarantees this
-            raise ValueError("duplicate ids")
 
     @classmethod
     def from_column(cls, column: pd.Series) -> IdIndex:
