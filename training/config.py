@@ -14,13 +14,13 @@ class TrainConfig:
 
     model: str = "mf_bias"
     factors: int = 64
-    l2: float = 0.05
-    bias_l2: float = 0.001
+    l2: float = 0.1
+    bias_l2: float = 0.0
     regularization: str = "example"
-    init_std: float = 0.05
+    init_std: float = 0.01
     optimizer: str = "adam"
-    learning_rate: float = 0.002
-    batch_size: int = 512
+    learning_rate: float = 0.001
+    batch_size: int = 256
     epochs: int = 60
     patience: int = 3
     seed: int = 42
