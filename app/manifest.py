@@ -46,7 +46,7 @@ class Manifest(_Frozen):
     global_mean: float
     rating_range: tuple[float, float]
     counts: dict[str, int]
-    metrics: dict[str, dict[str, float]] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, float | int]] = Field(default_factory=dict)
     training: dict = Field(default_factory=dict)
     recommend: RecommendSpec
     files: dict[str, str]

@@ -76,7 +76,7 @@ class ModelInfo(BaseModel):
     users: int
     items: int
     rating_range: tuple[float, float]
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, dict[str, float | int]]
 
 
 class Health(BaseModel):
