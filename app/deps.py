@@ -1,4 +1,8 @@
-"""Dependencies as annotated aliases, so handlers read like their signatures."""
+"""Dependencies as annotated aliases, so handlers read like their signatures.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in the thread pool, a
+hop that cost more than the whole top-N computation.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from app.registry import Bundle
 from app.settings import Settings
 
 
-def get_bundle(request: Request) -> Bundle:
+async def get_bundle(request: Request) -> Bundle:
     bundle = request.app.state.bundle
     if bundle is None:
         raise ModelNotReady("no model loaded yet; see the service log for why")
     return bundle
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -27,9 +27,9 @@ async def recommend_for_user(
                 {
                     "type": "less_than_equal",
                     "loc": ("query", "n"),
-                    "input": n,
-                    "ctx": {"le": settings.max_n},
                     "msg": f"Input should be less than or equal to {settings.max_n}",
+                    "input": str(n),
+                    "ctx": {"le": settings.max_n},
                 }
             ]
         )
