@@ -19,6 +19,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from training.data.loaders import DATASET_FILES
+
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 
 
@@ -94,8 +96,6 @@ def fetch(
 
 
 def _present(dest: Path, name: str) -> str | None:
-    from training.data.loaders import DATASET_FILES
-
     for ratings_name, _ in DATASET_FILES.get(name, []):
         if (dest / ratings_name).is_file():
             return str(dest / ratings_name)
