@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args, timeout=300):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([*RECSYS, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env)  # fmt: skip
+    return subprocess.run(
+        [*RECSYS, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +43,23 @@ def own_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_dir(own_files, tmp_path_factory):
     models = tmp_path_factory.mktemp("cli-models")
-    done = run("train", "--ratings", str(own_files / "ratings.csv"), "--items",
-               str(own_files / "movies.csv"), "--models-dir", str(models), "--name", "own",
-               "--epochs", "3", "--factors", "4", "--batch-size", "64")  # fmt: skip
+    done = run(
+        "train",
+        "--ratings",
+        str(own_files / "ratings.csv"),
+        "--items",
+        str(own_files / "movies.csv"),
+        "--models-dir",
+        str(models),
+        "--name",
+        "own",
+        "--epochs",
+        "3",
+        "--factors",
+        "4",
+        "--batch-size",
+        "64",
+    )
     assert done.returncode == 0, done.stderr
     return models, done.stdout
 
@@ -81,8 +96,11 @@ def test_serve_answers_over_real_http(trained_dir):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     server = subprocess.Popen(
         [*RECSYS, "serve", "--models-dir", str(models), "--name", "own", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -104,3 +122,13 @@ def test_serve_answers_over_real_http(trained_dir):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_cli_start_up_does_not_import_tensorflow():
+    # `recsys fetch`, `--help` and argument errors must not pay TensorFlow's seconds.
+    code = (
+        "import sys, training.cli as c; c._parser(); "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr

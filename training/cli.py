@@ -68,31 +68,58 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    from training.config import TrainConfig
+    """One flag per TrainConfig field; unset flags take the chosen model's tuned default."""
+    from training.config import MODEL_KINDS, OPTIMIZERS, TrainConfig
 
     names = {"model": "--model", "learning_rate": "--lr"}
+    choices = {
+        "model": MODEL_KINDS,
+        "optimizer": OPTIMIZERS,
+        "regularization": ("example", "table"),
+    }
     helps = {
-        "model": "architecture",
+        "model": "architecture (default mf_bias)",
         "factors": "embedding size K",
-        "l2": "L2 weight on the factors",
+        "l2": "L2 weight on the embeddings",
         "bias_l2": "L2 weight on the biases",
         "regularization": "'example' (rows looked up) or 'table' (Keras regularizer)",
-        "optimizer": "adam, rmsprop or sgd",
+        "init_std": "standard deviation of the initial embeddings",
+        "dropout": "dropout after hidden layers (dnn, wide, residual)",
+        "optimizer": "adam, rmsprop or sgd (SGD with momentum 0.9)",
+        "learning_rate": "learning rate (default: tuned per model and optimizer)",
         "epochs": "most epochs (early stopping may stop sooner)",
         "patience": "epochs without validation gain before stopping",
-        "init_std": "standard deviation of the initial factors",
+        "refit": "after early stopping, refit on train+validation for the chosen epochs",
         "validation": "validation fraction",
         "test": "test fraction",
     }
     for f in fields(TrainConfig):
-        flag = names.get(f.name, "--" + f.name.replace("_", "-"))
+        default = "" if f.name in ("model", "learning_rate") else f" (mf_bias: {f.default})"
+        if isinstance(f.default, bool):
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=helps[f.name] + default,
+            )
+            continue
         parser.add_argument(
-            flag,
+            names.get(f.name, "--" + f.name.replace("_", "-")),
             dest=f.name,
             type=type(f.default),
-            default=f.default,
-            help=f"{helps.get(f.name, f.name.replace('_', ' '))} (default {f.default})",
+            choices=choices.get(f.name),
+            default=None,
+            help=helps.get(f.name, f.name.replace("_", " ")) + default,
         )
+
+
+def config_from_args(args: argparse.Namespace):
+    """The TrainConfig the flags ask for: the model's tuned defaults, then the flags given."""
+    from training.config import TrainConfig
+
+    options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    return TrainConfig.for_model(options.pop("model") or "mf_bias", **options)
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -120,12 +147,10 @@ def _train(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, args.data_dir)
     else:
         data = load_files(args.ratings, args.items)
-    from training.config import TrainConfig
     from training.export import export_version
     from training.train import train
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    trained = train(data, config)
+    trained = train(data, config_from_args(args))
     path = export_version(trained, args.models_dir, args.name, data.ratings, data.items)
     print(f"exported {args.name} version {path.name} to {path}")
     for part, m in trained.metrics.items():

@@ -1,16 +1,40 @@
 """The training configuration: plain data, importable without TensorFlow (the CLI builds its
-options from it)."""
+options from it).
+
+Each model kind has its own defaults, tuned on ml-100k's validation split, and each optimizer its
+own learning rate per model (bench/tune_models.py; figures in bench/README.md).
+`TrainConfig.for_model(kind, **overrides)` starts from them; `TrainConfig()` is mf_bias's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
+
+MODEL_KINDS = ("mf", "mf_bias", "dnn", "wide", "residual")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mf": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
+    "mf_bias": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
+    "dnn": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
+    "wide": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
+    "residual": {"factors": 64, "l2": 0.1, "dropout": 0.0, "init_std": 0.01, "batch_size": 256},
+}
+
+# Learning rate per model and optimizer. SGD always uses the tutorials' momentum of 0.9.
+LEARNING_RATES: dict[str, dict[str, float]] = {
+    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+    "dnn": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+    "wide": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run. Defaults tuned on ml-100k's validation split
-    (bench/tune_mf_bias.py; figures in bench/README.md)."""
+    """Everything that decides a training run. The field defaults are mf_bias's."""
 
     model: str = "mf_bias"
     factors: int = 64
@@ -18,20 +42,42 @@ class TrainConfig:
     bias_l2: float = 0.0
     regularization: str = "example"
     init_std: float = 0.01
+    dropout: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 0.001
     batch_size: int = 256
     epochs: int = 60
     patience: int = 3
+    refit: bool = True
     seed: int = 42
     validation: float = 0.1
     test: float = 0.1
 
+    @classmethod
+    def for_model(cls, model: str = "mf_bias", **overrides: Any) -> TrainConfig:
+        """The tuned defaults of `model` (and of its optimizer's learning rate), then any
+        overrides that are not None."""
+        if model not in MODEL_DEFAULTS:
+            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_DEFAULTS)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training options {sorted(unknown)}")
+        optimizer = given.get("optimizer", cls.optimizer)
+        if optimizer not in LEARNING_RATES[model]:
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(LEARNING_RATES[model])}"
+            )
+        values = {**MODEL_DEFAULTS[model], "learning_rate": LEARNING_RATES[model][optimizer]}
+        return cls(**{**values, **given, "model": model})
+
     def model_params(self) -> dict[str, Any]:
+        """The arguments the architecture itself takes (see training.models.build_model)."""
         return {
             "factors": self.factors,
             "l2": self.l2,
             "bias_l2": self.bias_l2,
             "regularization": self.regularization,
             "init_std": self.init_std,
+            "dropout": self.dropout,
         }

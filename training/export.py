@@ -5,7 +5,8 @@
   tensors `user_id` and `item_id` (raw external ids; the id->row lookup is in the graph, unknown
   ids fall back to the model's out-of-vocabulary row) and returns `rating`, float32, clipped to
   the rating range. `tensorflow_model_server --model_base_path=models/<name>` serves it as is.
-- `user_factors.npy`, `item_factors.npy`, `user_bias.npy`, `item_bias.npy`: float32 arrays the
+- `user_factors.npy`, `item_factors.npy` and, for models with biases, `user_bias.npy`,
+  `item_bias.npy`: float32 arrays the
   service memory-maps for top-N; row i belongs to the i-th id of `user_ids.json`/`item_ids.json`.
 - `seen_indptr.npy`, `seen_indices.npy`: each user's rated items (CSR), excluded from top-N.
 - `items.json`: title and genres per item row, when the data had item metadata.
@@ -189,6 +190,7 @@ def manifest(
         "model": {
             "kind": trained.config.model,
             "factors": trained.config.factors,
+            "parameters": int(trained.model.count_params()),
             "signature": "serving_default",
             "inputs": {"user_id": "string[None]", "item_id": "string[None]"},
             "outputs": {"rating": "float32[None]"},
@@ -204,20 +206,29 @@ def manifest(
         },
         "metrics": trained.metrics,
         "training": trained.summary(),
-        # How /recommend scores items: score = user_factors[u] @ item_factors.T + item_bias, plus
-        # global_mean + user_bias[u] when `score` is "rating" (then it equals the predicted rating,
-        # before clipping).
-        "recommend": {
-            "user_factors": "user_factors.npy",
-            "item_factors": "item_factors.npy",
-            "item_bias": "item_bias.npy",
-            "user_bias": "user_bias.npy",
-            "score": "rating",
-            "seen": "every rating given to training (all splits)",
-        },
+        "recommend": recommend_spec(trained.model),
         "files": files,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
+    }
+
+
+def recommend_spec(model) -> dict[str, Any]:
+    """How /recommend scores items with the exported arrays.
+
+    score = user_factors[u] @ item_factors.T (+ item_bias); when `score` is "rating" the arrays
+    reproduce the model exactly and global_mean + user_bias[u] is added, so the score is the
+    predicted rating before clipping. "dot" marks embeddings taken from a model whose own score
+    is not their dot product (MLPs, the residual hybrid's side branch).
+    """
+    arrays = model.factors_for_export()
+    return {
+        "user_factors": "user_factors.npy",
+        "item_factors": "item_factors.npy",
+        "item_bias": "item_bias.npy" if "item_bias" in arrays else None,
+        "user_bias": "user_bias.npy" if "user_bias" in arrays else None,
+        "score": model.score,
+        "seen": "every rating given to training (all splits)",
     }
 
 

@@ -1,4 +1,4 @@
-"""One module per architecture; `build_model` picks one by its `--model` name."""
+"""One module per family of architectures; `build_model` picks one by its `--model` name."""
 
 from __future__ import annotations
 
@@ -6,15 +6,26 @@ from typing import Any
 
 import keras
 
-MODEL_KINDS = ("mf_bias",)
+from training.config import MODEL_KINDS, OPTIMIZERS
 
 
 def build_model(kind: str, n_users: int, n_items: int, global_mean: float, **params: Any):
     """Build an untrained model of `kind` for `n_users` x `n_items` ids."""
-    if kind == "mf_bias":
-        from training.models.mf_bias import BiasedMF
+    from training.models.mf import MF, BiasedMF
+    from training.models.mlp import MLPRating, ResidualHybrid
 
-        return BiasedMF(n_users, n_items, global_mean=global_mean, **params)
+    common = {"global_mean": global_mean, **params}
+    dropout = common.pop("dropout", 0.0)
+    if kind == "mf":
+        return MF(n_users, n_items, **common)
+    if kind == "mf_bias":
+        return BiasedMF(n_users, n_items, **common)
+    if kind == "dnn":
+        return MLPRating(n_users, n_items, kind="dnn", hidden=(128, 128), dropout=dropout, **common)
+    if kind == "wide":
+        return MLPRating(n_users, n_items, kind="wide", hidden=(1024,), dropout=dropout, **common)
+    if kind == "residual":
+        return ResidualHybrid(n_users, n_items, dropout=dropout, **common)
     raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
 
 
@@ -26,4 +37,4 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
         return keras.optimizers.RMSprop(learning_rate)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9)
-    raise ValueError(f"unknown optimizer {name!r}; choose adam, rmsprop or sgd")
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,91 @@
+"""Every architecture trains, exports in the same layout and serves through the same API."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from app.registry import load_version
+from tests.conftest import make_client
+from training.config import MODEL_KINDS, TrainConfig
+from training.evaluate import predict_frame
+from training.export import export_version
+from training.train import train
+
+
+@pytest.fixture(scope="module", params=MODEL_KINDS)
+def exported_kind(request, tiny_data, tmp_path_factory):
+    kind = request.param
+    config = TrainConfig.for_model(kind, factors=6, epochs=3, batch_size=128, learning_rate=0.01)
+    trained = train(tiny_data, config, log=lambda *_: None)
+    root = tmp_path_factory.mktemp(f"models-{kind}")
+    path = export_version(trained, root, kind, tiny_data.ratings, tiny_data.items)
+    return kind, trained, root, path
+
+
+def test_saved_model_matches_the_keras_model(exported_kind, tiny_data):
+    kind, trained, _, path = exported_kind
+    sample = tiny_data.ratings.head(50)
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    served = signature(
+        user_id=tf.constant(sample["user_id"].tolist()),
+        item_id=tf.constant(sample["item_id"].tolist()),
+    )["rating"].numpy()
+    direct = predict_frame(
+        trained.model, trained.users, trained.items, sample, trained.rating_range
+    )
+    np.testing.assert_allclose(served, direct, atol=1e-4)
+
+
+def test_manifest_says_how_recommend_scores(exported_kind):
+    kind, trained, _, path = exported_kind
+    manifest = json.loads((path / "manifest.json").read_text())
+    spec = manifest["recommend"]
+    assert manifest["model"]["kind"] == kind
+    assert manifest["model"]["parameters"] == trained.model.count_params()
+    assert spec["score"] == ("rating" if kind in ("mf", "mf_bias") else "dot")
+    has_bias = kind in ("mf_bias", "residual")
+    assert (spec["item_bias"] is not None, spec["user_bias"] is not None) == (has_bias, has_bias)
+    assert (path / "item_bias.npy").exists() == has_bias
+    assert manifest["training"]["refitted_on_train_and_validation"] is True
+    # The refit model knows the validation split's ids too.
+    assert len(json.loads((path / "user_ids.json").read_text())) == len(trained.users)
+
+
+def test_served_through_the_api(exported_kind):
+    kind, trained, root, path = exported_kind
+    bundle = load_version(path)  # also checks SavedModel == factors for rating-scored kinds
+    user = trained.users.to_list()[2]
+    with make_client(models_dir=root, model_name=kind) as client:
+        body = client.get(f"/recommend/{user}", params={"n": 5}).json()
+        items = [i["item_id"] for i in body["items"]]
+        pairs = [{"user_id": user, "item_id": i} for i in items]
+        predicted = client.post("/predict", json={"instances": pairs}).json()["predictions"]
+    u = bundle.user_index[user]
+    scores = bundle.item_factors @ bundle.user_factors[u]
+    if bundle.item_bias is not None:
+        scores = scores + bundle.item_bias
+    seen = set(bundle.seen_indices[bundle.seen_indptr[u] : bundle.seen_indptr[u + 1]].tolist())
+    expected = [bundle.item_ids[i] for i in np.argsort(-scores, kind="stable") if i not in seen]
+    assert items == expected[:5]
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    direct = signature(user_id=tf.constant([user] * 5), item_id=tf.constant(items))["rating"]
+    np.testing.assert_allclose(predicted, direct.numpy(), atol=1e-4)
+
+
+def test_config_for_model_uses_tuned_defaults_and_overrides():
+    assert TrainConfig() == TrainConfig.for_model("mf_bias")
+    sgd = TrainConfig.for_model("dnn", optimizer="sgd")
+    assert (sgd.model, sgd.optimizer) == ("dnn", "sgd")
+    from training.config import LEARNING_RATES, MODEL_DEFAULTS
+
+    assert sgd.learning_rate == LEARNING_RATES["dnn"]["sgd"]
+    assert sgd.dropout == MODEL_DEFAULTS["dnn"]["dropout"]
+    assert TrainConfig.for_model("wide", learning_rate=0.5, factors=None).learning_rate == 0.5
+    with pytest.raises(ValueError, match="unknown model 'svd'"):
+        TrainConfig.for_model("svd")
+    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
+        TrainConfig.for_model("mf", optimizer="adagrad")

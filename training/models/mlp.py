@@ -1,0 +1,70 @@
+"""The tutorials' neural models: concatenated embeddings through dense layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+from training.models.base import RatingModel
+
+
+class MLPRating(RatingModel):
+    """concat(p_u, q_i) -> Dense(relu) x len(hidden) -> Dense(1), plus the training mean.
+
+    `dnn` is hidden=(128, 128) ("deep"), `wide` is hidden=(1024,) ("go wide, not deep"). Dropout
+    after each hidden layer is optional (0.3 in the tuned tutorial). The embeddings are exported
+    for /recommend as the tutorials extract them; their dot product is not this model's score.
+    """
+
+    def __init__(
+        self,
+        *args,
+        kind: str = "dnn",
+        hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.kind, self.hidden, self.dropout = kind, tuple(hidden), dropout
+        layers: list[keras.layers.Layer] = []
+        for i, units in enumerate(self.hidden):
+            layers.append(keras.layers.Dense(units, activation="relu", name=f"hidden_{i}"))
+            if dropout:
+                layers.append(keras.layers.Dropout(dropout, name=f"dropout_{i}"))
+        layers.append(keras.layers.Dense(1, name="rating"))
+        self.head = keras.Sequential(layers, name="head")
+
+    def call(self, inputs, training=False):
+        users, items = inputs["user"], inputs["item"]
+        both = ops.concatenate([self.user_factors(users), self.item_factors(items)], axis=-1)
+        return self.global_mean + self.head(both, training=training)[:, 0]
+
+
+class ResidualHybrid(RatingModel):
+    """Biased MF plus a side branch, concat(p_u, q_i) -> Dense(400) -> elu -> Dense(1), added.
+
+    The MF factors and biases are exported for /recommend; the side branch is not in them.
+    """
+
+    kind = "residual"
+    use_bias = True
+
+    def __init__(self, *args, side_units: int = 400, dropout: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dropout = dropout
+        layers: list[keras.layers.Layer] = [
+            keras.layers.Dense(side_units, name="side_hidden"),
+            keras.layers.Activation("elu", name="side_elu"),
+        ]
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name="side_dropout"))
+        layers.append(keras.layers.Dense(1, name="side_out"))
+        self.side = keras.Sequential(layers, name="side")
+
+    def call(self, inputs, training=False):
+        users, items = inputs["user"], inputs["item"]
+        p, q = self.user_factors(users), self.item_factors(items)
+        main = self.global_mean + self.biases(users, items) + ops.sum(p * q, axis=-1)
+        return main + self.side(ops.concatenate([p, q], axis=-1), training=training)[:, 0]
