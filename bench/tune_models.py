@@ -44,9 +44,9 @@ START = {
 }
 MLP_SWEEPS = [
     ("dropout", [{"dropout": v} for v in (0.0, 0.3, 0.5)]),
-    ("l2", [{"l2": v} for v in (0.0, 0.1, 0.5)]),
+    ("l2", [{"l2": v} for v in (0.0, 0.1, 0.5, 1.0, 2.0)]),
     ("factors", [{"factors": v} for v in (16, 32, 64)]),
-    ("learning_rate", [{"learning_rate": v} for v in (0.0003, 0.001)]),
+    ("learning_rate", [{"learning_rate": v} for v in (0.0001, 0.0003, 0.001)]),
     ("batch_size", [{"batch_size": v} for v in (256, 1024)]),
 ]
 SWEEPS = {

@@ -132,3 +132,37 @@ def test_cli_start_up_does_not_import_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_compare_refuses_unknown_models_before_training(own_files, tmp_path):
+    done = run(
+        "compare",
+        "--ratings",
+        str(own_files / "ratings.csv"),
+        "--models",
+        "mf,svd",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 2
+    assert "unknown models ['svd']; choose from mf, mf_bias, dnn, wide, residual" in done.stderr
+
+
+def test_evaluate_prints_the_metrics_of_an_exported_version(trained_dir, own_files):
+    models, _ = trained_dir
+    done = run(
+        "evaluate",
+        "--model-dir",
+        str(models / "own" / "1"),
+        "--ratings",
+        str(own_files / "ratings.csv"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test: RMSE" in done.stdout and "popularity baseline" in done.stdout
+    assert "warning" not in done.stdout
+
+
+def test_evaluate_names_a_directory_that_is_not_a_version(tmp_path):
+    done = run("evaluate", "--model-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert f"{tmp_path / 'manifest.json'}: missing" in done.stderr

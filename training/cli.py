@@ -7,6 +7,8 @@ import os
 import sys
 from dataclasses import fields
 
+from training.config import MODEL_KINDS, OPTIMIZERS
+
 # TensorFlow's C++ start-up chatter (CPU feature notes, missing CUDA) is not for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,21 +43,30 @@ def _parser() -> argparse.ArgumentParser:
     fetch.set_defaults(run=_fetch)
 
     train = sub.add_parser("train", help="train a model and export it as a new version")
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=DATASETS, help="a data set `recsys fetch` fetched")
-    source.add_argument(
-        "--ratings",
-        help="ratings file: ratings.csv (userId,movieId,rating"
-        "[,timestamp]), u.data, ratings.dat, .inter or edited_rating.csv",
-    )
-    train.add_argument(
-        "--items", help="items file: movies.csv (movieId,title,genres), u.item, movies.dat or .item"
-    )
-    train.add_argument("--data-dir", default="data")
+    _add_data_options(train)
     train.add_argument("--name", default="movielens", help="model name (models/<name>/)")
     train.add_argument("--models-dir", default="models")
     _add_config_options(train)
     train.set_defaults(run=_train)
+
+    compare = sub.add_parser("compare", help="train a grid of models x optimizers, write a report")
+    _add_data_options(compare)
+    compare.add_argument(
+        "--models", default=",".join(MODEL_KINDS), help="comma-separated (default all)"
+    )
+    compare.add_argument(
+        "--optimizers", default=",".join(OPTIMIZERS), help="comma-separated (default all)"
+    )
+    compare.add_argument("--epochs", type=int, help="most epochs per run (default 60)")
+    compare.add_argument("--seed", type=int, help="split and initialisation seed (default 42)")
+    compare.add_argument("--out", required=True, help="directory for report.md, plots, results")
+    compare.set_defaults(run=_compare)
+
+    evaluate = sub.add_parser("evaluate", help="the compare metrics for one exported version")
+    evaluate.add_argument("--model-dir", required=True, help="models/<name>/<version>")
+    _add_data_options(evaluate, required=False)
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.set_defaults(run=_evaluate)
 
     serve = sub.add_parser("serve", help="serve the newest version over HTTP")
     serve.add_argument("--models-dir")
@@ -67,9 +78,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_data_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument("--dataset", choices=DATASETS, help="a data set `recsys fetch` fetched")
+    source.add_argument(
+        "--ratings",
+        help="ratings file: ratings.csv (userId,movieId,rating[,timestamp]), u.data, "
+        "ratings.dat, .inter or edited_rating.csv",
+    )
+    parser.add_argument(
+        "--items", help="items file: movies.csv (movieId,title,genres), u.item, movies.dat or .item"
+    )
+    parser.add_argument("--data-dir", default="data")
+
+
+def _load_data(args: argparse.Namespace):
+    """Read the ratings the flags name, before any TensorFlow import, so a bad file fails fast."""
+    from training.data.loaders import load_dataset, load_files
+
+    if args.dataset:
+        return load_dataset(args.dataset, args.data_dir)
+    return load_files(args.ratings, args.items)
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field; unset flags take the chosen model's tuned default."""
-    from training.config import MODEL_KINDS, OPTIMIZERS, TrainConfig
+    from training.config import TrainConfig
 
     names = {"model": "--model", "learning_rate": "--lr"}
     choices = {
@@ -140,13 +174,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from training.data.loaders import load_dataset, load_files
-
-    # Read the data before importing TensorFlow (seconds), so a bad file fails at once.
-    if args.dataset:
-        data = load_dataset(args.dataset, args.data_dir)
-    else:
-        data = load_files(args.ratings, args.items)
+    data = _load_data(args)
     from training.export import export_version
     from training.train import train
 
@@ -156,6 +184,81 @@ def _train(args: argparse.Namespace) -> int:
     for part, m in trained.metrics.items():
         print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    data = _load_data(args)
+    models, optimizers = args.models.split(","), args.optimizers.split(",")
+    for name, chosen, known in (
+        ("model", models, MODEL_KINDS),
+        ("optimizer", optimizers, OPTIMIZERS),
+    ):
+        unknown = sorted(set(chosen) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {name}s {unknown}; choose from {', '.join(known)}")
+    from training.compare import compare
+    from training.report import write_report
+
+    results = compare(data, models, optimizers, epochs=args.epochs, seed=args.seed)
+    print(f"report: {write_report(results, args.out)}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    version = Path(args.model_dir)
+    manifest_path = version / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path}: missing; is {version} an exported version?")
+    if args.dataset or args.ratings:
+        data = _load_data(args)
+    else:
+        from training.data.loaders import load_files
+
+        source = json.loads(manifest_path.read_text())["training"].get("data_source", "")
+        if not source:
+            raise ValueError("the manifest names no data source: pass --dataset or --ratings")
+        data = load_files(source)
+    from training.evaluate import evaluate_version
+
+    figures = evaluate_version(version, data)
+    if args.json:
+        print(json.dumps(figures, indent=1))
+        return 0
+    _print_evaluation(version, data.source, figures)
+    return 0
+
+
+def _print_evaluation(version, source: str, figures: dict) -> None:
+    counts, k = figures["counts"], figures["k"]
+    print(
+        f"{version} on {source}: {counts['train']:,} / {counts['validation']:,} / "
+        f"{counts['test']:,} ratings (train / validation / test)"
+    )
+    if not figures["split_matches_manifest"]:
+        print("warning: this split's sizes differ from the manifest's: not the training data?")
+    t = figures["test"]
+    print(f"test: RMSE {t['rmse']:.4f}  MAE {t['mae']:.4f}  MSE {t['mse']:.4f}  ({t['count']:,})")
+    print(f"{'top-' + str(k):<28} precision  recall     ndcg       hit rate")
+    for label, key in (
+        ("by predicted rating", "ranking_by_rating"),
+        ("by /recommend's vectors", "ranking_by_recommend_vectors"),
+        ("popularity baseline", "popularity"),
+    ):
+        r = figures[key]
+        print(
+            f"{label:<28} {r['precision']:<10.4f} {r['recall']:<10.4f} {r['ndcg']:<10.4f} "
+            f"{r['hit_rate']:.4f}"
+        )
+    c, m = figures["confusion"], figures["confusion"]["matrix"]
+    print(
+        f"liked above {c['threshold']:.3f}: TP {m['liked']['liked']:,}  "
+        f"FN {m['liked']['not_liked']:,}  FP {m['not_liked']['liked']:,}  "
+        f"TN {m['not_liked']['not_liked']:,}  precision {c['precision']:.4f}  "
+        f"recall {c['recall']:.4f}  F1 {c['f1']:.4f}"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -32,3 +36,97 @@ def evaluate_frame(model, users, items, frame, rating_range) -> dict[str, float]
     """Rating metrics of `model` on the rows of `frame`."""
     predictions = predict_frame(model, users, items, frame, rating_range)
     return rating_metrics(frame["rating"].to_numpy(), predictions)
+
+
+def liked_confusion(y_true: np.ndarray, y_pred: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Liked / not liked at `threshold` (the training mean): counts, precision, recall, F1.
+
+    An actual rating above the threshold is "liked"; so is a predicted one.
+    """
+    actual = np.asarray(y_true) > threshold
+    predicted = np.asarray(y_pred) > threshold
+    tp = int(np.sum(actual & predicted))
+    fp = int(np.sum(~actual & predicted))
+    fn = int(np.sum(actual & ~predicted))
+    tn = int(np.sum(~actual & ~predicted))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "threshold": float(threshold),
+        "matrix": {
+            "liked": {"liked": tp, "not_liked": fn},
+            "not_liked": {"liked": fp, "not_liked": tn},
+        },
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "accuracy": (tp + tn) / max(len(actual), 1),
+    }
+
+
+def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
+    """The compare report's metrics for one exported version, read back the way it is served:
+    ratings from its SavedModel, top-N both by that predicted rating and by the vectors
+    /recommend uses, on the split its manifest describes (same seed and fractions).
+
+    Args:
+        version_dir: models/<name>/<version>.
+        data: the ratings the version was trained on (RatingsData).
+        k: the cut-off of the top-N metrics.
+    """
+    import tensorflow as tf
+
+    from training.data.split import split_ratings
+    from training.ranking import factor_scores, popularity_scores, ranking_metrics
+
+    manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
+    setup = manifest["training"]
+    split = split_ratings(data.ratings, setup["validation"], setup["test"], setup["seed"])
+    counts = {part: len(getattr(split, part)) for part in ("train", "validation", "test")}
+    expected = {part: manifest["counts"][part] for part in counts}
+    users = IdIndex(json.loads((version_dir / "user_ids.json").read_text(encoding="utf-8")))
+    items = IdIndex(json.loads((version_dir / "item_ids.json").read_text(encoding="utf-8")))
+    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+
+    def predict(user_ids, item_ids) -> np.ndarray:
+        out = signature(
+            user_id=tf.constant(list(user_ids), tf.string),
+            item_id=tf.constant(list(item_ids), tf.string),
+        )
+        return out["rating"].numpy()
+
+    def predicted_rating_scores(rows: np.ndarray) -> np.ndarray:
+        user_ids = np.repeat(np.asarray(users.to_list(), dtype=object)[rows], len(items))
+        item_ids = np.tile(np.asarray(items.to_list(), dtype=object), len(rows))
+        return predict(user_ids, item_ids).reshape(len(rows), len(items))
+
+    refitted = setup.get("refitted_on_train_and_validation", False)
+    fitted_on = pd.concat([split.train, split.validation]) if refitted else split.train
+    test = split.test
+    test_predictions = predict(test["user_id"], test["item_id"])
+    spec = manifest["recommend"]
+    bias = np.load(version_dir / spec["item_bias"]) if spec.get("item_bias") else None
+    vectors = factor_scores(
+        np.load(version_dir / spec["user_factors"]),
+        np.load(version_dir / spec["item_factors"]),
+        bias,
+    )
+    return {
+        "split_matches_manifest": counts == expected,
+        "counts": counts,
+        "test": rating_metrics(test["rating"].to_numpy(), test_predictions),
+        "ranking_by_rating": ranking_metrics(
+            predicted_rating_scores, users, items, fitted_on, test, k=k
+        ),
+        "ranking_by_recommend_vectors": ranking_metrics(
+            vectors, users, items, fitted_on, test, k=k
+        ),
+        "popularity": ranking_metrics(
+            popularity_scores(items, fitted_on), users, items, fitted_on, test, k=k
+        ),
+        "confusion": liked_confusion(
+            test["rating"].to_numpy(), test_predictions, manifest["global_mean"]
+        ),
+        "k": k,
+    }

@@ -1,0 +1,70 @@
+"""`recsys compare`'s report and `recsys evaluate` on small data."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import pytest
+
+from training.compare import compare
+from training.evaluate import evaluate_version
+from training.report import write_report
+
+
+@pytest.fixture(scope="module")
+def report_dir(tiny_data, tmp_path_factory):
+    results = compare(tiny_data, ["mf_bias", "dnn"], ["adam", "sgd"], epochs=2, log=lambda _: None)
+    out = tmp_path_factory.mktemp("report")
+    write_report(results, out)
+    return out, results
+
+
+def test_every_run_is_measured_and_the_best_is_chosen_on_validation(report_dir):
+    _, results = report_dir
+    runs = results["runs"]
+    assert [(r["model"], r["optimizer"]) for r in runs] == [
+        ("mf_bias", "adam"),
+        ("mf_bias", "sgd"),
+        ("dnn", "adam"),
+        ("dnn", "sgd"),
+    ]
+    val = [r["metrics"]["validation"]["rmse"] for r in runs]
+    assert results["best_run"] == val.index(min(val))
+    for run in runs:
+        assert set(run["metrics"]) == {"validation", "test"}
+        assert set(run["ranking"]) >= {"precision", "recall", "ndcg", "hit_rate"}
+        assert run["parameters"] > 0 and 1 <= run["best_epoch"] <= 2
+        assert len(run["history"]["val_rmse"]) == run["epochs_run"]
+    assert results["popularity"]["users"] == runs[0]["ranking"]["users"]
+
+
+def test_report_files_are_written_and_readable(report_dir):
+    out, results = report_dir
+    assert json.loads((out / "results.json").read_text())["best_run"] == results["best_run"]
+    report = (out / "report.md").read_text()
+    best = results["runs"][results["best_run"]]
+    assert f"| ★ | {best['model']} | {best['optimizer']} (" in report
+    assert report.count("| mf_bias | adam |") == 2  # top-N and confusion tables
+    assert "**Convergence.**" in report and "**Generalisation.**" in report
+    assert "| popularity baseline | - |" in report
+    for name in (
+        "loss_model_mf_bias.png",
+        "loss_model_dnn.png",
+        "loss_optimizer_adam.png",
+        "loss_optimizer_sgd.png",
+        "confusion.png",
+    ):
+        assert f"![{name}]({name})" in report
+        height, width, _ = matplotlib.image.imread(out / name).shape
+        assert height > 200 and width > 400
+
+
+def test_evaluate_reads_back_the_exported_version(version_dir, tiny_data, trained):
+    figures = evaluate_version(version_dir, tiny_data, k=5)
+    assert figures["split_matches_manifest"]
+    assert figures["test"]["rmse"] == pytest.approx(trained.metrics["test"]["rmse"], abs=1e-4)
+    # mf_bias's vectors reproduce its ratings, so both rankings agree unless clipping ties them.
+    by_rating, by_vectors = figures["ranking_by_rating"], figures["ranking_by_recommend_vectors"]
+    assert by_rating["users"] == by_vectors["users"] > 0
+    assert set(figures["confusion"]["matrix"]) == {"liked", "not_liked"}
