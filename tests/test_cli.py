@@ -166,3 +166,18 @@ def test_evaluate_names_a_directory_that_is_not_a_version(tmp_path):
     done = run("evaluate", "--model-dir", str(tmp_path))
     assert done.returncode == 2
     assert f"{tmp_path / 'manifest.json'}: missing" in done.stderr
+
+
+def test_synth_writes_movielens_csv_with_half_stars(tmp_path):
+    done = run(
+        "synth", "--users", "50", "--items", "30", "--ratings", "600", "--out", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    from training.data.loaders import load_files
+
+    data = load_files(tmp_path / "ratings.csv", tmp_path / "movies.csv")
+    ratings = data.ratings
+    assert len(ratings) == 600 and not ratings.duplicated(["user_id", "item_id"]).any()
+    assert set(ratings["rating"]) <= {1 + 0.5 * i for i in range(9)}
+    assert (ratings["rating"] % 1 == 0.5).any()
+    assert len(data.items) == 30 and data.items["genres"].map(len).min() >= 1

@@ -68,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.set_defaults(run=_evaluate)
 
+    synth = sub.add_parser(
+        "synth", help="write a synthetic data set in ratings.csv/movies.csv form"
+    )
+    synth.add_argument("--users", type=int, required=True)
+    synth.add_argument("--items", type=int, required=True)
+    synth.add_argument("--ratings", type=int, required=True)
+    synth.add_argument("--factors", type=int, default=8, help="rank of the planted structure")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True, help="directory for ratings.csv and movies.csv")
+    synth.set_defaults(run=_synth)
+
     serve = sub.add_parser("serve", help="serve the newest version over HTTP")
     serve.add_argument("--models-dir")
     serve.add_argument("--name")
@@ -259,6 +270,28 @@ def _print_evaluation(version, source: str, figures: dict) -> None:
         f"TN {m['not_liked']['not_liked']:,}  precision {c['precision']:.4f}  "
         f"recall {c['recall']:.4f}  F1 {c['f1']:.4f}"
     )
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from training.data.synthetic import synthetic_ratings
+
+    ratings, items = synthetic_ratings(
+        args.users, args.items, args.ratings, factors=args.factors, seed=args.seed, half_stars=True
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(
+        out / "ratings.csv", index=False
+    )
+    movies = items.assign(genres=items["genres"].map("|".join))
+    movies.rename(columns={"item_id": "movieId"}).to_csv(out / "movies.csv", index=False)
+    print(
+        f"{len(ratings):,} ratings by {ratings['user_id'].nunique():,} users of "
+        f"{ratings['item_id'].nunique():,} items in {out / 'ratings.csv'} and movies.csv"
+    )
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

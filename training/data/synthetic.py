@@ -15,8 +15,10 @@ def synthetic_ratings(
     factors: int = 4,
     seed: int = 0,
     noise: float = 0.3,
+    half_stars: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Ratings 1-5 drawn from mean + user bias + item bias + <p_u, q_i> + noise, rounded.
+    """Ratings 1-5 drawn from mean + user bias + item bias + <p_u, q_i> + noise, rounded to whole
+    stars (or half stars, as in ml-20m and later, with `half_stars`).
 
     Returns `(ratings, items)` in the service's own frame shapes (string ids; items with title and
     genres). Each (user, item) pair occurs at most once; popular items are rated more often.
@@ -43,11 +45,12 @@ def synthetic_ratings(
         + np.einsum("ij,ij->i", p[users], q[items])
         + rng.normal(0, noise, n_ratings)
     )
+    steps = 2.0 if half_stars else 1.0
     ratings = pd.DataFrame(
         {
-            "user_id": [str(u + 1) for u in users],
-            "item_id": [str(i + 1) for i in items],
-            "rating": np.clip(np.rint(score), 1, 5).astype("float32"),
+            "user_id": pd.Series(users + 1).astype(str),
+            "item_id": pd.Series(items + 1).astype(str),
+            "rating": np.clip(np.rint(score * steps) / steps, 1, 5).astype("float32"),
             "timestamp": (1_600_000_000 + rng.integers(0, 10**7, n_ratings)).astype("int64"),
         }
     )
