@@ -24,17 +24,31 @@ from training.data.loaders import load_dataset  # noqa: E402
 from training.train import train  # noqa: E402
 
 MF_FIRST_GUESS = {
-    "factors": 64, "l2": 0.05, "bias_l2": 0.001, "init_std": 0.05, "dropout": 0.0,
-    "learning_rate": 0.002, "batch_size": 512,
-}  # fmt: skip
+    "factors": 64,
+    "l2": 0.05,
+    "bias_l2": 0.001,
+    "init_std": 0.05,
+    "dropout": 0.0,
+    "learning_rate": 0.002,
+    "batch_size": 512,
+}
 MF_TUNED = {
-    "factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "dropout": 0.0,
-    "learning_rate": 0.001, "batch_size": 256,
-}  # fmt: skip
-MLP_FIRST_GUESS = {
-    "factors": 32, "l2": 0.0, "init_std": 0.05, "dropout": 0.3, "learning_rate": 0.001,
+    "factors": 64,
+    "l2": 0.1,
+    "bias_l2": 0.0,
+    "init_std": 0.01,
+    "dropout": 0.0,
+    "learning_rate": 0.001,
     "batch_size": 256,
-}  # fmt: skip
+}
+MLP_FIRST_GUESS = {
+    "factors": 32,
+    "l2": 0.0,
+    "init_std": 0.05,
+    "dropout": 0.3,
+    "learning_rate": 0.001,
+    "batch_size": 256,
+}
 START = {
     "mf_bias": MF_FIRST_GUESS,
     "mf": MF_TUNED,
@@ -51,10 +65,16 @@ MLP_SWEEPS = [
 ]
 SWEEPS = {
     "mf_bias": [
-        ("regularisation", [
-            *({"regularization": "example", "l2": v} for v in (0.03, 0.05, 0.08, 0.1, 0.15)),
-            *({"regularization": "table", "l2": v, "bias_l2": v} for v in (3e-5, 1e-4, 3e-4, 1e-3)),
-        ]),
+        (
+            "regularisation",
+            [
+                *({"regularization": "example", "l2": v} for v in (0.03, 0.05, 0.08, 0.1, 0.15)),
+                *(
+                    {"regularization": "table", "l2": v, "bias_l2": v}
+                    for v in (3e-5, 1e-4, 3e-4, 1e-3)
+                ),
+            ],
+        ),
         ("bias_l2", [{"bias_l2": v} for v in (0.0, 1e-3, 1e-2, 0.05)]),
         ("factors", [{"factors": v} for v in (16, 32, 64, 128)]),
         ("learning_rate", [{"learning_rate": v} for v in (0.001, 0.002, 0.005)]),
@@ -74,7 +94,7 @@ SWEEPS = {
         ("dropout", [{"dropout": v} for v in (0.0, 0.3, 0.5)]),
         ("learning_rate", [{"learning_rate": v} for v in (0.0003, 0.001)]),
     ],
-}  # fmt: skip
+}
 LEARNING_RATE_GRID = {
     "adam": (0.0003, 0.001, 0.003),
     "rmsprop": (0.0003, 0.001, 0.003),
@@ -90,8 +110,11 @@ class Runner:
         if config not in self.seen:
             started = time.perf_counter()
             trained = train(self.data, config, log=lambda *_: None)
-            self.seen[config] = (trained.metrics["validation"]["rmse"], trained.best_epoch,
-                                 time.perf_counter() - started)  # fmt: skip
+            self.seen[config] = (
+                trained.metrics["validation"]["rmse"],
+                trained.best_epoch,
+                time.perf_counter() - started,
+            )
         return self.seen[config][0]
 
     def row(self, model: str, sweep: str, change: dict, config: TrainConfig) -> None:

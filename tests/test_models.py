@@ -89,3 +89,27 @@ def test_config_for_model_uses_tuned_defaults_and_overrides():
         TrainConfig.for_model("svd")
     with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
         TrainConfig.for_model("mf", optimizer="adagrad")
+
+
+def test_without_refit_the_exported_model_is_the_first_fit(tiny_data):
+    config = TrainConfig.for_model("mf", factors=4, epochs=2, refit=False)
+    trained = train(tiny_data, config, log=lambda *_: None)
+    assert not trained.refitted
+    assert trained.summary()["refitted_on_train_and_validation"] is False
+    assert set(trained.users.to_list()) == set(trained.split.train["user_id"])
+    val = predict_frame(
+        trained.model, trained.users, trained.items, trained.split.validation, trained.rating_range
+    )
+    truth = trained.split.validation["rating"].to_numpy()
+    assert trained.metrics["validation"]["rmse"] == pytest.approx(
+        float(np.sqrt(np.mean((val - truth) ** 2)))
+    )
+
+
+def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_data):
+    lines = []
+    trained = train(tiny_data, TrainConfig.for_model("mf", factors=4, epochs=3), log=lines.append)
+    both = set(trained.split.train["user_id"]) | set(trained.split.validation["user_id"])
+    assert set(trained.users.to_list()) == both
+    assert f"for the {trained.best_epoch} epochs validation chose" in "\n".join(lines)
+    assert sum(line.startswith("refit epoch") for line in lines) == trained.best_epoch
