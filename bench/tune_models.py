@@ -29,6 +29,7 @@ MF_FIRST_GUESS = {
     "bias_l2": 0.001,
     "init_std": 0.05,
     "dropout": 0.0,
+    "dense_l2": 0.0,
     "learning_rate": 0.002,
     "batch_size": 512,
 }
@@ -38,6 +39,7 @@ MF_TUNED = {
     "bias_l2": 0.0,
     "init_std": 0.01,
     "dropout": 0.0,
+    "dense_l2": 0.0,
     "learning_rate": 0.001,
     "batch_size": 256,
 }
@@ -46,6 +48,7 @@ MLP_FIRST_GUESS = {
     "l2": 0.0,
     "init_std": 0.05,
     "dropout": 0.3,
+    "dense_l2": 0.0,
     "learning_rate": 0.001,
     "batch_size": 256,
 }
@@ -59,6 +62,7 @@ START = {
 MLP_SWEEPS = [
     ("dropout", [{"dropout": v} for v in (0.0, 0.3, 0.5)]),
     ("l2", [{"l2": v} for v in (0.0, 0.1, 0.5, 1.0, 2.0)]),
+    ("dense_l2", [{"dense_l2": v} for v in (0.0, 0.001, 0.01, 0.1)]),
     ("factors", [{"factors": v} for v in (16, 32, 64)]),
     ("learning_rate", [{"learning_rate": v} for v in (0.0001, 0.0003, 0.001)]),
     ("batch_size", [{"batch_size": v} for v in (256, 1024)]),
@@ -90,8 +94,9 @@ SWEEPS = {
     "dnn": MLP_SWEEPS,
     "wide": MLP_SWEEPS,
     "residual": [
-        ("l2", [{"l2": v} for v in (0.1, 0.2, 0.4)]),
-        ("dropout", [{"dropout": v} for v in (0.0, 0.3, 0.5)]),
+        ("dense_l2", [{"dense_l2": v} for v in (0.0, 0.01, 0.1, 1.0, 3.0)]),
+        ("l2", [{"l2": v} for v in (0.05, 0.1, 0.2)]),
+        ("dropout", [{"dropout": v} for v in (0.0, 0.3)]),
         ("learning_rate", [{"learning_rate": v} for v in (0.0003, 0.001)]),
     ],
 }

@@ -130,6 +130,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         "regularization": "'example' (rows looked up) or 'table' (Keras regularizer)",
         "init_std": "standard deviation of the initial embeddings",
         "dropout": "dropout after hidden layers (dnn, wide, residual)",
+        "dense_l2": "L2 weight on the dense layers' kernels (dnn, wide, residual)",
         "optimizer": "adam, rmsprop or sgd (SGD with momentum 0.9)",
         "learning_rate": "learning rate (default: tuned per model and optimizer)",
         "epochs": "most epochs (early stopping may stop sooner)",

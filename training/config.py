@@ -15,7 +15,7 @@ MODEL_KINDS = ("mf", "mf_bias", "dnn", "wide", "residual")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mf": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
+    "mf": {"factors": 64, "l2": 0.05, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
     "mf_bias": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
     "dnn": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
     "wide": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
@@ -43,6 +43,7 @@ class TrainConfig:
     regularization: str = "example"
     init_std: float = 0.01
     dropout: float = 0.0
+    dense_l2: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 0.001
     batch_size: int = 256
@@ -80,4 +81,5 @@ class TrainConfig:
             "regularization": self.regularization,
             "init_std": self.init_std,
             "dropout": self.dropout,
+            "dense_l2": self.dense_l2,
         }

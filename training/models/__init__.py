@@ -15,17 +15,17 @@ def build_model(kind: str, n_users: int, n_items: int, global_mean: float, **par
     from training.models.mlp import MLPRating, ResidualHybrid
 
     common = {"global_mean": global_mean, **params}
-    dropout = common.pop("dropout", 0.0)
+    head = {"dropout": common.pop("dropout", 0.0), "dense_l2": common.pop("dense_l2", 0.0)}
     if kind == "mf":
         return MF(n_users, n_items, **common)
     if kind == "mf_bias":
         return BiasedMF(n_users, n_items, **common)
     if kind == "dnn":
-        return MLPRating(n_users, n_items, kind="dnn", hidden=(128, 128), dropout=dropout, **common)
+        return MLPRating(n_users, n_items, kind="dnn", hidden=(128, 128), **head, **common)
     if kind == "wide":
-        return MLPRating(n_users, n_items, kind="wide", hidden=(1024,), dropout=dropout, **common)
+        return MLPRating(n_users, n_items, kind="wide", hidden=(1024,), **head, **common)
     if kind == "residual":
-        return ResidualHybrid(n_users, n_items, dropout=dropout, **common)
+        return ResidualHybrid(n_users, n_items, **head, **common)
     raise ValueError(f"unknown model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
 
 

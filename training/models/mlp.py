@@ -24,16 +24,20 @@ class MLPRating(RatingModel):
         kind: str = "dnn",
         hidden: Sequence[int] = (128, 128),
         dropout: float = 0.0,
+        dense_l2: float = 0.0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.kind, self.hidden, self.dropout = kind, tuple(hidden), dropout
+        reg = keras.regularizers.L2(dense_l2) if dense_l2 else None
         layers: list[keras.layers.Layer] = []
         for i, units in enumerate(self.hidden):
-            layers.append(keras.layers.Dense(units, activation="relu", name=f"hidden_{i}"))
+            layers.append(
+                keras.layers.Dense(units, "relu", kernel_regularizer=reg, name=f"hidden_{i}")
+            )
             if dropout:
                 layers.append(keras.layers.Dropout(dropout, name=f"dropout_{i}"))
-        layers.append(keras.layers.Dense(1, name="rating"))
+        layers.append(keras.layers.Dense(1, kernel_regularizer=reg, name="rating"))
         self.head = keras.Sequential(layers, name="head")
 
     def call(self, inputs, training=False):
@@ -45,22 +49,32 @@ class MLPRating(RatingModel):
 class ResidualHybrid(RatingModel):
     """Biased MF plus a side branch, concat(p_u, q_i) -> Dense(400) -> elu -> Dense(1), added.
 
-    The MF factors and biases are exported for /recommend; the side branch is not in them.
+    The side branch's output layer starts at zero, so training starts from plain biased MF and
+    the branch only learns what MF leaves over (started at random, it memorised the training
+    set within two epochs: validation RMSE 0.95 against MF's 0.91). The MF factors and biases are
+    exported for /recommend; the side branch is not in them.
     """
 
     kind = "residual"
     use_bias = True
 
-    def __init__(self, *args, side_units: int = 400, dropout: float = 0.0, **kwargs):
+    def __init__(
+        self, *args, side_units: int = 400, dropout: float = 0.0, dense_l2: float = 0.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.dropout = dropout
+        reg = keras.regularizers.L2(dense_l2) if dense_l2 else None
         layers: list[keras.layers.Layer] = [
-            keras.layers.Dense(side_units, name="side_hidden"),
+            keras.layers.Dense(side_units, kernel_regularizer=reg, name="side_hidden"),
             keras.layers.Activation("elu", name="side_elu"),
         ]
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name="side_dropout"))
-        layers.append(keras.layers.Dense(1, name="side_out"))
+        layers.append(
+            keras.layers.Dense(
+                1, kernel_initializer="zeros", kernel_regularizer=reg, name="side_out"
+            )
+        )
         self.side = keras.Sequential(layers, name="side")
 
     def call(self, inputs, training=False):
