@@ -15,20 +15,20 @@ MODEL_KINDS = ("mf", "mf_bias", "dnn", "wide", "residual")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mf": {"factors": 64, "l2": 0.05, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
+    "mf": {"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
     "mf_bias": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
-    "dnn": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
-    "wide": {"factors": 32, "l2": 0.0, "dropout": 0.3, "init_std": 0.05, "batch_size": 256},
-    "residual": {"factors": 64, "l2": 0.1, "dropout": 0.0, "init_std": 0.01, "batch_size": 256},
+    "dnn": {"factors": 32, "l2": 1.0, "dropout": 0.5, "init_std": 0.05, "batch_size": 1024},
+    "wide": {"factors": 16, "l2": 0.1, "dropout": 0.0, "init_std": 0.05, "batch_size": 256},
+    "residual": {"factors": 64, "l2": 0.1, "dense_l2": 1.0, "init_std": 0.01, "batch_size": 256},
 }
 
 # Learning rate per model and optimizer. SGD always uses the tutorials' momentum of 0.9.
 LEARNING_RATES: dict[str, dict[str, float]] = {
-    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
-    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
-    "dnn": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
-    "wide": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
-    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.08},
+    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
+    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
+    "dnn": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+    "wide": {"adam": 0.0001, "rmsprop": 0.0001, "sgd": 0.1},
+    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
 }
 
 
