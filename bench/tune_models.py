@@ -3,7 +3,8 @@
 Stage "structure": a coordinate sweep per model. Starting from START[model] (a first guess), vary
 one hyperparameter at a time with Adam and keep the value with the lowest validation RMSE.
 Stage "optimizers": with the chosen structure, sweep the learning rate of Adam, RMSprop and SGD
-(momentum 0.9). The winners are what training/config.py's MODEL_DEFAULTS and LEARNING_RATES hold.
+(momentum 0.9). The winners are what training/config.py's MODEL_DEFAULTS and LEARNING_RATES hold;
+a model whose best run used another optimizer than Adam gets that optimizer as its default.
 Tuning never refits (refit only changes the model that is exported, not validation).
 
     PYTHONPATH=. .venv/bin/python bench/tune_models.py [--data-dir data] [--models mf,dnn]
@@ -148,7 +149,7 @@ def tune_structure(run: Runner, model: str) -> TrainConfig:
 
 
 def tune_optimizers(run: Runner, model: str) -> None:
-    base = TrainConfig.for_model(model, refit=False)
+    base = TrainConfig.for_model(model, optimizer="adam", refit=False)
     grid = {
         "adam": [base.learning_rate * f for f in RELATIVE_RATES],
         "rmsprop": [base.learning_rate * f for f in RELATIVE_RATES],

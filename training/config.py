@@ -1,8 +1,8 @@
 """The training configuration: plain data, importable without TensorFlow (the CLI builds its
 options from it).
 
-Each model kind has its own defaults, tuned on ml-100k's validation split, and each optimizer its
-own learning rate per model (bench/tune_models.py; figures in bench/README.md).
+Each model kind has its own defaults (optimizer included), tuned on ml-100k's validation split,
+and each optimizer its own learning rate per model (bench/tune_models.py; bench/README.md).
 `TrainConfig.for_model(kind, **overrides)` starts from them; `TrainConfig()` is mf_bias's.
 """
 
@@ -17,18 +17,24 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "mf": {"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
     "mf_bias": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
-    "dnn": {"factors": 32, "l2": 1.0, "dropout": 0.5, "init_std": 0.05, "batch_size": 1024},
-    "wide": {"factors": 16, "l2": 0.1, "dropout": 0.0, "init_std": 0.05, "batch_size": 256},
+    "dnn": {
+        "factors": 32, "l2": 1.0, "dropout": 0.5, "init_std": 0.05, "batch_size": 1024,
+        "optimizer": "rmsprop",
+    },
+    "wide": {
+        "factors": 16, "l2": 0.1, "dropout": 0.0, "init_std": 0.05, "batch_size": 256,
+        "optimizer": "rmsprop",
+    },
     "residual": {"factors": 64, "l2": 0.1, "dense_l2": 1.0, "init_std": 0.01, "batch_size": 256},
-}
+}  # fmt: skip
 
 # Learning rate per model and optimizer. SGD always uses the tutorials' momentum of 0.9.
 LEARNING_RATES: dict[str, dict[str, float]] = {
-    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
-    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
-    "dnn": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
-    "wide": {"adam": 0.0001, "rmsprop": 0.0001, "sgd": 0.1},
-    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.3},
+    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+    "dnn": {"adam": 0.001, "rmsprop": 0.00033, "sgd": 0.03},
+    "wide": {"adam": 0.0001, "rmsprop": 0.0003, "sgd": 0.03},
+    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
 }
 
 
@@ -64,7 +70,7 @@ class TrainConfig:
         unknown = set(given) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}")
-        optimizer = given.get("optimizer", cls.optimizer)
+        optimizer = given.get("optimizer", MODEL_DEFAULTS[model].get("optimizer", cls.optimizer))
         if optimizer not in LEARNING_RATES[model]:
             raise ValueError(
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(LEARNING_RATES[model])}"
