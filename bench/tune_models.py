@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from training.config import MODEL_KINDS, TrainConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
-from training.train import train  # noqa: E402
+from training.train import TrainingDiverged, train  # noqa: E402
 
 MF_FIRST_GUESS = {
     "factors": 64,
@@ -114,7 +114,11 @@ class Runner:
     def __call__(self, config: TrainConfig) -> float:
         if config not in self.seen:
             started = time.perf_counter()
-            trained = train(self.data, config, log=lambda *_: None)
+            try:
+                trained = train(self.data, config, log=lambda *_: None)
+            except TrainingDiverged:
+                self.seen[config] = (float("inf"), 0, time.perf_counter() - started)
+                return float("inf")
             self.seen[config] = (
                 trained.metrics["validation"]["rmse"],
                 trained.best_epoch,

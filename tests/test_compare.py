@@ -68,3 +68,15 @@ def test_evaluate_reads_back_the_exported_version(version_dir, tiny_data, traine
     by_rating, by_vectors = figures["ranking_by_rating"], figures["ranking_by_recommend_vectors"]
     assert by_rating["users"] == by_vectors["users"] > 0
     assert set(figures["confusion"]["matrix"]) == {"liked", "not_liked"}
+
+
+def test_a_diverging_run_is_reported_not_fatal(tiny_data, monkeypatch, tmp_path):
+    from training import config
+
+    monkeypatch.setitem(config.LEARNING_RATES["mf"], "sgd", 1e9)
+    results = compare(tiny_data, ["mf"], ["adam", "sgd"], epochs=2, log=lambda _: None)
+    assert [r["optimizer"] for r in results["runs"]] == ["adam"]
+    assert len(results["diverged"]) == 1
+    assert "mf with sgd at learning rate 1e+09 diverged" in results["diverged"][0]
+    report = write_report(results, tmp_path).read_text()
+    assert "| | (diverged) | mf with sgd" in report

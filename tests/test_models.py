@@ -113,3 +113,11 @@ def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_data):
     assert set(trained.users.to_list()) == both
     assert f"for the {trained.best_epoch} epochs validation chose" in "\n".join(lines)
     assert sum(line.startswith("refit epoch") for line in lines) == trained.best_epoch
+
+
+def test_a_diverging_run_raises_instead_of_returning_nan(tiny_data):
+    from training.train import TrainingDiverged
+
+    config = TrainConfig.for_model("mf_bias", optimizer="sgd", learning_rate=1e9, epochs=3)
+    with pytest.raises(TrainingDiverged, match="diverged .* try a lower --lr"):
+        train(tiny_data, config, log=lambda *_: None)

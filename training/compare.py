@@ -15,7 +15,7 @@ from training.config import TrainConfig
 from training.data.loaders import RatingsData
 from training.evaluate import liked_confusion, predict_frame
 from training.ranking import model_scores, popularity_scores, ranking_metrics
-from training.train import TrainedModel, train
+from training.train import TrainedModel, TrainingDiverged, train
 
 
 def fitted_on(trained: TrainedModel) -> pd.DataFrame:
@@ -72,13 +72,18 @@ def compare(
     log=print,
 ) -> dict[str, Any]:
     """Train every model with every optimizer (tuned defaults otherwise) and measure each run."""
-    runs, popularity = [], None
+    runs, diverged, popularity = [], [], None
     grid = [(m, o) for m in models for o in optimizers]
     started = time.perf_counter()
     for number, (model, optimizer) in enumerate(grid, start=1):
         config = TrainConfig.for_model(model, optimizer=optimizer, epochs=epochs, seed=seed)
         log(f"[{number}/{len(grid)}] {model} + {optimizer} (lr {config.learning_rate:g})")
-        trained = train(data, config, log=lambda line: log("    " + line))
+        try:
+            trained = train(data, config, log=lambda line: log("    " + line))
+        except TrainingDiverged as err:
+            log(f"    -> {err}")
+            diverged.append(str(err))
+            continue
         run = measure_run(trained, k)
         runs.append(run)
         test = run["metrics"]["test"]
@@ -96,6 +101,8 @@ def compare(
                 trained.split.test,
                 k=k,
             )
+    if not runs:
+        raise TrainingDiverged("every run diverged: " + "; ".join(diverged))
     best = min(range(len(runs)), key=lambda i: runs[i]["metrics"]["validation"]["rmse"])
     split = trained.split
     return {
@@ -111,6 +118,7 @@ def compare(
         "best_run": best,
         "popularity": popularity,
         "runs": runs,
+        "diverged": diverged,
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -65,6 +65,8 @@ def _markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"{r['best_epoch']} | {r['seconds']:.1f} | {r['seconds_to_best']:.1f} | "
             f"{r['parameters']:,} |"
         )
+    for message in results.get("diverged", []):
+        lines.append(f"| | (diverged) | {message} |" + " |" * 10)
     lines += [
         "",
         _optimizer_paragraph(rows),

@@ -22,6 +22,10 @@ from training.models import build_model, make_optimizer
 STEPS_PER_EXECUTION = 32
 
 
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite: no model is returned (or exported) from such a run."""
+
+
 @dataclass
 class Fit:
     """One model fitted on one frame, with the id indices it was built on."""
@@ -131,7 +135,7 @@ def fit(
         return x, frame["rating"].to_numpy(np.float32)
 
     epoch_log = EpochLog(epochs, log, prefix)
-    callbacks: list[keras.callbacks.Callback] = [epoch_log]
+    callbacks: list[keras.callbacks.Callback] = [epoch_log, keras.callbacks.TerminateOnNaN()]
     validation_data = None
     if validation_frame is not None and len(validation_frame):
         validation_data = encode(validation_frame)
@@ -154,6 +158,13 @@ def fit(
     )
     seconds = time.perf_counter() - started
     record = {k: [float(v) for v in values] for k, values in history.history.items()}
+    losses = record["loss"] + record.get("val_loss", [])
+    if not np.all(np.isfinite(losses)):
+        raise TrainingDiverged(
+            f"{config.model} with {config.optimizer} at learning rate {config.learning_rate:g} "
+            f"diverged (loss {record['loss'][-1]} in epoch {len(record['loss'])}); "
+            "try a lower --lr"
+        )
     record["epoch_seconds"] = epoch_log.seconds
     return Fit(model, users, items, global_mean, record, seconds)
 
