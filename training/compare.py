@@ -9,21 +9,12 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from training.config import TrainConfig
 from training.data.loaders import RatingsData
 from training.evaluate import liked_confusion, predict_frame
 from training.ranking import model_scores, popularity_scores, ranking_metrics
 from training.train import TrainedModel, TrainingDiverged, train
-
-
-def fitted_on(trained: TrainedModel) -> pd.DataFrame:
-    """The ratings the exported model was fitted on: train, plus validation after a refit."""
-    split = trained.split
-    if trained.refitted:
-        return pd.concat([split.train, split.validation], ignore_index=True)
-    return split.train
 
 
 def measure_run(trained: TrainedModel, k: int = 10) -> dict[str, Any]:
@@ -42,7 +33,7 @@ def measure_run(trained: TrainedModel, k: int = 10) -> dict[str, Any]:
             model_scores(trained.model, len(trained.items)),
             trained.users,
             trained.items,
-            fitted_on(trained),
+            trained.split.fitted_on(trained.refitted),
             test,
             k=k,
         ),
@@ -93,14 +84,11 @@ def compare(
             f"{run['train_seconds']:.0f}s"
         )
         if popularity is None:
+            fitted = trained.split.fitted_on(trained.refitted)
             popularity = ranking_metrics(
-                popularity_scores(trained.items, fitted_on(trained)),
-                trained.users,
-                trained.items,
-                fitted_on(trained),
-                trained.split.test,
-                k=k,
-            )
+                popularity_scores(trained.items, fitted), trained.users, trained.items, fitted,
+                trained.split.test, k=k,
+            )  # fmt: skip
     if not runs:
         raise TrainingDiverged("every run diverged: " + "; ".join(diverged))
     best = min(range(len(runs)), key=lambda i: runs[i]["metrics"]["validation"]["rmse"])

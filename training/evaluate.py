@@ -102,7 +102,7 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
         return predict(user_ids, item_ids).reshape(len(rows), len(items))
 
     refitted = setup.get("refitted_on_train_and_validation", False)
-    fitted_on = pd.concat([split.train, split.validation]) if refitted else split.train
+    fitted_on = split.fitted_on(refitted)
     test = split.test
     test_predictions = predict(test["user_id"], test["item_id"])
     spec = manifest["recommend"]

@@ -196,8 +196,7 @@ def train(data: RatingsData, config: TrainConfig | None = None, log=print) -> Tr
             f"refit on train+validation ({len(split.train) + len(split.validation):,} ratings) "
             f"for the {best_epoch} epochs validation chose"
         )
-        both = pd.concat([split.train, split.validation], ignore_index=True)
-        final = fit(config, both, None, best_epoch, log, prefix="refit ")
+        final = fit(config, split.fitted_on(True), None, best_epoch, log, prefix="refit ")
         seconds += final.seconds
     if len(split.test):
         metrics["test"] = evaluate_frame(

@@ -18,6 +18,12 @@ class Split:
     test: pd.DataFrame
     seed: int
 
+    def fitted_on(self, refitted: bool) -> pd.DataFrame:
+        """The ratings a final model learned from: train, plus validation after a refit."""
+        if refitted:
+            return pd.concat([self.train, self.validation], ignore_index=True)
+        return self.train
+
 
 def split_ratings(
     ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42
