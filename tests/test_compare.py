@@ -45,9 +45,14 @@ def test_report_files_are_written_and_readable(report_dir):
     report = (out / "report.md").read_text()
     best = results["runs"][results["best_run"]]
     assert f"| ★ | {best['model']} | {best['optimizer']} (" in report
-    assert report.count("| mf_bias | adam |") == 2  # top-N and confusion tables
+    assert report.count("| mf_bias | adam |") == 1  # the confusion table
+    assert "| mf_bias + adam | " in report  # the top-N table
+    assert (
+        "| model | Precision@10 | Recall@10 | NDCG@10 | HitRate@10 | MAP@10 | Coverage@10 |"
+        in report
+    )
     assert "**Convergence.**" in report and "**Generalisation.**" in report
-    assert "| popularity baseline | - |" in report
+    assert "| popularity baseline | " in report
     for name in (
         "loss_model_mf_bias.png",
         "loss_model_dnn.png",

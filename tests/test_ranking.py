@@ -50,6 +50,23 @@ def test_ranking_metrics_equal_a_hand_computation():
     assert got["recall"] == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert got["hit_rate"] == pytest.approx(1.0)
     assert got["ndcg"] == pytest.approx((dcg_u1 / idcg + dcg_u2 / idcg) / 2)
+    # AP@2: u1 hits at rank 1 -> (1/1) / 2; u2 hits at rank 2 -> (1/2) / 2.
+    assert got["map"] == pytest.approx((0.5 + 0.25) / 2)
+    assert got["coverage"] == pytest.approx(4 / 5)  # a, b, c, d recommended; e never
+
+
+def test_every_held_out_interaction_is_relevant_under_recbole_convention():
+    got = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2, relevant_from=None)
+    # u1 now also counts c (rated 2): top-2 [b, c] -> 2 hits of 3; u3 ranks [b, c], wants e.
+    assert got["users"] == 3
+    assert got["hit_rate"] == pytest.approx(2 / 3)
+    assert got["precision"] == pytest.approx((2 / 2 + 1 / 2 + 0) / 3)
+
+
+def test_a_seeded_sample_of_users_is_evaluated_when_asked():
+    first = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2, max_users=1, seed=3)
+    again = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2, max_users=1, seed=3)
+    assert first == again and first["users"] == 1
 
 
 def test_popularity_baseline_ranks_by_count_in_fitted_data():

@@ -12,6 +12,7 @@ from training.config import MODEL_KINDS, OPTIMIZERS
 # TensorFlow's C++ start-up chatter (CPU feature notes, missing CUDA) is not for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+RANKING_NAMES = ("precision", "recall", "ndcg", "hit_rate", "map", "coverage")
 DATASETS = ("ml-100k", "ml-1m", "ml-20m", "ml-25m", "ml-latest-small")
 
 
@@ -253,17 +254,14 @@ def _print_evaluation(version, source: str, figures: dict) -> None:
         print("warning: this split's sizes differ from the manifest's: not the training data?")
     t = figures["test"]
     print(f"test: RMSE {t['rmse']:.4f}  MAE {t['mae']:.4f}  MSE {t['mse']:.4f}  ({t['count']:,})")
-    print(f"{'top-' + str(k):<28} precision  recall     ndcg       hit rate")
+    print(f"{'top-' + str(k):<26}" + "".join(f"{n:>10}" for n in RANKING_NAMES))
     for label, key in (
         ("by predicted rating", "ranking_by_rating"),
         ("by /recommend's vectors", "ranking_by_recommend_vectors"),
         ("popularity baseline", "popularity"),
     ):
         r = figures[key]
-        print(
-            f"{label:<28} {r['precision']:<10.4f} {r['recall']:<10.4f} {r['ndcg']:<10.4f} "
-            f"{r['hit_rate']:.4f}"
-        )
+        print(f"{label:<26}" + "".join(f"{r[m]:>10.4f}" for m in RANKING_NAMES))
     c, m = figures["confusion"], figures["confusion"]["matrix"]
     print(
         f"liked above {c['threshold']:.3f}: TP {m['liked']['liked']:,}  "

@@ -134,7 +134,8 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "parameters": run["parameters"],
                 "train_gap": _train_gap(run),
                 **{
-                    f"{m}@k": run["ranking"][m] for m in ("precision", "recall", "ndcg", "hit_rate")
+                    f"{m}@k": run["ranking"][m]
+                    for m in ("precision", "recall", "ndcg", "hit_rate", "map")
                 },
                 "f1": run["confusion"]["f1"],
             }

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from training.data.split import IdIndex
+from training.ranking import seen_csr
 from training.train import TrainedModel
 
 FORMAT_VERSION = 1
@@ -119,24 +120,11 @@ def _write_arrays(
         np.save(out / f"{filename}.npy", np.ascontiguousarray(array, dtype=np.float32))
     _write_json(out / "user_ids.json", trained.users.to_list())
     _write_json(out / "item_ids.json", trained.items.to_list())
-    indptr, indices = seen_items(trained.users, trained.items, ratings)
+    indptr, indices = seen_csr(trained.users, trained.items, ratings)
     np.save(out / "seen_indptr.npy", indptr)
     np.save(out / "seen_indices.npy", indices)
     if items is not None:
         _write_json(out / "items.json", item_metadata(trained.items, items))
-
-
-def seen_items(
-    users: IdIndex, items: IdIndex, ratings: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each known user's known rated items as CSR (`indptr` int64, sorted `indices` int32)."""
-    u = users.lookup(ratings["user_id"])
-    i = items.lookup(ratings["item_id"])
-    keep = (u < users.oov) & (i < items.oov)
-    pairs = np.unique(u[keep].astype(np.int64) * items.oov + i[keep])
-    counts = np.bincount(pairs // items.oov, minlength=len(users))
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return indptr, (pairs % items.oov).astype(np.int32)
 
 
 def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from training.data.split import IdIndex
 
 # scores(user_rows) -> (len(user_rows), n_items) array, higher is better
 ScoreFn = Callable[[np.ndarray], np.ndarray]
-METRICS = ("precision", "recall", "ndcg", "hit_rate")
+METRICS = ("precision", "recall", "ndcg", "hit_rate", "map")
 
 
 def ranking_metrics(
@@ -27,11 +27,20 @@ def ranking_metrics(
     fitted_on: pd.DataFrame,
     held_out: pd.DataFrame,
     k: int = 10,
-    relevant_from: float = 4.0,
+    relevant_from: float | None = 4.0,
     batch_users: int = 256,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Precision@k, Recall@k, NDCG@k and HitRate@k (binary relevance), plus `users` counted."""
-    relevant = held_out[held_out["rating"] >= relevant_from]
+    """Precision@k, Recall@k, NDCG@k, HitRate@k and MAP@k (binary relevance), catalogue
+    coverage@k (the share of items in anyone's top-k), and the number of `users` evaluated.
+
+    Args:
+        relevant_from: held-out ratings at or above this are relevant; None makes every
+            held-out interaction relevant (RecBole's convention).
+        max_users: evaluate a seeded sample of at most this many users (for large data sets).
+    """
+    relevant = held_out if relevant_from is None else held_out[held_out["rating"] >= relevant_from]
     rel_users = users.lookup(relevant["user_id"])
     rel_items = items.lookup(relevant["item_id"])
     # Relevant items per evaluated user (unknown users cannot be ranked for: skipped; unknown
@@ -41,18 +50,24 @@ def ranking_metrics(
         if u < users.oov:
             by_user.setdefault(u, []).append(i if i < items.oov else -1)
     if not by_user:
-        return {**{m: float("nan") for m in METRICS}, "users": 0}
-    seen = _seen_matrix(users, items, fitted_on)
+        return {**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0}
+    evaluated = np.array(sorted(by_user))
+    if max_users is not None and len(evaluated) > max_users:
+        chosen = np.random.default_rng(seed).choice(len(evaluated), max_users, replace=False)
+        evaluated = np.sort(evaluated[chosen])
+    indptr, indices = seen_csr(users, items, fitted_on)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     totals = dict.fromkeys(METRICS, 0.0)
-    evaluated = np.array(sorted(by_user))
+    recommended = np.zeros(len(items), dtype=bool)
     for start in range(0, len(evaluated), batch_users):
         rows = evaluated[start : start + batch_users]
-        block = np.asarray(scores(rows), dtype=np.float64)
-        block[seen[rows]] = -np.inf
+        block = np.array(scores(rows), dtype=np.float64)
+        for r, row in enumerate(rows.tolist()):
+            block[r, indices[indptr[row] : indptr[row + 1]]] = -np.inf
         top = np.argpartition(-block, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(block, top, axis=1).argsort(axis=1)[:, ::-1]
         top = np.take_along_axis(top, order, axis=1)
+        recommended[top.ravel()] = True
         for row, ranked in zip(rows.tolist(), top, strict=True):
             targets = by_user[row]
             hits = np.isin(ranked, [t for t in targets if t >= 0])
@@ -60,18 +75,28 @@ def ranking_metrics(
             totals["precision"] += n_hits / k
             totals["recall"] += n_hits / n_rel
             totals["hit_rate"] += float(n_hits > 0)
-            ideal = discounts[: min(n_rel, k)].sum()
-            totals["ndcg"] += float((hits * discounts).sum() / ideal)
+            totals["ndcg"] += float((hits * discounts).sum() / discounts[: min(n_rel, k)].sum())
+            precision_at = np.cumsum(hits) / np.arange(1, k + 1)
+            totals["map"] += float((precision_at * hits).sum() / min(n_rel, k))
     n = len(evaluated)
-    return {**{m: totals[m] / n for m in METRICS}, "users": n}
+    return {
+        **{m: totals[m] / n for m in METRICS},
+        "coverage": float(recommended.mean()),
+        "users": n,
+    }
 
 
-def _seen_matrix(users: IdIndex, items: IdIndex, frame: pd.DataFrame) -> np.ndarray:
-    seen = np.zeros((len(users), len(items)), dtype=bool)
-    u, i = users.lookup(frame["user_id"]), items.lookup(frame["item_id"])
+def seen_csr(
+    users: IdIndex, items: IdIndex, ratings: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each known user's known rated items as CSR (`indptr` int64, sorted `indices` int32)."""
+    u = users.lookup(ratings["user_id"])
+    i = items.lookup(ratings["item_id"])
     keep = (u < users.oov) & (i < items.oov)
-    seen[u[keep], i[keep]] = True
-    return seen
+    pairs = np.unique(u[keep].astype(np.int64) * items.oov + i[keep])
+    counts = np.bincount(pairs // items.oov, minlength=len(users))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return indptr, (pairs % items.oov).astype(np.int32)
 
 
 def model_scores(model, n_items: int) -> ScoreFn:

@@ -110,26 +110,36 @@ def _optimizer_paragraph(rows: list[dict[str, Any]]) -> str:
     )
 
 
+RANKING_COLUMNS = (("precision", "Precision"), ("recall", "Recall"), ("ndcg", "NDCG"),
+                   ("hit_rate", "HitRate"), ("map", "MAP"), ("coverage", "Coverage"))  # fmt: skip
+
+
+def ranking_table(named: list[tuple[str, dict[str, Any]]], k: int) -> list[str]:
+    """A markdown table of top-k metrics, one row per (label, metrics)."""
+    header = " | ".join(f"{title}@{k}" for _, title in RANKING_COLUMNS)
+    lines = [f"| model | {header} |", "|---" * (len(RANKING_COLUMNS) + 1) + "|"]
+    for label, metrics in named:
+        cells = " | ".join(f"{metrics[key]:.4f}" for key, _ in RANKING_COLUMNS)
+        lines.append(f"| {label} | {cells} |")
+    return lines
+
+
 def _ranking_section(results: dict[str, Any], rows: list[dict[str, Any]], k: int) -> list[str]:
     pop = results["popularity"]
-    lines = [
+    named = [("popularity baseline", pop)] + [
+        (f"{run['model']} + {run['optimizer']}", run["ranking"]) for run in results["runs"]
+    ]
+    return [
         f"## Top-{k} on the test split",
         "",
         f"Relevant = test ratings >= {results['relevant_from']:g}; every item the user did not "
         "rate in the data the model was fitted on is ranked by the model's predicted rating; "
-        f"mean over the {pop['users']:,} test users with a relevant item.",
+        f"mean over the {pop['users']:,} test users with a relevant item. Coverage: the share of "
+        f"the catalogue that appears in at least one user's top-{k}.",
         "",
-        f"| model | optimizer | Precision@{k} | Recall@{k} | NDCG@{k} | HitRate@{k} |",
-        "|---|---|---|---|---|---|",
-        f"| popularity baseline | - | {pop['precision']:.4f} | {pop['recall']:.4f} | "
-        f"{pop['ndcg']:.4f} | {pop['hit_rate']:.4f} |",
+        *ranking_table(named, k),
+        "",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['optimizer']} | {r['precision@k']:.4f} | {r['recall@k']:.4f} "
-            f"| {r['ndcg@k']:.4f} | {r['hit_rate@k']:.4f} |"
-        )
-    return [*lines, ""]
 
 
 def _confusion_section(results: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
