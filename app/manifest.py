@@ -29,6 +29,7 @@ class ModelSpec(_Frozen):
 class RecommendSpec(_Frozen):
     """Which arrays /recommend ranks with and what its score means."""
 
+    source: str = "rating"  # "retrieval" or the rating model's kind
     user_factors: str
     item_factors: str
     item_bias: str | None = None
@@ -49,6 +50,7 @@ class Manifest(_Frozen):
     metrics: dict[str, dict[str, float | int]] = Field(default_factory=dict)
     training: dict = Field(default_factory=dict)
     recommend: RecommendSpec
+    recommend_by_rating: RecommendSpec | None = None
     files: dict[str, str]
     tensorflow_version: str = ""
 

@@ -9,13 +9,14 @@ from app.registry import Bundle
 
 
 def recommend(
-    bundle: Bundle, user_id: str, n: int, exclude_seen: bool = True
+    bundle: Bundle, user_id: str, n: int, exclude_seen: bool = True, by_rating: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `n` best item rows for `user_id` and their scores, best first.
 
     One matvec over the catalogue, seen items masked in place, `argpartition` to find the `n`
     winners in linear time, then a sort of only those `n`. Fewer than `n` come back when the user
-    has rated nearly everything.
+    has rated nearly everything. `by_rating` ranks with the rating model's factors instead of the
+    version's default vectors (the retrieval vectors, when the version has them).
 
     Raises:
         UnknownUser: `user_id` is not in the served model.
@@ -23,9 +24,10 @@ def recommend(
     row = bundle.user_index.get(user_id)
     if row is None:
         raise UnknownUser(user_id)
-    scores = bundle.item_factors @ bundle.user_factors[row]  # a fresh array: safe to edit
-    if bundle.item_bias is not None:
-        scores += bundle.item_bias
+    vectors = bundle.rating_vectors if by_rating else bundle.vectors
+    scores = vectors.item_factors @ vectors.user_factors[row]  # a fresh array: safe to edit
+    if vectors.item_bias is not None:
+        scores += vectors.item_bias
     if exclude_seen:
         scores[bundle.seen_indices[bundle.seen_indptr[row] : bundle.seen_indptr[row + 1]]] = -np.inf
         available = bundle.n_items - int(bundle.seen_indptr[row + 1] - bundle.seen_indptr[row])
@@ -38,8 +40,8 @@ def recommend(
     # Best first; equal scores in row order, so the answer does not depend on argpartition.
     winners = winners[np.lexsort((winners, -scores[winners]))]
     top_scores = scores[winners]
-    if bundle.user_offset is not None:
-        top_scores = top_scores + bundle.user_offset[row]
+    if vectors.user_offset is not None:
+        top_scores = top_scores + vectors.user_offset[row]
     return winners, top_scores
 
 

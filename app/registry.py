@@ -24,6 +24,17 @@ class NoServableVersion(Exception):
 
 
 @dataclass(frozen=True)
+class VectorSet:
+    """One way to rank items: score = item_factors @ user_factors[u] (+ item_bias)."""
+
+    source: str  # the model that made them: "retrieval", or a rating model's kind
+    user_factors: np.ndarray  # (users, K) float32, memory-mapped
+    item_factors: np.ndarray  # (items, K) float32, memory-mapped
+    item_bias: np.ndarray | None  # (items,)
+    user_offset: np.ndarray | None  # (users,) global_mean + user_bias, when score is a rating
+
+
+@dataclass(frozen=True)
 class Bundle:
     """One loaded, checked version: everything /predict and /recommend read."""
 
@@ -34,10 +45,8 @@ class Bundle:
     user_index: dict[str, int]
     item_index: dict[str, int]
     item_ids: list[str]
-    user_factors: np.ndarray  # (users, K) float32, memory-mapped
-    item_factors: np.ndarray  # (items, K) float32, memory-mapped
-    item_bias: np.ndarray | None  # (items,)
-    user_offset: np.ndarray | None  # (users,) global_mean + user_bias, when score is a rating
+    vectors: VectorSet  # what /recommend ranks with by default
+    rating_vectors: VectorSet  # the rating model's factors (?by=rating)
     seen_indptr: np.ndarray  # (users + 1,) int64
     seen_indices: np.ndarray  # int32 item rows, sorted within each user
     titles: list[str | None] | None
@@ -95,18 +104,15 @@ def load_version(path: Path) -> Bundle:
         raise ArtifactError(f"{path}: no such version directory")
     manifest = read_manifest(path)
     _verify_files(path, manifest.files)
-    spec = manifest.recommend
     user_ids = _read_ids(path / "user_ids.json")
     item_ids = _read_ids(path / "item_ids.json")
-    k = manifest.model.factors
-    user_factors = _read_array(path / spec.user_factors, (len(user_ids), k))
-    item_factors = _read_array(path / spec.item_factors, (len(item_ids), k))
-    item_bias = _read_array(path / spec.item_bias, (len(item_ids),)) if spec.item_bias else None
-    user_offset = None
-    if spec.score == "rating":
-        user_offset = np.full(len(user_ids), manifest.global_mean, np.float32)
-        if spec.user_bias:
-            user_offset += _read_array(path / spec.user_bias, (len(user_ids),))
+    vectors = _read_vectors(path, manifest.recommend, len(user_ids), len(item_ids), manifest)
+    rating_spec = manifest.recommend_by_rating
+    rating_vectors = (
+        _read_vectors(path, rating_spec, len(user_ids), len(item_ids), manifest)
+        if rating_spec is not None and rating_spec != manifest.recommend
+        else vectors
+    )
     indptr = _read_array(path / "seen_indptr.npy", (len(user_ids) + 1,), np.int64)
     indices = _read_array(path / "seen_indices.npy", None, np.int32)
     if indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
@@ -125,10 +131,8 @@ def load_version(path: Path) -> Bundle:
         user_index={u: i for i, u in enumerate(user_ids)},
         item_index={it: i for i, it in enumerate(item_ids)},
         item_ids=item_ids,
-        user_factors=user_factors,
-        item_factors=item_factors,
-        item_bias=item_bias,
-        user_offset=user_offset,
+        vectors=vectors,
+        rating_vectors=rating_vectors,
         seen_indptr=indptr,
         seen_indices=indices,
         titles=titles,
@@ -138,6 +142,19 @@ def load_version(path: Path) -> Bundle:
     )
     _warm_up_and_compare(bundle, user_ids)
     return bundle
+
+
+def _read_vectors(path: Path, spec, n_users: int, n_items: int, manifest: Manifest) -> VectorSet:
+    user_factors = _read_array(path / spec.user_factors, (n_users, None))
+    k = user_factors.shape[1]
+    item_factors = _read_array(path / spec.item_factors, (n_items, k))
+    item_bias = _read_array(path / spec.item_bias, (n_items,)) if spec.item_bias else None
+    user_offset = None
+    if spec.score == "rating":
+        user_offset = np.full(n_users, manifest.global_mean, np.float32)
+        if spec.user_bias:
+            user_offset += _read_array(path / spec.user_bias, (n_users,))
+    return VectorSet(spec.source, user_factors, item_factors, item_bias, user_offset)
 
 
 def _verify_files(path: Path, files: dict[str, str]) -> None:
@@ -164,7 +181,8 @@ def _read_ids(path: Path) -> list[str]:
     return ids
 
 
-def _read_array(path: Path, shape: tuple[int, ...] | None, dtype=np.float32) -> np.ndarray:
+def _read_array(path: Path, shape: tuple[int | None, ...] | None, dtype=np.float32) -> np.ndarray:
+    """Memory-map one .npy; `shape` may leave a dimension as None (any size)."""
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
@@ -173,8 +191,14 @@ def _read_array(path: Path, shape: tuple[int, ...] | None, dtype=np.float32) -> 
         raise ArtifactError(f"{path}: not a readable .npy array ({err})") from None
     if array.dtype != dtype:
         raise ArtifactError(f"{path}: dtype {array.dtype}, expected {np.dtype(dtype)}")
-    if shape is not None and array.shape != shape:
-        raise ArtifactError(f"{path}: shape {array.shape}, expected {shape} from the id lists")
+    if shape is not None and (
+        array.ndim != len(shape)
+        or any(
+            want is not None and got != want for got, want in zip(array.shape, shape, strict=True)
+        )
+    ):
+        wanted = tuple("any" if d is None else d for d in shape)
+        raise ArtifactError(f"{path}: shape {array.shape}, expected {wanted} from the id lists")
     if shape is None and array.ndim != 1:
         raise ArtifactError(f"{path}: {array.ndim}-D, expected 1-D")
     if dtype == np.float32 and not np.isfinite(array).all():
@@ -230,13 +254,14 @@ def _warm_up_and_compare(bundle: Bundle, user_ids: list[str]) -> None:
     rows = np.linspace(0, len(user_ids) - 1, num=min(8, len(user_ids))).astype(int)
     cols = np.linspace(0, bundle.n_items - 1, num=len(rows)).astype(int)
     served = bundle.predict_ratings([user_ids[r] for r in rows], [bundle.item_ids[c] for c in cols])
-    if bundle.user_offset is None:
+    vectors = bundle.rating_vectors
+    if vectors.user_offset is None:
         return
     low, high = bundle.manifest.rating_range
-    expected = np.einsum("ij,ij->i", bundle.user_factors[rows], bundle.item_factors[cols])
-    expected = expected + bundle.user_offset[rows]
-    if bundle.item_bias is not None:
-        expected = expected + bundle.item_bias[cols]
+    expected = np.einsum("ij,ij->i", vectors.user_factors[rows], vectors.item_factors[cols])
+    expected = expected + vectors.user_offset[rows]
+    if vectors.item_bias is not None:
+        expected = expected + vectors.item_bias[cols]
     gap = float(np.max(np.abs(np.clip(expected, low, high) - served)))
     if gap > CONSISTENCY_TOLERANCE:
         raise ArtifactError(

@@ -76,6 +76,7 @@ class ModelInfo(BaseModel):
     users: int
     items: int
     rating_range: tuple[float, float]
+    recommend: str = Field(description="which vectors /recommend ranks with by default")
     metrics: dict[str, dict[str, float | int]]
 
 

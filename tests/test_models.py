@@ -65,9 +65,10 @@ def test_served_through_the_api(exported_kind):
         pairs = [{"user_id": user, "item_id": i} for i in items]
         predicted = client.post("/predict", json={"instances": pairs}).json()["predictions"]
     u = bundle.user_index[user]
-    scores = bundle.item_factors @ bundle.user_factors[u]
-    if bundle.item_bias is not None:
-        scores = scores + bundle.item_bias
+    vectors = bundle.vectors
+    scores = vectors.item_factors @ vectors.user_factors[u]
+    if vectors.item_bias is not None:
+        scores = scores + vectors.item_bias
     seen = set(bundle.seen_indices[bundle.seen_indptr[u] : bundle.seen_indptr[u + 1]].tolist())
     expected = [bundle.item_ids[i] for i in np.argsort(-scores, kind="stable") if i not in seen]
     assert items == expected[:5]

@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default="movielens", help="model name (models/<name>/)")
     train.add_argument("--models-dir", default="models")
     _add_config_options(train)
+    _add_retrieval_options(train)
     train.set_defaults(run=_train)
 
     compare = sub.add_parser("compare", help="train a grid of models x optimizers, write a report")
@@ -161,6 +162,59 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
+    """--retrieval/--no-retrieval and the retrieval model's own settings."""
+    from training.config import RetrievalConfig
+
+    defaults = RetrievalConfig()
+    parser.add_argument(
+        "--retrieval",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train the top-N vectors /recommend ranks with (default on)",
+    )
+    parser.add_argument(
+        "--positive-from",
+        type=_threshold,
+        default=defaults.positive_from,
+        help="ratings at or above this are top-N positives, 'all' for every rating "
+        f"(default {defaults.positive_from})",
+    )
+    parser.add_argument(
+        "--retrieval-weighting",
+        choices=("none", "rating"),
+        default=defaults.weighting,
+        help="weight positives by their rating",
+    )
+    for name in ("factors", "l2", "learning_rate", "epochs", "batch_size"):
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--retrieval-{name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"retrieval {name.replace('_', ' ')} (default {default})",
+        )
+
+
+def _threshold(text: str) -> float | None:
+    return None if text == "all" else float(text)
+
+
+def retrieval_config_from_args(args: argparse.Namespace):
+    from training.config import RetrievalConfig
+
+    return RetrievalConfig(
+        factors=args.retrieval_factors,
+        l2=args.retrieval_l2,
+        learning_rate=args.retrieval_learning_rate,
+        epochs=args.retrieval_epochs,
+        batch_size=args.retrieval_batch_size,
+        positive_from=args.positive_from,
+        weighting=args.retrieval_weighting,
+        seed=args.seed or RetrievalConfig.seed,
+    )
+
+
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig the flags ask for: the model's tuned defaults, then the flags given."""
     from training.config import TrainConfig
@@ -192,10 +246,27 @@ def _train(args: argparse.Namespace) -> int:
     from training.train import train
 
     trained = train(data, config_from_args(args))
-    path = export_version(trained, args.models_dir, args.name, data.ratings, data.items)
+    retrieval = None
+    if args.retrieval:
+        from training.retrieval import train_retrieval
+
+        retrieval = train_retrieval(
+            trained.split,
+            trained.users,
+            trained.items,
+            retrieval_config_from_args(args),
+            refit=trained.refitted,
+        )
+    path = export_version(trained, args.models_dir, args.name, data.ratings, data.items, retrieval)
     print(f"exported {args.name} version {path.name} to {path}")
     for part, m in trained.metrics.items():
         print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")
+    if retrieval is not None:
+        for part, m in retrieval.metrics.items():
+            print(
+                f"{part:>10}: top-10 from the retrieval vectors: NDCG {m['ndcg']:.4f}  "
+                f"recall {m['recall']:.4f}  precision {m['precision']:.4f}"
+            )
     return 0
 
 

@@ -89,3 +89,27 @@ class TrainConfig:
             "dropout": self.dropout,
             "dense_l2": self.dense_l2,
         }
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Defaults tuned on ml-100k's validation split (bench/retrieval.py; bench/README.md)."""
+
+    factors: int = 64
+    l2: float = 1e-4
+    init_std: float = 0.05
+    learning_rate: float = 0.01
+    batch_size: int = 512
+    epochs: int = 40
+    patience: int = 3
+    # Which ratings count as "the user wants this": at or above `positive_from` (None: every
+    # rating). `weighting="rating"` weights each positive by its rating over the mean rating.
+    positive_from: float | None = 4.0
+    weighting: str = "none"
+    seed: int = 42
+    # Validation NDCG@10 is measured on at most this many users per epoch (all on ml-100k).
+    eval_users: int = 2000
+
+    def __post_init__(self):
+        if self.weighting not in ("none", "rating"):
+            raise ValueError(f"weighting must be 'none' or 'rating', not {self.weighting!r}")

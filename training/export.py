@@ -32,10 +32,12 @@ import pandas as pd
 
 from training.data.split import IdIndex
 from training.ranking import seen_csr
+from training.retrieval import RetrievalResult
 from training.train import TrainedModel
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+RETRIEVAL_PREFIX = "retrieval_"
 
 
 def export_version(
@@ -44,6 +46,7 @@ def export_version(
     name: str,
     ratings: pd.DataFrame,
     items: pd.DataFrame | None = None,
+    retrieval: RetrievalResult | None = None,
 ) -> Path:
     """Export `trained` as the next version of `models_dir/name` and return its path.
 
@@ -54,6 +57,8 @@ def export_version(
         ratings: every rating the model was given (all splits), recorded as each user's seen
             items so /recommend never suggests something the user already rated.
         items: item metadata (item_id, title, genres), if known.
+        retrieval: top-N vectors trained on the same ids; when given, /recommend ranks with
+            them by default and with the rating model's factors on request.
     """
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
@@ -61,13 +66,13 @@ def export_version(
     staging.chmod(0o755)  # mkdtemp makes it owner-only; a service running as another user reads it
     try:
         write_saved_model(trained, staging)
-        _write_arrays(trained, staging, ratings, items)
+        _write_arrays(trained, staging, ratings, items, retrieval)
         files = {
             str(p.relative_to(staging)): _sha256(p)
             for p in sorted(staging.rglob("*"))
             if p.is_file()
         }
-        return _publish(staging, base, trained, files)
+        return _publish(staging, base, trained, retrieval, files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -114,9 +119,22 @@ def _lookup_table(index: IdIndex):
 
 
 def _write_arrays(
-    trained: TrainedModel, out: Path, ratings: pd.DataFrame, items: pd.DataFrame | None
+    trained: TrainedModel,
+    out: Path,
+    ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    retrieval: RetrievalResult | None,
 ) -> None:
-    for filename, array in trained.model.factors_for_export().items():
+    arrays = dict(trained.model.factors_for_export())
+    if retrieval is not None:
+        vectors = retrieval.model.factors_for_export()
+        if vectors["user_factors"].shape[0] != len(trained.users):
+            raise ValueError(
+                f"retrieval vectors cover {vectors['user_factors'].shape[0]} users but the rating "
+                f"model {len(trained.users)}: they must be fitted on the same ids"
+            )
+        arrays.update({f"{RETRIEVAL_PREFIX}{name}": array for name, array in vectors.items()})
+    for filename, array in arrays.items():
         np.save(out / f"{filename}.npy", np.ascontiguousarray(array, dtype=np.float32))
     _write_json(out / "user_ids.json", trained.users.to_list())
     _write_json(out / "item_ids.json", trained.items.to_list())
@@ -140,11 +158,17 @@ def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _publish(staging: Path, base: Path, trained: TrainedModel, files: dict[str, str]) -> Path:
+def _publish(
+    staging: Path,
+    base: Path,
+    trained: TrainedModel,
+    retrieval: RetrievalResult | None,
+    files: dict[str, str],
+) -> Path:
     """Rename `staging` to the next free version number, retrying if another writer took it."""
     for _ in range(100):
         version = next_version(base)
-        _write_json(staging / MANIFEST, manifest(trained, base.name, version, files))
+        _write_json(staging / MANIFEST, manifest(trained, retrieval, base.name, version, files))
         target = base / str(version)
         try:
             os.rename(staging, target)  # fails if target exists (another trainer got there first)
@@ -164,7 +188,11 @@ def next_version(base: Path) -> int:
 
 
 def manifest(
-    trained: TrainedModel, name: str, version: int, files: dict[str, str]
+    trained: TrainedModel,
+    retrieval: RetrievalResult | None,
+    name: str,
+    version: int,
+    files: dict[str, str],
 ) -> dict[str, Any]:
     import keras
     import tensorflow as tf
@@ -192,16 +220,30 @@ def manifest(
             "validation": len(split.validation),
             "test": len(split.test),
         },
-        "metrics": trained.metrics,
+        "metrics": {
+            **trained.metrics,
+            **(
+                {f"ranking_{part}": m for part, m in retrieval.metrics.items()}
+                if retrieval is not None
+                else {}
+            ),
+        },
         "training": trained.summary(),
-        "recommend": recommend_spec(trained.model),
+        "retrieval": retrieval.summary() if retrieval is not None else None,
+        # /recommend's default vectors, and the rating model's for ?by=rating.
+        "recommend": (
+            recommend_spec(retrieval.model, RETRIEVAL_PREFIX)
+            if retrieval is not None
+            else recommend_spec(trained.model)
+        ),
+        "recommend_by_rating": recommend_spec(trained.model),
         "files": files,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
     }
 
 
-def recommend_spec(model) -> dict[str, Any]:
+def recommend_spec(model, prefix: str = "") -> dict[str, Any]:
     """How /recommend scores items with the exported arrays.
 
     score = user_factors[u] @ item_factors.T (+ item_bias); when `score` is "rating" the arrays
@@ -211,10 +253,11 @@ def recommend_spec(model) -> dict[str, Any]:
     """
     arrays = model.factors_for_export()
     return {
-        "user_factors": "user_factors.npy",
-        "item_factors": "item_factors.npy",
-        "item_bias": "item_bias.npy" if "item_bias" in arrays else None,
-        "user_bias": "user_bias.npy" if "user_bias" in arrays else None,
+        "source": model.kind,
+        "user_factors": f"{prefix}user_factors.npy",
+        "item_factors": f"{prefix}item_factors.npy",
+        "item_bias": f"{prefix}item_bias.npy" if "item_bias" in arrays else None,
+        "user_bias": f"{prefix}user_bias.npy" if "user_bias" in arrays else None,
         "score": model.score,
         "seen": "every rating given to training (all splits)",
     }

@@ -21,5 +21,6 @@ async def served_model(bundle: BundleDep) -> ModelInfo:
         users=len(bundle.user_index),
         items=bundle.n_items,
         rating_range=m.rating_range,
+        recommend=bundle.vectors.source,
         metrics=m.metrics,
     )

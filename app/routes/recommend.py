@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +19,10 @@ async def recommend_for_user(
     settings: SettingsDep,
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
     exclude_seen: bool = True,
+    by: Annotated[
+        Literal["default", "rating"],
+        Query(description="'rating': rank by the rating model's predicted rating"),
+    ] = "default",
 ) -> RecommendResponse:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
     if n > settings.max_n:
@@ -33,7 +37,7 @@ async def recommend_for_user(
                 }
             ]
         )
-    rows, scores = recommend(bundle, user_id, n, exclude_seen)
+    rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
     titles, genres = bundle.titles, bundle.genres
     items = [
         RecommendedItem(

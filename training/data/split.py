@@ -48,6 +48,22 @@ def split_ratings(
     return Split(train, val, tst, seed)
 
 
+def split_per_user(
+    ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42
+) -> Split:
+    """RecBole's default for ml-100k (`RS: [0.8, 0.1, 0.1]`, random order, grouped by user): each
+    user's ratings are shuffled with `seed` and cut 80/10/10, so every user is in every part
+    that their count allows."""
+    rng = np.random.default_rng(seed)
+    shuffled = ratings.iloc[rng.permutation(len(ratings))]
+    rank = shuffled.groupby("user_id", sort=False).cumcount().to_numpy()
+    count = shuffled.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
+    share = rank / count
+    parts = np.where(share < 1 - validation - test, 0, np.where(share < 1 - test, 1, 2))
+    train, val, tst = (shuffled[parts == p].sort_index().reset_index(drop=True) for p in range(3))
+    return Split(train, val, tst, seed)
+
+
 class IdIndex:
     """External ids (strings) <-> contiguous indices 0..n-1; unknown ids map to n (the OOV row)."""
 

@@ -1,0 +1,135 @@
+"""The top-N vectors: trained from positives, exported beside the rating model, served by
+default, with ranking by predicted rating still available."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.registry import load_version
+from tests.conftest import make_client
+from training.config import RetrievalConfig
+from training.export import export_version
+from training.retrieval import positives, train_retrieval
+
+CONFIG = RetrievalConfig(factors=8, epochs=4, batch_size=64, learning_rate=0.05, patience=2)
+
+
+@pytest.fixture(scope="module")
+def retrieval(trained):
+    return train_retrieval(
+        trained.split,
+        trained.users,
+        trained.items,
+        CONFIG,
+        refit=trained.refitted,
+        log=lambda *_: None,
+    )
+
+
+@pytest.fixture(scope="module")
+def default_version(trained, retrieval, tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("default-models")
+    path = export_version(trained, root, "both", tiny_data.ratings, tiny_data.items, retrieval)
+    return root, path
+
+
+def test_positives_follow_the_threshold_and_weights(tiny_data):
+    frame = tiny_data.ratings
+    chosen, weights = positives(frame, CONFIG)
+    assert (chosen["rating"] >= 4).all() and len(chosen) == (frame["rating"] >= 4).sum()
+    assert (weights == 1).all()
+    every, by_rating = positives(frame, RetrievalConfig(positive_from=None, weighting="rating"))
+    assert len(every) == len(frame)
+    np.testing.assert_allclose(by_rating, frame["rating"] / frame["rating"].mean(), rtol=1e-6)
+
+
+def test_metrics_and_rows_line_up_with_the_rating_model(retrieval, trained):
+    assert set(retrieval.metrics) == {"validation", "test"}
+    assert 0 <= retrieval.metrics["test"]["ndcg"] <= 1
+    vectors = retrieval.model.factors_for_export()
+    assert vectors["user_factors"].shape == (len(trained.users), 8)
+    assert vectors["item_factors"].shape == (len(trained.items), 8)
+    assert 1 <= retrieval.best_epoch <= 4
+
+
+def test_same_data_and_seed_give_the_same_vectors(retrieval, trained):
+    again = train_retrieval(
+        trained.split,
+        trained.users,
+        trained.items,
+        CONFIG,
+        refit=trained.refitted,
+        log=lambda *_: None,
+    )
+    first, second = retrieval.model.factors_for_export(), again.model.factors_for_export()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+def test_manifest_names_both_vector_sets(default_version, retrieval):
+    _, path = default_version
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["recommend"]["source"] == "retrieval"
+    assert manifest["recommend"]["user_factors"] == "retrieval_user_factors.npy"
+    assert manifest["recommend"]["score"] == "dot"
+    assert manifest["recommend_by_rating"]["source"] == "mf_bias"
+    assert manifest["recommend_by_rating"]["score"] == "rating"
+    assert manifest["metrics"]["ranking_test"]["ndcg"] == pytest.approx(
+        retrieval.metrics["test"]["ndcg"]
+    )
+    assert manifest["retrieval"]["best_epoch"] == retrieval.best_epoch
+
+
+def top(vectors, bundle, user, n):
+    u = bundle.user_index[user]
+    scores = vectors.item_factors @ vectors.user_factors[u]
+    if vectors.item_bias is not None:
+        scores = scores + vectors.item_bias
+    seen = set(bundle.seen_indices[bundle.seen_indptr[u] : bundle.seen_indptr[u + 1]].tolist())
+    return [bundle.item_ids[i] for i in np.argsort(-scores, kind="stable") if i not in seen][:n]
+
+
+def test_recommend_ranks_with_retrieval_vectors_by_default_and_by_rating_on_request(
+    default_version, trained
+):
+    root, path = default_version
+    bundle = load_version(path)
+    assert (bundle.vectors.source, bundle.rating_vectors.source) == ("retrieval", "mf_bias")
+    user = trained.users.to_list()[5]
+    with make_client(models_dir=root, model_name="both") as client:
+        default = client.get(f"/recommend/{user}", params={"n": 6}).json()
+        by_rating = client.get(f"/recommend/{user}", params={"n": 6, "by": "rating"}).json()
+        info = client.get("/models").json()
+        bad = client.get(f"/recommend/{user}", params={"by": "popularity"})
+    assert [i["item_id"] for i in default["items"]] == top(bundle.vectors, bundle, user, 6)
+    assert [i["item_id"] for i in by_rating["items"]] == top(bundle.rating_vectors, bundle, user, 6)
+    # By rating, the score is the rating model's predicted rating before clipping.
+    vectors, u = bundle.rating_vectors, bundle.user_index[user]
+    rows = [bundle.item_index[i["item_id"]] for i in by_rating["items"]]
+    expected = (
+        vectors.user_offset[u]
+        + vectors.item_bias[rows]
+        + vectors.item_factors[rows] @ vectors.user_factors[u]
+    )
+    np.testing.assert_allclose([i["score"] for i in by_rating["items"]], expected, atol=1e-4)
+    assert info["recommend"] == "retrieval"
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "by"]
+
+
+def test_export_refuses_vectors_fitted_on_other_ids(trained, retrieval, tiny_data, tmp_path):
+    from training.data.split import IdIndex
+
+    other = train_retrieval(
+        trained.split,
+        IdIndex(trained.users.to_list()[:-1]),
+        trained.items,
+        CONFIG,
+        refit=True,
+        log=lambda *_: None,
+    )
+    with pytest.raises(ValueError, match="must be fitted on the same ids"):
+        export_version(trained, tmp_path, "m", tiny_data.ratings, None, other)
+    assert not any((tmp_path / "m").iterdir())

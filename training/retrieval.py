@@ -1,0 +1,194 @@
+"""Train the top-N vectors: explicit ratings become positives, early stopping watches the
+validation NDCG@10 itself, then a refit on train+validation (like the rating models)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from training.config import RetrievalConfig
+from training.data.split import IdIndex, Split
+from training.ranking import factor_scores, ranking_metrics
+
+STEPS_PER_EXECUTION = 16
+
+
+@dataclass
+class RetrievalResult:
+    """The fitted model on the final ids, with how it was chosen and how it ranks."""
+
+    model: Any
+    config: RetrievalConfig
+    best_epoch: int
+    history: dict[str, list[float]]
+    seconds: float
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **asdict(self.config),
+            "best_epoch": self.best_epoch,
+            "train_seconds": round(self.seconds, 2),
+        }
+
+
+def positives(frame: pd.DataFrame, config: RetrievalConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """The (user, item) pairs to learn from, and their weights."""
+    chosen = (
+        frame if config.positive_from is None else frame[frame["rating"] >= config.positive_from]
+    )
+    if chosen.empty:
+        raise ValueError(f"no ratings >= {config.positive_from} to learn top-N from")
+    if config.weighting == "rating":
+        weights = (chosen["rating"] / chosen["rating"].mean()).to_numpy(np.float32)
+    else:
+        weights = np.ones(len(chosen), np.float32)
+    return chosen, weights
+
+
+class ValidationRanking(keras.callbacks.Callback):
+    """After each epoch: NDCG@10 on validation; keep the best weights; stop after `patience`
+    epochs without a gain; one progress line per epoch."""
+
+    def __init__(self, users, items, fitted_on, validation, config, epochs, log, prefix=""):
+        super().__init__()
+        self.args = (users, items, fitted_on, validation)
+        self.config, self.epochs, self.log, self.prefix = config, epochs, log, prefix
+        self.best, self.best_epoch, self.best_weights, self.scores = -1.0, 0, None, []
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        users, items, fitted_on, validation = self.args
+        model = self.model
+        vectors = model.factors_for_export()
+        ndcg = ranking_metrics(
+            factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]),
+            users,
+            items,
+            fitted_on,
+            validation,
+            k=10,
+            max_users=self.config.eval_users,
+            seed=self.config.seed,
+        )["ndcg"]
+        self.scores.append(ndcg)
+        self.log(
+            f"{self.prefix}epoch {epoch + 1:>3}/{self.epochs}  loss "
+            f"{(logs or {}).get('loss', float('nan')):.4f}  val_ndcg@10 {ndcg:.4f}  "
+            f"{time.perf_counter() - self.started:.1f}s"
+        )
+        if ndcg > self.best:
+            self.best, self.best_epoch, self.best_weights = ndcg, epoch + 1, model.get_weights()
+        elif epoch + 1 - self.best_epoch >= self.config.patience:
+            model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def fit_retrieval(
+    config: RetrievalConfig,
+    users: IdIndex,
+    items: IdIndex,
+    fitted_on: pd.DataFrame,
+    epochs: int,
+    validation: pd.DataFrame | None = None,
+    log=print,
+    prefix: str = "",
+):
+    """Fit on the positives of `fitted_on`; with `validation`, early-stop on its NDCG@10."""
+    from training.models.retrieval import SoftmaxRetrieval
+
+    chosen, weights = positives(fitted_on, config)
+    x, y = users.lookup(chosen["user_id"]), items.lookup(chosen["item_id"])
+    keep = (x < users.oov) & (y < items.oov)
+    keras.utils.set_random_seed(config.seed)
+    model = SoftmaxRetrieval(len(users), len(items), config.factors, config.l2, config.init_std)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        steps_per_execution=STEPS_PER_EXECUTION,
+        jit_compile=model.xla,
+    )
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    watcher = None
+    if validation is not None and len(validation):
+        watcher = ValidationRanking(
+            users, items, fitted_on, validation, config, epochs, log, prefix
+        )
+        callbacks.append(watcher)
+    started = time.perf_counter()
+    history = model.fit(
+        x[keep],
+        y[keep],
+        sample_weight=weights[keep],
+        batch_size=config.batch_size,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - started
+    losses = [float(v) for v in history.history["loss"]]
+    if not np.all(np.isfinite(losses)):
+        raise ValueError(
+            f"retrieval training diverged (loss {losses[-1]}); lower its learning rate"
+        )
+    record: dict[str, list[float]] = {"loss": losses}
+    if watcher is not None:
+        record["val_ndcg"] = watcher.scores
+    best_epoch = watcher.best_epoch if watcher is not None else epochs
+    return model, best_epoch, record, seconds
+
+
+def train_retrieval(
+    split: Split,
+    final_users: IdIndex,
+    final_items: IdIndex,
+    config: RetrievalConfig | None = None,
+    refit: bool = True,
+    log=print,
+) -> RetrievalResult:
+    """Fit on train with early stopping on validation NDCG@10; refit on train+validation for the
+    chosen epochs on the final model's ids (so its rows line up with the rating model's); report
+    ranking metrics on validation (first fit) and test (final model)."""
+    config = config or RetrievalConfig()
+    log(
+        f"retrieval: positives = ratings >= {config.positive_from} "
+        f"(weights: {config.weighting}), K {config.factors}"
+    )
+    users, items = (
+        IdIndex.from_column(split.train["user_id"]),
+        IdIndex.from_column(split.train["item_id"]),
+    )
+    model, best_epoch, history, seconds = fit_retrieval(
+        config, users, items, split.train, config.epochs, split.validation, log, "retrieval "
+    )
+    metrics = {}
+    if len(split.validation):
+        metrics["validation"] = _rank(model, users, items, split.train, split.validation)
+    refitted = refit and len(split.validation) > 0
+    if refitted:
+        log(f"retrieval refit on train+validation for the {best_epoch} epochs validation chose")
+        model, _, _, extra = fit_retrieval(
+            config, final_users, final_items, split.fitted_on(True), best_epoch
+        )
+        seconds += extra
+    users, items = (final_users, final_items) if refitted else (users, items)
+    if len(split.test):
+        metrics["test"] = _rank(model, users, items, split.fitted_on(refitted), split.test)
+    return RetrievalResult(model, config, best_epoch, history, seconds, metrics)
+
+
+def _rank(model, users, items, fitted_on, held_out) -> dict[str, float]:
+    vectors = model.factors_for_export()
+    scores = factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"])
+    return ranking_metrics(scores, users, items, fitted_on, held_out, k=10)
