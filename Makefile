@@ -37,7 +37,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app
+	$(BIN)/mypy app training
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

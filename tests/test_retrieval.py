@@ -12,9 +12,9 @@ from app.registry import load_version
 from tests.conftest import make_client
 from training.config import RetrievalConfig
 from training.export import export_version
-from training.retrieval import positives, train_retrieval
+from training.retrieval import UserBatches, positives, train_retrieval
 
-CONFIG = RetrievalConfig(factors=8, epochs=4, batch_size=64, learning_rate=0.05, patience=2)
+CONFIG = RetrievalConfig(factors=8, epochs=4, batch_users=16, learning_rate=0.05, patience=2)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,48 @@ def test_positives_follow_the_threshold_and_weights(tiny_data):
     every, by_rating = positives(frame, RetrievalConfig(positive_from=None, weighting="rating"))
     assert len(every) == len(frame)
     np.testing.assert_allclose(by_rating, frame["rating"] / frame["rating"].mean(), rtol=1e-6)
+
+
+def test_user_batches_hold_every_positive_once_per_epoch_reshuffled_by_seed():
+    users = np.array([3, 0, 3, 5, 0, 3], np.int32)
+    items = np.array([1, 2, 0, 4, 1, 4], np.int32)
+    weights = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], np.float32)
+    expected = np.zeros((7, 5), np.float32)
+    expected[users, items] = weights
+
+    def epochs(seed, count=3):
+        batches = UserBatches(users, items, weights, 7, 5, batch_users=2, seed=seed)
+        out = []
+        for _ in range(count):
+            rows, dense = zip(*(batches[i] for i in range(len(batches))), strict=True)
+            out.append((np.concatenate(rows), np.concatenate(dense)))
+            batches.on_epoch_end()
+        return out
+
+    first = epochs(seed=1)
+    for rows, dense in first:
+        assert sorted(rows) == [0, 3, 5]  # users without a positive never appear
+        np.testing.assert_array_equal(dense, expected[rows])
+    assert len({tuple(rows) for rows, _ in epochs(seed=1, count=12)}) > 1  # reshuffled
+    assert [tuple(r) for r, _ in epochs(seed=1)] == [tuple(r) for r, _ in first]
+
+
+def test_loss_is_the_per_positive_softmax_mean_plus_l2():
+    from training.models.retrieval import SoftmaxRetrieval
+
+    model = SoftmaxRetrieval(4, 6, factors=3, l2=1e-3)
+    rows = np.array([0, 2, 3], np.int32)
+    y = np.zeros((3, 6), np.float32)
+    pairs = [(0, 1, 1.0), (0, 4, 2.0), (1, 0, 1.0), (2, 5, 0.5)]  # (batch row, item, weight)
+    for r, i, w in pairs:
+        y[r, i] = w
+    logits = np.asarray(model(rows), np.float64)
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    reference = -sum(w * log_softmax[r, i] for r, i, w in pairs) / sum(w for *_, w in pairs)
+    factors = model.factors_for_export()
+    l2 = 1e-3 * ((factors["user_factors"] ** 2).sum() + (factors["item_factors"] ** 2).sum())
+    loss = float(model.compute_loss(y=y, y_pred=model(rows)))
+    assert loss == pytest.approx(reference + l2, rel=1e-5)
 
 
 def test_metrics_and_rows_line_up_with_the_rating_model(retrieval, trained):

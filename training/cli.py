@@ -186,7 +186,7 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         default=defaults.weighting,
         help="weight positives by their rating",
     )
-    for name in ("factors", "l2", "learning_rate", "epochs", "batch_size"):
+    for name in ("factors", "l2", "learning_rate", "epochs", "batch_users"):
         default = getattr(defaults, name)
         parser.add_argument(
             f"--retrieval-{name.replace('_', '-')}",
@@ -208,7 +208,7 @@ def retrieval_config_from_args(args: argparse.Namespace):
         l2=args.retrieval_l2,
         learning_rate=args.retrieval_learning_rate,
         epochs=args.retrieval_epochs,
-        batch_size=args.retrieval_batch_size,
+        batch_users=args.retrieval_batch_users,
         positive_from=args.positive_from,
         weighting=args.retrieval_weighting,
         seed=args.seed or RetrievalConfig.seed,

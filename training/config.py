@@ -99,8 +99,10 @@ class RetrievalConfig:
     l2: float = 1e-4
     init_std: float = 0.05
     learning_rate: float = 0.01
-    batch_size: int = 512
-    epochs: int = 40
+    # A step takes this many users with all their positives (the softmax is computed once per
+    # user, not once per positive: the same loss, ~50x less work per epoch on ml-100k).
+    batch_users: int = 64
+    epochs: int = 60
     patience: int = 3
     # Which ratings count as "the user wants this": at or above `positive_from` (None: every
     # rating). `weighting="rating"` weights each positive by its rating over the mean rating.

@@ -51,6 +51,41 @@ def positives(frame: pd.DataFrame, config: RetrievalConfig) -> tuple[pd.DataFram
     return chosen, weights
 
 
+class UserBatches(keras.utils.PyDataset):
+    """Batches of `batch_users` users (those with a positive), reshuffled every epoch by a
+    seeded generator: x = user rows, y = their positives' weights as a dense (users, items)
+    matrix, built per batch from a CSR so memory stays O(positives)."""
+
+    def __init__(self, users, items, weights, n_users, n_items, batch_users, seed):
+        super().__init__()
+        order = np.argsort(users, kind="stable")
+        self.items, self.weights = items[order].astype(np.int64), weights[order]
+        counts = np.bincount(users, minlength=n_users)
+        self.indptr = np.concatenate([[0], np.cumsum(counts)])
+        self.active = np.flatnonzero(counts).astype(np.int32)
+        self.n_items, self.batch_users = n_items, batch_users
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(self.active)
+
+    def __len__(self) -> int:
+        return -(-len(self.active) // self.batch_users)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_users : (index + 1) * self.batch_users]
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        counts = ends - starts
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        taken = np.repeat(starts, counts) + within
+        y = np.zeros((len(rows), self.n_items), np.float32)
+        np.add.at(
+            y, (np.repeat(np.arange(len(rows)), counts), self.items[taken]), self.weights[taken]
+        )
+        return rows, y
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(self.active)
+
+
 class ValidationRanking(keras.callbacks.Callback):
     """After each epoch: NDCG@10 on validation; keep the best weights; stop after `patience`
     epochs without a gain; one progress line per epoch."""
@@ -126,16 +161,10 @@ def fit_retrieval(
         )
         callbacks.append(watcher)
     started = time.perf_counter()
-    history = model.fit(
-        x[keep],
-        y[keep],
-        sample_weight=weights[keep],
-        batch_size=config.batch_size,
-        epochs=epochs,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
+    batches = UserBatches(
+        x[keep], y[keep], weights[keep], len(users), len(items), config.batch_users, config.seed
     )
+    history = model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - started
     losses = [float(v) for v in history.history["loss"]]
     if not np.all(np.isfinite(losses)):

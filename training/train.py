@@ -90,7 +90,8 @@ class EpochLog(keras.callbacks.Callback):
     def __init__(self, epochs: int, log, prefix: str = ""):
         super().__init__()
         self.epochs, self.log, self.prefix = epochs, log, prefix
-        self.started, self.seconds = 0.0, []
+        self.started = 0.0
+        self.seconds: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()

@@ -8,9 +8,14 @@ from keras import ops
 
 class SoftmaxRetrieval(keras.Model):
     """score(u, i) = <p_u, q_i> + b_i, trained so that each positive (u, i) outranks the whole
-    catalogue: softmax cross-entropy over every item (a full softmax; the sampled, in-batch form
-    of the TensorFlow Recommenders recipe approximates it when the catalogue is too large to
-    score per step).
+    catalogue: softmax cross-entropy over every item, summed over the user's positives (a full
+    softmax; the TensorFlow Recommenders recipe samples it in-batch when the catalogue is too
+    large to score per step).
+
+    A batch is a set of users and their positives as a dense (users, items) weight matrix `y`.
+    For one user with positives P and weights w, sum_{i in P} w_i * (logsumexp(s_u) - s_ui)
+    equals the per-positive loss, but the scores are computed once per user instead of once per
+    positive. The batch loss is divided by the batch's total weight (a mean over positives).
 
     L2 on both tables, `l2 * (|P|^2 + |Q|^2)`, is added to every batch's loss. Scoring for
     /recommend is exactly `call`: one matrix-vector product plus the item bias.
@@ -18,7 +23,9 @@ class SoftmaxRetrieval(keras.Model):
 
     kind = "retrieval"
     score = "dot"
-    xla = True
+    # Measured on ml-100k, 2 cores: without XLA an epoch takes ~0.5 s instead of ~0.7 s and the
+    # first step compiles in 1 s instead of 2.5 s (the MF models gain from XLA; this one loses).
+    xla = False
 
     def __init__(
         self,
@@ -45,10 +52,10 @@ class SoftmaxRetrieval(keras.Model):
         return ops.matmul(vectors, ops.transpose(self.item_factors)) + self.item_bias
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = keras.losses.sparse_categorical_crossentropy(y, y_pred, from_logits=True)
-        if sample_weight is not None:
-            loss = loss * ops.cast(sample_weight, loss.dtype)
-        loss = ops.mean(loss)
+        y = ops.cast(y, y_pred.dtype)
+        weight = ops.sum(y, axis=1)
+        per_user = weight * ops.logsumexp(y_pred, axis=1) - ops.sum(y * y_pred, axis=1)
+        loss = ops.sum(per_user) / ops.maximum(ops.sum(weight), 1e-9)
         if training and self.l2:
             norms = ops.sum(ops.square(self.user_factors)) + ops.sum(ops.square(self.item_factors))
             loss = loss + self.l2 * norms
