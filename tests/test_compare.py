@@ -8,13 +8,22 @@ import matplotlib.image
 import pytest
 
 from training.compare import compare
+from training.config import RetrievalConfig
 from training.evaluate import evaluate_version
 from training.report import write_report
 
 
 @pytest.fixture(scope="module")
 def report_dir(tiny_data, tmp_path_factory):
-    results = compare(tiny_data, ["mf_bias", "dnn"], ["adam", "sgd"], epochs=2, log=lambda _: None)
+    retrieval = RetrievalConfig(factors=8, epochs=3, batch_users=16, patience=1)
+    results = compare(
+        tiny_data,
+        ["mf_bias", "dnn"],
+        ["adam", "sgd"],
+        epochs=2,
+        log=lambda _: None,
+        retrieval=retrieval,
+    )
     out = tmp_path_factory.mktemp("report")
     write_report(results, out)
     return out, results
@@ -33,10 +42,16 @@ def test_every_run_is_measured_and_the_best_is_chosen_on_validation(report_dir):
     assert results["best_run"] == val.index(min(val))
     for run in runs:
         assert set(run["metrics"]) == {"validation", "test"}
-        assert set(run["ranking"]) >= {"precision", "recall", "ndcg", "hit_rate"}
+        for key in ("ranking", "ranking_all"):
+            assert set(run[key]) >= {"precision", "recall", "ndcg", "hit_rate", "map", "coverage"}
         assert run["parameters"] > 0 and 1 <= run["best_epoch"] <= 2
         assert len(run["history"]["val_rmse"]) == run["epochs_run"]
-    assert results["popularity"]["users"] == runs[0]["ranking"]["users"]
+    test = runs[0]["config"]
+    assert test["split_by"] == "rating"
+    for who in (results["popularity"], results["retrieval"], runs[0]):
+        # every test user with a rating counts under RecBole's relevance, fewer under >= 4
+        assert who["ranking_all"]["users"] > who["ranking"]["users"] > 0
+    assert 1 <= results["retrieval"]["best_epoch"] <= 3
 
 
 def test_report_files_are_written_and_readable(report_dir):
@@ -46,7 +61,8 @@ def test_report_files_are_written_and_readable(report_dir):
     best = results["runs"][results["best_run"]]
     assert f"| ★ | {best['model']} | {best['optimizer']} (" in report
     assert report.count("| mf_bias | adam |") == 1  # the confusion table
-    assert "| mf_bias + adam | " in report  # the top-N table
+    assert report.count("| mf_bias + adam (by rating) | ") == 2  # both top-N tables
+    assert report.count("| retrieval vectors (/recommend's default) | ") == 2
     assert (
         "| model | Precision@10 | Recall@10 | NDCG@10 | HitRate@10 | MAP@10 | Coverage@10 |"
         in report
@@ -70,8 +86,13 @@ def test_evaluate_reads_back_the_exported_version(version_dir, tiny_data, traine
     assert figures["split_matches_manifest"]
     assert figures["test"]["rmse"] == pytest.approx(trained.metrics["test"]["rmse"], abs=1e-4)
     # mf_bias's vectors reproduce its ratings, so both rankings agree unless clipping ties them.
-    by_rating, by_vectors = figures["ranking_by_rating"], figures["ranking_by_recommend_vectors"]
-    assert by_rating["users"] == by_vectors["users"] > 0
+    by_rating, by_vectors = figures["by_rating"], figures["by_recommend_vectors"]
+    for relevance in ("ranking", "ranking_all"):
+        assert by_rating[relevance]["users"] == by_vectors[relevance]["users"] > 0
+        assert by_rating[relevance]["ndcg"] == pytest.approx(
+            by_vectors[relevance]["ndcg"], abs=0.05
+        )
+    assert figures["recommend_source"] == "mf_bias"  # a rating-only version
     assert set(figures["confusion"]["matrix"]) == {"liked", "not_liked"}
 
 
@@ -85,3 +106,12 @@ def test_a_diverging_run_is_reported_not_fatal(tiny_data, monkeypatch, tmp_path)
     assert "mf with sgd at learning rate 1e+09 diverged" in results["diverged"][0]
     report = write_report(results, tmp_path).read_text()
     assert "| | (diverged) | mf with sgd" in report
+
+
+def test_compare_under_recboles_split_holds_out_each_users_ratings(tiny_data, tmp_path):
+    results = compare(tiny_data, ["mf"], ["adam"], epochs=1, log=lambda _: None, split_by="user")
+    assert results["split_by"] == "user" and results["runs"][0]["config"]["split_by"] == "user"
+    assert results["retrieval"] is None
+    report = write_report(results, tmp_path).read_text()
+    assert "each user's ratings cut 8:1:1 (RecBole's split)" in report
+    assert "| retrieval vectors (" not in report

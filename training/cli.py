@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import fields
 
-from training.config import MODEL_KINDS, OPTIMIZERS
+from training.config import MODEL_KINDS, OPTIMIZERS, SPLITS
 
 # TensorFlow's C++ start-up chatter (CPU feature notes, missing CUDA) is not for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--epochs", type=int, help="most epochs per run (default 60)")
     compare.add_argument("--seed", type=int, help="split and initialisation seed (default 42)")
+    compare.add_argument(
+        "--split-by",
+        choices=SPLITS,
+        default="rating",
+        help="hold out a share of all ratings ('rating', default) or of each user's ('user', "
+        "RecBole's 8:1:1 protocol)",
+    )
+    compare.add_argument(
+        "--retrieval",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train and rank with the retrieval vectors (default on)",
+    )
     compare.add_argument("--out", required=True, help="directory for report.md, plots, results")
     compare.set_defaults(run=_compare)
 
@@ -123,6 +136,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         "model": MODEL_KINDS,
         "optimizer": OPTIMIZERS,
         "regularization": ("example", "table"),
+        "split_by": SPLITS,
     }
     helps = {
         "model": "architecture (default mf_bias)",
@@ -140,6 +154,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         "refit": "after early stopping, refit on train+validation for the chosen epochs",
         "validation": "validation fraction",
         "test": "test fraction",
+        "split_by": "hold out a share of all ratings ('rating') or of each user's ('user', "
+        "RecBole's protocol)",
     }
     for f in fields(TrainConfig):
         default = "" if f.name in ("model", "learning_rate") else f" (mf_bias: {f.default})"
@@ -281,9 +297,20 @@ def _compare(args: argparse.Namespace) -> int:
         if unknown:
             raise ValueError(f"unknown {name}s {unknown}; choose from {', '.join(known)}")
     from training.compare import compare
+    from training.config import RetrievalConfig
     from training.report import write_report
 
-    results = compare(data, models, optimizers, epochs=args.epochs, seed=args.seed)
+    results = compare(
+        data,
+        models,
+        optimizers,
+        epochs=args.epochs,
+        seed=args.seed,
+        split_by=args.split_by,
+        retrieval=RetrievalConfig(seed=args.seed or RetrievalConfig.seed)
+        if args.retrieval
+        else None,
+    )
     print(f"report: {write_report(results, args.out)}")
     return 0
 
@@ -325,14 +352,20 @@ def _print_evaluation(version, source: str, figures: dict) -> None:
         print("warning: this split's sizes differ from the manifest's: not the training data?")
     t = figures["test"]
     print(f"test: RMSE {t['rmse']:.4f}  MAE {t['mae']:.4f}  MSE {t['mse']:.4f}  ({t['count']:,})")
-    print(f"{'top-' + str(k):<26}" + "".join(f"{n:>10}" for n in RANKING_NAMES))
-    for label, key in (
-        ("by predicted rating", "ranking_by_rating"),
-        ("by /recommend's vectors", "ranking_by_recommend_vectors"),
+    rows = (
+        ("by predicted rating", "by_rating"),
+        (f"by /recommend's: {figures['recommend_source']}", "by_recommend_vectors"),
         ("popularity baseline", "popularity"),
+    )
+    for title, relevance in (
+        ("relevant = test ratings >= 4", "ranking"),
+        ("every held-out rating relevant (RecBole's)", "ranking_all"),
     ):
-        r = figures[key]
-        print(f"{label:<26}" + "".join(f"{r[m]:>10.4f}" for m in RANKING_NAMES))
+        print(f"top-{k}, {title}:")
+        print(f"{'':<28}" + "".join(f"{n:>10}" for n in RANKING_NAMES))
+        for label, key in rows:
+            r = figures[key][relevance]
+            print(f"  {label:<26}" + "".join(f"{r[m]:>10.4f}" for m in RANKING_NAMES))
     c, m = figures["confusion"], figures["confusion"]["matrix"]
     print(
         f"liked above {c['threshold']:.3f}: TP {m['liked']['liked']:,}  "

@@ -10,10 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from training.config import TrainConfig
+from training.config import RetrievalConfig, TrainConfig
 from training.data.loaders import RatingsData
 from training.evaluate import liked_confusion, predict_frame
-from training.ranking import model_scores, popularity_scores, ranking_metrics
+from training.ranking import (
+    RELEVANT_FROM,
+    both_rankings,
+    factor_scores,
+    model_scores,
+    popularity_scores,
+)
 from training.train import TrainedModel, TrainingDiverged, train
 
 
@@ -29,13 +35,13 @@ def measure_run(trained: TrainedModel, k: int = 10) -> dict[str, Any]:
         "optimizer": trained.config.optimizer,
         "config": asdict(trained.config),
         "metrics": trained.metrics,
-        "ranking": ranking_metrics(
+        **both_rankings(
             model_scores(trained.model, len(trained.items)),
             trained.users,
             trained.items,
             trained.split.fitted_on(trained.refitted),
             test,
-            k=k,
+            k,
         ),
         "confusion": liked_confusion(test["rating"].to_numpy(), predicted, trained.global_mean),
         **{
@@ -61,13 +67,18 @@ def compare(
     seed: int | None = None,
     k: int = 10,
     log=print,
+    split_by: str | None = None,
+    retrieval: RetrievalConfig | None = None,
 ) -> dict[str, Any]:
-    """Train every model with every optimizer (tuned defaults otherwise) and measure each run."""
+    """Train every model with every optimizer (tuned defaults otherwise) and measure each run;
+    with `retrieval`, also the top-N vectors the default version serves /recommend from."""
     runs, diverged, popularity = [], [], None
     grid = [(m, o) for m in models for o in optimizers]
     started = time.perf_counter()
     for number, (model, optimizer) in enumerate(grid, start=1):
-        config = TrainConfig.for_model(model, optimizer=optimizer, epochs=epochs, seed=seed)
+        config = TrainConfig.for_model(
+            model, optimizer=optimizer, epochs=epochs, seed=seed, split_by=split_by
+        )
         log(f"[{number}/{len(grid)}] {model} + {optimizer} (lr {config.learning_rate:g})")
         try:
             trained = train(data, config, log=lambda line: log("    " + line))
@@ -85,12 +96,19 @@ def compare(
         )
         if popularity is None:
             fitted = trained.split.fitted_on(trained.refitted)
-            popularity = ranking_metrics(
-                popularity_scores(trained.items, fitted), trained.users, trained.items, fitted,
-                trained.split.test, k=k,
-            )  # fmt: skip
+            popularity = both_rankings(
+                popularity_scores(trained.items, fitted),
+                trained.users,
+                trained.items,
+                fitted,
+                trained.split.test,
+                k,
+            )
     if not runs:
         raise TrainingDiverged("every run diverged: " + "; ".join(diverged))
+    top_n = None
+    if retrieval is not None:
+        top_n = measure_retrieval(trained, retrieval, k, log)
     best = min(range(len(runs)), key=lambda i: runs[i]["metrics"]["validation"]["rmse"])
     split = trained.split
     return {
@@ -102,13 +120,48 @@ def compare(
             "test": len(split.test),
         },
         "k": k,
-        "relevant_from": 4.0,
+        "split_by": trained.config.split_by,
+        "relevant_from": RELEVANT_FROM,
         "best_run": best,
         "popularity": popularity,
+        "retrieval": top_n,
         "runs": runs,
         "diverged": diverged,
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def measure_retrieval(
+    trained: TrainedModel, config: RetrievalConfig, k: int, log=print
+) -> dict[str, Any]:
+    """Train the retrieval vectors on the runs' split (early stopping on validation NDCG@10,
+    refit like the rating models) and rank the test split with them."""
+    from training.retrieval import train_retrieval
+
+    log(f"[retrieval] softmax over the catalogue, K {config.factors}")
+    result = train_retrieval(
+        trained.split,
+        trained.users,
+        trained.items,
+        config,
+        refit=trained.refitted,
+        log=lambda line: log("    " + line),
+    )
+    vectors = result.model.factors_for_export()
+    rankings = both_rankings(
+        factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]),
+        result.users,
+        result.items,
+        trained.split.fitted_on(trained.refitted),
+        trained.split.test,
+        k,
+    )
+    log(
+        f"    -> validation NDCG@{k} {result.metrics.get('validation', {}).get('ndcg', 0):.4f}, "
+        f"test NDCG@{k} "
+        f"{rankings['ranking']['ndcg']:.4f}, {result.seconds:.0f}s"
+    )
+    return {**rankings, **result.summary(), "history": result.history}
 
 
 def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -38,6 +38,9 @@ LEARNING_RATES: dict[str, dict[str, float]] = {
 }
 
 
+SPLITS = ("rating", "user")  # how TrainConfig.split_by holds data out
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run. The field defaults are mf_bias's."""
@@ -59,6 +62,9 @@ class TrainConfig:
     seed: int = 42
     validation: float = 0.1
     test: float = 0.1
+    # "rating": a random share of all ratings is held out; "user": a share of each user's
+    # ratings (RecBole's 8:1:1 protocol).
+    split_by: str = "rating"
 
     @classmethod
     def for_model(cls, model: str = "mf_bias", **overrides: Any) -> TrainConfig:

@@ -77,12 +77,18 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
     """
     import tensorflow as tf
 
-    from training.data.split import split_ratings
-    from training.ranking import factor_scores, popularity_scores, ranking_metrics
+    from training.data.split import make_split
+    from training.ranking import both_rankings, factor_scores, popularity_scores
 
     manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
     setup = manifest["training"]
-    split = split_ratings(data.ratings, setup["validation"], setup["test"], setup["seed"])
+    split = make_split(
+        data.ratings,
+        setup["validation"],
+        setup["test"],
+        setup["seed"],
+        setup.get("split_by", "rating"),
+    )
     counts = {part: len(getattr(split, part)) for part in ("train", "validation", "test")}
     expected = {part: manifest["counts"][part] for part in counts}
     users = IdIndex(json.loads((version_dir / "user_ids.json").read_text(encoding="utf-8")))
@@ -116,14 +122,12 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
         "split_matches_manifest": counts == expected,
         "counts": counts,
         "test": rating_metrics(test["rating"].to_numpy(), test_predictions),
-        "ranking_by_rating": ranking_metrics(
-            predicted_rating_scores, users, items, fitted_on, test, k=k
-        ),
-        "ranking_by_recommend_vectors": ranking_metrics(
-            vectors, users, items, fitted_on, test, k=k
-        ),
-        "popularity": ranking_metrics(
-            popularity_scores(items, fitted_on), users, items, fitted_on, test, k=k
+        # "ranking": relevant = test ratings >= 4; "ranking_all": every held-out rating
+        "by_rating": both_rankings(predicted_rating_scores, users, items, fitted_on, test, k),
+        "by_recommend_vectors": both_rankings(vectors, users, items, fitted_on, test, k),
+        "recommend_source": spec.get("source", "rating"),
+        "popularity": both_rankings(
+            popularity_scores(items, fitted_on), users, items, fitted_on, test, k
         ),
         "confusion": liked_confusion(
             test["rating"].to_numpy(), test_predictions, manifest["global_mean"]

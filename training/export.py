@@ -128,11 +128,15 @@ def _write_arrays(
     arrays = dict(trained.model.factors_for_export())
     if retrieval is not None:
         vectors = retrieval.model.factors_for_export()
-        if vectors["user_factors"].shape[0] != len(trained.users):
-            raise ValueError(
-                f"retrieval vectors cover {vectors['user_factors'].shape[0]} users but the rating "
-                f"model {len(trained.users)}: they must be fitted on the same ids"
-            )
+        for kind, theirs, ours in (
+            ("users", retrieval.users, trained.users),
+            ("items", retrieval.items, trained.items),
+        ):
+            if theirs.to_list() != ours.to_list():
+                raise ValueError(
+                    f"retrieval vectors cover {len(theirs)} {kind} but the rating model "
+                    f"{len(ours)} (or others): they must be fitted on the same ids"
+                )
         arrays.update({f"{RETRIEVAL_PREFIX}{name}": array for name, array in vectors.items()})
     for filename, array in arrays.items():
         np.save(out / f"{filename}.npy", np.ascontiguousarray(array, dtype=np.float32))

@@ -134,3 +134,15 @@ def popularity_scores(items: IdIndex, fitted_on: pd.DataFrame) -> ScoreFn:
         return np.broadcast_to(counts, (len(rows), len(items))).copy()
 
     return scores
+
+
+RELEVANT_FROM = 4.0  # the ranking issue's protocol; None (every held-out rating) is RecBole's
+
+
+def both_rankings(scores, users, items, fitted_on, test, k: int) -> dict[str, dict[str, float]]:
+    """Top-k metrics with relevant = test ratings >= RELEVANT_FROM ("ranking") and with every
+    held-out rating relevant ("ranking_all", RecBole's)."""
+    return {
+        key: ranking_metrics(scores, users, items, fitted_on, test, k=k, relevant_from=relevant)
+        for key, relevant in (("ranking", RELEVANT_FROM), ("ranking_all", None))
+    }

@@ -20,13 +20,15 @@ STEPS_PER_EXECUTION = 16
 
 @dataclass
 class RetrievalResult:
-    """The fitted model on the final ids, with how it was chosen and how it ranks."""
+    """The fitted model, the ids its rows stand for, how it was chosen and how it ranks."""
 
     model: Any
     config: RetrievalConfig
     best_epoch: int
     history: dict[str, list[float]]
     seconds: float
+    users: IdIndex
+    items: IdIndex
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -214,7 +216,7 @@ def train_retrieval(
     users, items = (final_users, final_items) if refitted else (users, items)
     if len(split.test):
         metrics["test"] = _rank(model, users, items, split.fitted_on(refitted), split.test)
-    return RetrievalResult(model, config, best_epoch, history, seconds, metrics)
+    return RetrievalResult(model, config, best_epoch, history, seconds, users, items, metrics)
 
 
 def _rank(model, users, items, fitted_on, held_out) -> dict[str, float]:

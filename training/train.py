@@ -13,7 +13,7 @@ import pandas as pd
 
 from training.config import TrainConfig
 from training.data.loaders import RatingsData
-from training.data.split import IdIndex, Split, split_ratings
+from training.data.split import IdIndex, Split, make_split
 from training.evaluate import evaluate_frame
 from training.models import build_model, make_optimizer
 
@@ -175,7 +175,7 @@ def train(data: RatingsData, config: TrainConfig | None = None, log=print) -> Tr
     for the chosen number of epochs (unless `config.refit` is off); report validation metrics of
     the first fit and test metrics of the final model. Test never chooses anything."""
     config = config or TrainConfig()
-    split = split_ratings(data.ratings, config.validation, config.test, config.seed)
+    split = make_split(data.ratings, config.validation, config.test, config.seed, config.split_by)
     rating_range = (float(data.ratings["rating"].min()), float(data.ratings["rating"].max()))
     log(
         f"{len(data.ratings):,} ratings from {data.source or 'input'}: "

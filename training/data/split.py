@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from training.config import SPLITS
+
 
 @dataclass(frozen=True)
 class Split:
@@ -62,6 +64,17 @@ def split_per_user(
     parts = np.where(share < 1 - validation - test, 0, np.where(share < 1 - test, 1, 2))
     train, val, tst = (shuffled[parts == p].sort_index().reset_index(drop=True) for p in range(3))
     return Split(train, val, tst, seed)
+
+
+def make_split(
+    ratings: pd.DataFrame, validation: float, test: float, seed: int, by: str = "rating"
+) -> Split:
+    """`by="rating"`: shuffle all ratings and cut (split_ratings); `by="user"`: cut each user's
+    ratings (split_per_user, RecBole's protocol)."""
+    if by not in SPLITS:
+        raise ValueError(f"split by {by!r}: choose one of {', '.join(SPLITS)}")
+    cut = split_ratings if by == "rating" else split_per_user
+    return cut(ratings, validation, test, seed)
 
 
 class IdIndex:
