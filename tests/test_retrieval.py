@@ -38,7 +38,7 @@ def default_version(trained, retrieval, tiny_data, tmp_path_factory):
 
 def test_positives_follow_the_threshold_and_weights(tiny_data):
     frame = tiny_data.ratings
-    chosen, weights = positives(frame, CONFIG)
+    chosen, weights = positives(frame, RetrievalConfig(positive_from=4.0, weighting="none"))
     assert (chosen["rating"] >= 4).all() and len(chosen) == (frame["rating"] >= 4).sum()
     assert (weights == 1).all()
     every, by_rating = positives(frame, RetrievalConfig(positive_from=None, weighting="rating"))

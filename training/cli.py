@@ -194,13 +194,14 @@ def _add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         type=_threshold,
         default=defaults.positive_from,
         help="ratings at or above this are top-N positives, 'all' for every rating "
-        f"(default {defaults.positive_from})",
+        f"(default {'all' if defaults.positive_from is None else defaults.positive_from})",
     )
     parser.add_argument(
         "--retrieval-weighting",
         choices=("none", "rating"),
         default=defaults.weighting,
-        help="weight positives by their rating",
+        help="'rating': weight each positive by its rating over the mean rating "
+        f"(default {defaults.weighting})",
     )
     for name in ("factors", "l2", "learning_rate", "epochs", "batch_users"):
         default = getattr(defaults, name)

@@ -102,7 +102,7 @@ class RetrievalConfig:
     """Defaults tuned on ml-100k's validation split (bench/retrieval.py; bench/README.md)."""
 
     factors: int = 64
-    l2: float = 1e-4
+    l2: float = 5e-5
     init_std: float = 0.05
     learning_rate: float = 0.01
     # A step takes this many users with all their positives (the softmax is computed once per
@@ -112,8 +112,10 @@ class RetrievalConfig:
     patience: int = 3
     # Which ratings count as "the user wants this": at or above `positive_from` (None: every
     # rating). `weighting="rating"` weights each positive by its rating over the mean rating.
-    positive_from: float | None = 4.0
-    weighting: str = "none"
+    # Every rating, weighted, won on validation (a 1-star rating still says "seen it"; a 5-star
+    # one counts 5x as much).
+    positive_from: float | None = None
+    weighting: str = "rating"
     seed: int = 42
     # Validation NDCG@10 is measured on at most this many users per epoch (all on ml-100k).
     eval_users: int = 2000

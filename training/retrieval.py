@@ -193,8 +193,9 @@ def train_retrieval(
     ranking metrics on validation (first fit) and test (final model)."""
     config = config or RetrievalConfig()
     log(
-        f"retrieval: positives = ratings >= {config.positive_from} "
-        f"(weights: {config.weighting}), K {config.factors}"
+        "retrieval: positives = "
+        + ("every rating" if config.positive_from is None else f"ratings >= {config.positive_from}")
+        + f" (weights: {config.weighting}), K {config.factors}"
     )
     users, items = (
         IdIndex.from_column(split.train["user_id"]),
