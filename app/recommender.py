@@ -45,6 +45,51 @@ def recommend(
     return winners, top_scores
 
 
+BLOCK_USERS = 256  # users scored per matrix-matrix product: bounds the (users, items) block
+
+
+def recommend_many(
+    bundle: Bundle, user_ids: list[str], n: int, exclude_seen: bool = True, by_rating: bool = False
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`recommend` for many users at once: per block of users one matrix-matrix product, seen
+    items masked with one fancy-index assignment, a row-wise `argpartition` and a row-wise sort of
+    the `n` winners. Same answers as `recommend` per user (up to float rounding of near-ties).
+
+    Raises:
+        UnknownIds: any user is not in the served model (nothing is computed then).
+    """
+    unknown = _unknown(user_ids, bundle.user_index)
+    if unknown:
+        raise UnknownIds(unknown, [])
+    rows = np.fromiter((bundle.user_index[u] for u in user_ids), np.int64, len(user_ids))
+    vectors = bundle.rating_vectors if by_rating else bundle.vectors
+    k = min(n, bundle.n_items)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(rows), BLOCK_USERS):
+        block = rows[start : start + BLOCK_USERS]
+        scores = vectors.user_factors[block] @ vectors.item_factors.T
+        if vectors.item_bias is not None:
+            scores += vectors.item_bias
+        counts = np.zeros(len(block), np.int64)
+        if exclude_seen:
+            starts, ends = bundle.seen_indptr[block], bundle.seen_indptr[block + 1]
+            counts = ends - starts
+            offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            seen = bundle.seen_indices[np.repeat(starts, counts) + offsets]
+            scores[np.repeat(np.arange(len(block)), counts), seen] = -np.inf
+        cut = bundle.n_items - k
+        winners = np.argpartition(scores, cut, axis=1)[:, cut:]
+        top = np.take_along_axis(scores, winners, axis=1)
+        order = np.lexsort((winners, -top), axis=1)
+        winners = np.take_along_axis(winners, order, axis=1)
+        top = np.take_along_axis(top, order, axis=1)
+        if vectors.user_offset is not None:
+            top = top + vectors.user_offset[block][:, None]
+        available = np.minimum(bundle.n_items - counts, k)
+        out.extend((winners[i, : available[i]], top[i, : available[i]]) for i in range(len(block)))
+    return out
+
+
 def predict(bundle: Bundle, user_ids: list[str], item_ids: list[str]) -> np.ndarray:
     """Predicted ratings for the pairs, computed by the exported SavedModel.
 

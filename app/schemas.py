@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -62,6 +62,32 @@ class RecommendedItem(BaseModel):
 class RecommendResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem]
+    model: ModelRef
+
+
+class RecommendBatchRequest(BaseModel):
+    """Top-n for many users in one call: {"user_ids": [...], "n": 10}."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user_ids": [196, 186], "n": 10}]},
+    )
+
+    user_ids: list[ExternalId] = Field(min_length=1)
+    n: int = Field(10, ge=1, description="how many items per user (1..RECSYS_MAX_N)")
+    exclude_seen: bool = True
+    by: Literal["default", "rating"] = Field(
+        "default", description="'rating': rank by the rating model's predicted rating"
+    )
+
+
+class UserRecommendations(BaseModel):
+    user_id: str
+    items: list[RecommendedItem]
+
+
+class RecommendBatchResponse(BaseModel):
+    results: list[UserRecommendations] = Field(description="one per user_id, in request order")
     model: ModelRef
 
 

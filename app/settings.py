@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     model_version: int | None = Field(None, ge=1, description="pin a version; default newest")
     max_n: int = Field(100, ge=1, le=10_000, description="largest n /recommend accepts")
     max_predict_instances: int = Field(10_000, ge=1, description="most instances per /predict")
+    max_batch_users: int = Field(1_000, ge=1, description="most user_ids per POST /recommend")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated browser origins; empty = CORS off"
     )

@@ -2,12 +2,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, Path, Query
 from fastapi.exceptions import RequestValidationError
 
 from app.deps import BundleDep, SettingsDep
-from app.recommender import recommend
-from app.schemas import MAX_ID_LENGTH, ModelRef, RecommendedItem, RecommendResponse
+from app.errors import TooManyInstances
+from app.recommender import recommend, recommend_many
+from app.registry import Bundle
+from app.schemas import (
+    MAX_ID_LENGTH,
+    ModelRef,
+    RecommendBatchRequest,
+    RecommendBatchResponse,
+    RecommendedItem,
+    RecommendResponse,
+    UserRecommendations,
+)
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
 
@@ -25,29 +36,63 @@ async def recommend_for_user(
     ] = "default",
 ) -> RecommendResponse:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
-    if n > settings.max_n:
+    _check_n(n, settings.max_n, ("query", "n"))
+    rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
+    return RecommendResponse(
+        user_id=user_id, items=_items(bundle, rows, scores), model=_model(bundle)
+    )
+
+
+@router.post("", response_model=RecommendBatchResponse)
+async def recommend_for_users(
+    body: RecommendBatchRequest, bundle: BundleDep, settings: SettingsDep
+) -> RecommendBatchResponse:
+    """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
+    block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
+    if len(body.user_ids) > settings.max_batch_users:
+        raise TooManyInstances(
+            f"{len(body.user_ids)} user_ids; at most {settings.max_batch_users} per call"
+        )
+    _check_n(body.n, settings.max_n, ("body", "n"))
+    ranked = recommend_many(
+        bundle, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
+    )
+    return RecommendBatchResponse(
+        results=[
+            UserRecommendations(user_id=user, items=_items(bundle, rows, scores))
+            for user, (rows, scores) in zip(body.user_ids, ranked, strict=True)
+        ],
+        model=_model(bundle),
+    )
+
+
+def _check_n(n: int, max_n: int, loc: tuple[str, str]) -> None:
+    if n > max_n:
         raise RequestValidationError(
             [
                 {
                     "type": "less_than_equal",
-                    "loc": ("query", "n"),
-                    "msg": f"Input should be less than or equal to {settings.max_n}",
-                    "input": str(n),
-                    "ctx": {"le": settings.max_n},
+                    "loc": loc,
+                    "msg": f"Input should be less than or equal to {max_n}",
+                    "input": str(n) if loc[0] == "query" else n,
+                    "ctx": {"le": max_n},
                 }
             ]
         )
-    rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
+
+
+def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[RecommendedItem]:
     titles, genres = bundle.titles, bundle.genres
-    items = [
+    return [
         RecommendedItem(
             item_id=bundle.item_ids[r],
-            score=round(float(s), 6),
+            score=round(s, 6),
             title=titles[r] if titles else None,
             genres=genres[r] if genres else [],
         )
-        for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
+        for r, s in zip(rows.tolist(), scores.astype(float).tolist(), strict=True)
     ]
-    return RecommendResponse(
-        user_id=user_id, items=items, model=ModelRef(name=bundle.name, version=bundle.version)
-    )
+
+
+def _model(bundle: Bundle) -> ModelRef:
+    return ModelRef(name=bundle.name, version=bundle.version)
