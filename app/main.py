@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
+from app.batcher import PredictBatcher
 from app.errors import install_error_handlers
 from app.registry import NoServableVersion, load_served
 from app.routes import health, models, predict, recommend
@@ -40,7 +41,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else:
                 app.state.bundle = bundle
                 log.info("serving %s version %s from %s", bundle.name, bundle.version, bundle.path)
-            yield
+                if settings.predict_batching:
+                    app.state.batcher = PredictBatcher(
+                        bundle.predict_ratings,
+                        settings.predict_max_batch_size,
+                        settings.predict_batch_timeout_micros / 1e6,
+                    )
+                    app.state.batcher.start()
+            try:
+                yield
+            finally:
+                if app.state.batcher is not None:
+                    await app.state.batcher.stop()
+                    app.state.batcher = None
 
     app = FastAPI(
         title="recsys",
@@ -50,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.bundle = None
+    app.state.batcher = None
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -1,4 +1,4 @@
-"""The maths on a loaded bundle: top-N by one matrix-vector product, and rating prediction."""
+"""The maths on a loaded bundle: top-N by matrix products and argpartition, and id checks."""
 
 from __future__ import annotations
 
@@ -90,17 +90,12 @@ def recommend_many(
     return out
 
 
-def predict(bundle: Bundle, user_ids: list[str], item_ids: list[str]) -> np.ndarray:
-    """Predicted ratings for the pairs, computed by the exported SavedModel.
-
-    Raises:
-        UnknownIds: any id is not in the served model (nothing is predicted then).
-    """
+def check_known(bundle: Bundle, user_ids: list[str], item_ids: list[str]) -> None:
+    """Raises UnknownIds naming every id the served model does not know."""
     unknown_users = _unknown(user_ids, bundle.user_index)
     unknown_items = _unknown(item_ids, bundle.item_index)
     if unknown_users or unknown_items:
         raise UnknownIds(unknown_users, unknown_items)
-    return bundle.predict_ratings(user_ids, item_ids)
 
 
 def _unknown(ids: list[str], index: dict[str, int]) -> list[str]:

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     max_n: int = Field(100, ge=1, le=10_000, description="largest n /recommend accepts")
     max_predict_instances: int = Field(10_000, ge=1, description="most instances per /predict")
     max_batch_users: int = Field(1_000, ge=1, description="most user_ids per POST /recommend")
+    predict_batching: bool = Field(True, description="coalesce concurrent /predict calls")
+    predict_max_batch_size: int = Field(
+        4096, ge=1, description="most instances in one coalesced SavedModel call"
+    )
+    predict_batch_timeout_micros: int = Field(
+        0, ge=0, le=1_000_000, description="how long a batch's first request waits for company"
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated browser origins; empty = CORS off"
     )

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.deps import BundleDep, SettingsDep
 from app.errors import TooManyInstances
-from app.recommender import predict
+from app.recommender import check_known
 from app.schemas import ModelRef, PredictRequest, PredictResponse
 
 router = APIRouter(tags=["predict"])
@@ -12,16 +12,20 @@ router = APIRouter(tags=["predict"])
 
 @router.post("/predict", response_model=PredictResponse)
 async def predict_ratings(
-    body: PredictRequest, bundle: BundleDep, settings: SettingsDep
+    body: PredictRequest, bundle: BundleDep, settings: SettingsDep, request: Request
 ) -> PredictResponse:
     """Predicted ratings for user-item pairs, in order, from the exported SavedModel."""
     if len(body.instances) > settings.max_predict_instances:
         raise TooManyInstances(
             f"{len(body.instances)} instances; at most {settings.max_predict_instances} per call"
         )
-    ratings = predict(
-        bundle, [i.user_id for i in body.instances], [i.item_id for i in body.instances]
-    )
+    user_ids, item_ids = [i.user_id for i in body.instances], [i.item_id for i in body.instances]
+    check_known(bundle, user_ids, item_ids)
+    batcher = request.app.state.batcher
+    if batcher is not None:
+        ratings = await batcher.predict_async(user_ids, item_ids)
+    else:  # on the event loop, one SavedModel call per request
+        ratings = bundle.predict_ratings(user_ids, item_ids)
     return PredictResponse(
         predictions=ratings.astype(float).round(6).tolist(),
         model=ModelRef(name=bundle.name, version=bundle.version),
