@@ -15,6 +15,18 @@ def log_config(level: str) -> dict[str, Any]:
     """uvicorn's own logging set-up, plus the service's `app.*` loggers on the same handler."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["app"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    # The access log is already JSON (app.observability): written as is, to stdout.
+    config["formatters"]["json_lines"] = {"format": "%(message)s"}
+    config["handlers"]["json_lines"] = {
+        "formatter": "json_lines",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["app.access"] = {
+        "handlers": ["json_lines"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 
@@ -28,6 +40,7 @@ def serve(settings: Settings | None = None) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
+        access_log=False,  # replaced by the service's JSON access log (RECSYS_ACCESS_LOG)
     )
 
 

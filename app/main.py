@@ -12,8 +12,9 @@ from threadpoolctl import threadpool_limits
 
 from app.batcher import PredictBatcher
 from app.errors import install_error_handlers
+from app.observability import Metrics, ObservabilityMiddleware
 from app.registry import NoServableVersion, load_served
-from app.routes import health, models, predict, recommend
+from app.routes import health, metrics, models, predict, recommend
 from app.settings import Settings
 
 log = logging.getLogger("app")
@@ -40,12 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("no model to serve, /ready answers 503: %s", err)
             else:
                 app.state.bundle = bundle
+                app.state.metrics.model.labels(bundle.name).set(bundle.version)
                 log.info("serving %s version %s from %s", bundle.name, bundle.version, bundle.path)
                 if settings.predict_batching:
                     app.state.batcher = PredictBatcher(
                         bundle.predict_ratings,
                         settings.predict_max_batch_size,
                         settings.predict_batch_timeout_micros / 1e6,
+                        app.state.metrics.observe_batch,
                     )
                     app.state.batcher.start()
             try:
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.bundle = None
     app.state.batcher = None
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -72,6 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    for module in (health, models, predict, recommend):
+    for module in (health, metrics, models, predict, recommend):
         app.include_router(module.router)
+    # Outermost, so it times and ids everything, CORS answers and error handlers included.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=app.state.metrics, log_requests=settings.access_log
+    )
     return app

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="`recsys serve` port")
     workers: int = Field(1, ge=1, description="`recsys serve` uvicorn worker processes")
     log_level: str = Field("info", description="uvicorn/service log level")
+    access_log: bool = Field(True, description="one JSON line per request (with its request id)")
 
     @field_validator("model_name")
     @classmethod

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: requests and latency per route and status, the model version
+    served, and the /predict batcher's batch sizes."""
+    body, content_type = request.app.state.metrics.render()
+    return Response(body, media_type=content_type)
