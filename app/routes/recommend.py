@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Path, Query
+import orjson
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
 
 from app.deps import BundleDep, SettingsDep
@@ -12,12 +13,9 @@ from app.recommender import recommend, recommend_many
 from app.registry import Bundle
 from app.schemas import (
     MAX_ID_LENGTH,
-    ModelRef,
     RecommendBatchRequest,
     RecommendBatchResponse,
-    RecommendedItem,
     RecommendResponse,
-    UserRecommendations,
 )
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
@@ -34,19 +32,19 @@ async def recommend_for_user(
         Literal["default", "rating"],
         Query(description="'rating': rank by the rating model's predicted rating"),
     ] = "default",
-) -> RecommendResponse:
+) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
     _check_n(n, settings.max_n, ("query", "n"))
     rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
-    return RecommendResponse(
-        user_id=user_id, items=_items(bundle, rows, scores), model=_model(bundle)
+    return _json(
+        {"user_id": user_id, "items": _items(bundle, rows, scores), "model": _model(bundle)}
     )
 
 
 @router.post("", response_model=RecommendBatchResponse)
 async def recommend_for_users(
     body: RecommendBatchRequest, bundle: BundleDep, settings: SettingsDep
-) -> RecommendBatchResponse:
+) -> Response:
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
     if len(body.user_ids) > settings.max_batch_users:
@@ -57,12 +55,14 @@ async def recommend_for_users(
     ranked = recommend_many(
         bundle, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
     )
-    return RecommendBatchResponse(
-        results=[
-            UserRecommendations(user_id=user, items=_items(bundle, rows, scores))
-            for user, (rows, scores) in zip(body.user_ids, ranked, strict=True)
-        ],
-        model=_model(bundle),
+    return _json(
+        {
+            "results": [
+                {"user_id": user, "items": _items(bundle, rows, scores)}
+                for user, (rows, scores) in zip(body.user_ids, ranked, strict=True)
+            ],
+            "model": _model(bundle),
+        }
     )
 
 
@@ -81,18 +81,26 @@ def _check_n(n: int, max_n: int, loc: tuple[str, str]) -> None:
         )
 
 
-def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[RecommendedItem]:
-    titles, genres = bundle.titles, bundle.genres
+def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+    """The RecommendedItem shape as plain dicts (the response models document it; building and
+    validating pydantic objects per item cost more than the top-N maths itself)."""
+    ids, titles, genres = bundle.item_ids, bundle.titles, bundle.genres
     return [
-        RecommendedItem(
-            item_id=bundle.item_ids[r],
-            score=round(s, 6),
-            title=titles[r] if titles else None,
-            genres=genres[r] if genres else [],
-        )
+        {
+            "item_id": ids[r],
+            "score": round(s, 6),
+            "title": titles[r] if titles else None,
+            "genres": genres[r] if genres else [],
+        }
         for r, s in zip(rows.tolist(), scores.astype(float).tolist(), strict=True)
     ]
 
 
-def _model(bundle: Bundle) -> ModelRef:
-    return ModelRef(name=bundle.name, version=bundle.version)
+def _model(bundle: Bundle) -> dict[str, Any]:
+    return {"name": bundle.name, "version": bundle.version}
+
+
+def _json(content: dict[str, Any]) -> Response:
+    """Serialised by orjson straight to bytes; FastAPI skips response-model validation for a
+    Response, which is the point: the content is built above from the served arrays."""
+    return Response(orjson.dumps(content), media_type="application/json")

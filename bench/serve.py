@@ -1,0 +1,347 @@
+"""Serving speed: the real service under wrk over loopback, against the HTTP floor, in one run.
+
+For one exported model (`--models-dir`, `--name`) this:
+
+1. measures in-process `compute`: one user's top-10 (matvec + seen mask + argpartition + sort of
+   10) with one BLAS thread, averaged over random users;
+2. starts a bare FastAPI app (`bench/floor_app.py`: one `async def` returning a tiny JSON) under
+   the same uvicorn settings and drives it with wrk: `floor` requests/s;
+3. starts the service (`python -m app`, one or more workers) and times start to ready, reads the
+   RSS of every worker, times the first /predict after ready (warm-up), then drives with wrk:
+   GET /health, GET /recommend/{user} (a random user per request), POST /predict with 1 and with
+   1,000 instances (batching on, then off in a second server), POST /recommend for 100 users;
+4. prints requests/s, p50/p95/p99 per case and connections, and for /recommend its ratio to the
+   physical limit `1 / (1/floor + compute)`.
+
+wrk comes from Debian's packages (`apt-get install wrk`): a C load generator with a Lua hook for
+random users and POST bodies, so the driver itself is never the bottleneck the way a Python
+driver on the same 2 cores would be. It shares the machine's cores with the server; so does the
+floor measurement, which keeps the ratio fair.
+
+    PYTHONPATH=. .venv/bin/python bench/serve.py --models-dir models --name movielens \\
+        [--workers 1] [--duration 5] [--connections 1,32,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+ROOT = Path(__file__).resolve().parent.parent
+DONE_LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("PCT %d %d %d\\n", latency:percentile(50), latency:percentile(95),
+                         latency:percentile(99)))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+
+
+class Server:
+    """A uvicorn process on a free loopback port, stopped on exit."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], ready_path: str, log: Path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, **env, "RECSYS_PORT": str(self.port), "RECSYS_HOST": "127.0.0.1"}
+        argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.log = log.open("w")
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        wait_ready(self.base + ready_path, self.process)
+        self.start_to_ready = time.perf_counter() - started
+
+    def worker_rss_mb(self) -> list[float]:
+        """RSS of each process serving requests (the workers; the master too when alone)."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        # uvicorn with workers > 1 forks a multiprocessing helper too; keep the big ones
+        pids = [int(p) for p in children] or [self.process.pid]
+        sizes = [rss_mb(p) for p in pids]
+        return [s for s in sizes if s > 50] or sizes
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url: str, connections: int, duration: int, lua: str) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua + DONE_LUA)
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", f.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50, p95, p99 = (int(v) / 1000 for v in re.search(r"PCT (\d+) (\d+) (\d+)", out).groups())
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} error responses under load:\n{out}")
+    return {"rps": rps, "p50": p50, "p95": p95, "p99": p99}
+
+
+def lua_get_random(users: list[str], prefix: str, suffix: str) -> str:
+    listed = ",".join(json.dumps(u) for u in users)
+    return (
+        f"local users = {{{listed}}}\n"
+        "math.randomseed(42)\n"
+        "request = function()\n"
+        f'  return wrk.format("GET", "{prefix}" .. users[math.random(#users)] .. "{suffix}")\n'
+        "end\n"
+    )
+
+
+def lua_post(body: dict) -> str:
+    text = json.dumps(body).replace("\\", "\\\\").replace("'", "\\'")
+    return (
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = '{text}'\n"
+    )
+
+
+def compute_seconds(version_dir: Path, samples: int = 3000) -> tuple[float, dict]:
+    """Mean in-process seconds of one user's top-10, one BLAS thread, random users."""
+    from app.recommender import recommend
+    from app.registry import load_version
+
+    bundle = load_version(version_dir)
+    users = list(bundle.user_index)
+    rng = np.random.default_rng(0)
+    chosen = [users[i] for i in rng.integers(0, len(users), samples)]
+    with threadpool_limits(1, "blas"):
+        for user in chosen[:100]:
+            recommend(bundle, user, 10)
+        started = time.perf_counter()
+        for user in chosen:
+            recommend(bundle, user, 10)
+        seconds = (time.perf_counter() - started) / samples
+    shape = {
+        "users": len(users),
+        "items": bundle.n_items,
+        "factors": int(bundle.vectors.item_factors.shape[1]),
+        "source": bundle.vectors.source,
+    }
+    return seconds, shape
+
+
+def first_predict_ms(base: str, user: str, item: str) -> float:
+    started = time.perf_counter()
+    response = httpx.post(
+        base + "/predict", json={"instances": [{"user_id": user, "item_id": item}]}
+    )
+    response.raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--name", default="movielens")
+    parser.add_argument("--version", type=int, help="default: the newest")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--connections", default="1,32,128")
+    parser.add_argument("--log-dir", default=None, help="server logs (default: a temp dir)")
+    parser.add_argument("--only", default="", help="run only the cases whose name has this text")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk (Debian's package)")
+    base_dir = Path(args.models_dir) / args.name
+    version = args.version or max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
+    version_dir = base_dir / str(version)
+    connections = [int(c) for c in args.connections.split(",")]
+    logs = Path(args.log_dir or tempfile.mkdtemp(prefix="serve-bench-"))
+    logs.mkdir(parents=True, exist_ok=True)
+
+    compute, shape = compute_seconds(version_dir)
+    print(
+        f"model {args.name}/{version}: {shape['users']:,} users x {shape['items']:,} items, "
+        f"K {shape['factors']}, /recommend from {shape['source']}; workers {args.workers}; "
+        f"wrk {args.duration}s per case"
+    )
+    print(f"compute (one user's top-10, in process, 1 BLAS thread): {compute * 1e3:.3f} ms")
+
+    users = json.loads((version_dir / "user_ids.json").read_text())
+    items = json.loads((version_dir / "item_ids.json").read_text())
+    rng = np.random.default_rng(1)
+    sample_users = [users[i] for i in rng.integers(0, len(users), 2000)]
+    pairs = [
+        {"user_id": users[u], "item_id": items[i]}
+        for u, i in zip(
+            rng.integers(0, len(users), 1000), rng.integers(0, len(items), 1000), strict=True
+        )
+    ]
+    batch_users = [users[i] for i in rng.integers(0, len(users), 100)]
+    uvicorn = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.floor_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        str(args.workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    service = [sys.executable, "-m", "app"]
+    env = {
+        "RECSYS_MODELS_DIR": str(Path(args.models_dir).resolve()),
+        "RECSYS_MODEL_NAME": args.name,
+        "RECSYS_MODEL_VERSION": str(version),
+        "RECSYS_WORKERS": str(args.workers),
+        "RECSYS_LOG_LEVEL": "warning",  # the access log is INFO: off under load, as uvicorn's
+    }
+    rows: list[tuple[str, int, dict[str, float]]] = []
+
+    def run(name: str, url: str, lua: str) -> None:
+        if args.only not in name and not name.startswith("floor"):
+            return
+        for c in connections:
+            result = wrk(url, c, args.duration, lua)
+            rows.append((name, c, result))
+            print(
+                f"  {name:<34} c={c:<4} {result['rps']:>9,.0f} req/s  p50 {result['p50']:7.2f}"
+                f"  p95 {result['p95']:7.2f}  p99 {result['p99']:7.2f} ms",
+                flush=True,
+            )
+
+    with Server(uvicorn, {}, "/", logs / "floor.log") as floor_server:
+        run("floor (bare FastAPI async JSON)", floor_server.base + "/", "")
+    floor = {c: r["rps"] for name, c, r in rows if name.startswith("floor")}
+
+    with Server(service, env, "/ready", logs / "service.log") as server:
+        print(f"start to ready: {server.start_to_ready:.2f} s")
+        first = first_predict_ms(server.base, pairs[0]["user_id"], pairs[0]["item_id"])
+        print(f"first /predict after ready: {first:.1f} ms")
+        rss = server.worker_rss_mb()
+        print(f"RSS per serving process: {', '.join(f'{r:,.0f} MB' for r in rss)}")
+        run("GET /health", server.base + "/health", "")
+        run(
+            "GET /recommend/{user} n=10",
+            server.base,
+            lua_get_random(sample_users, "/recommend/", "?n=10"),
+        )
+        run(
+            "POST /predict 1 (batching on)",
+            server.base + "/predict",
+            lua_post({"instances": pairs[:1]}),
+        )
+        run(
+            "POST /predict 1000 (batching on)",
+            server.base + "/predict",
+            lua_post({"instances": pairs}),
+        )
+        run(
+            "POST /recommend 100 users n=10",
+            server.base + "/recommend",
+            lua_post({"user_ids": batch_users, "n": 10}),
+        )
+        rss_after = server.worker_rss_mb()
+    with Server(
+        service, {**env, "RECSYS_PREDICT_BATCHING": "false"}, "/ready", logs / "off.log"
+    ) as server:
+        run(
+            "POST /predict 1 (batching off)",
+            server.base + "/predict",
+            lua_post({"instances": pairs[:1]}),
+        )
+        run(
+            "POST /predict 1000 (batching off)",
+            server.base + "/predict",
+            lua_post({"instances": pairs}),
+        )
+
+    print(f"RSS per serving process after the load: {', '.join(f'{r:,.0f} MB' for r in rss_after)}")
+    print("\n/recommend against its physical limit 1 / (1/floor + compute):")
+    print("| connections | floor req/s | limit req/s | /recommend req/s | ratio | p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for name, c, r in rows:
+        if name.startswith("GET /recommend"):
+            limit = 1 / (1 / floor[c] + compute)  # noqa: B023
+            print(
+                f"| {c} | {floor[c]:,.0f} | {limit:,.0f} | {r['rps']:,.0f} | "
+                f"**{r['rps'] / limit:.2f}** | {r['p99']:.1f} |"
+            )
+    single = {c: r["rps"] for name, c, r in rows if name.startswith("GET /recommend")}
+    print("\nbatch recommend, users/s (100 users a call) against one call per user:")
+    for name, c, r in rows:
+        if name.startswith("POST /recommend") and c in single:
+            print(
+                f"  c={c}: {r['rps'] * 100:,.0f} users/s vs {single[c]:,.0f} "
+                f"({r['rps'] * 100 / single[c]:.1f}x)"
+            )
+    print("\ndynamic batching, /predict req/s on / off:")
+    by = {(name, c): r for name, c, r in rows}
+    for size in (1, 1000):
+        for c in connections:
+            on = by.get((f"POST /predict {size} (batching on)", c))
+            off = by.get((f"POST /predict {size} (batching off)", c))
+            if on is None or off is None:
+                continue
+            print(
+                f"  {size:>4} instances c={c:<4} {on['rps']:>8,.0f} / {off['rps']:>8,.0f} "
+                f"({on['rps'] / off['rps']:.2f}x); p50 {on['p50']:.2f} / {off['p50']:.2f} ms"
+            )
+
+
+if __name__ == "__main__":
+    main()
