@@ -1,30 +1,26 @@
-"""Dependencies as annotated aliases, so handlers read like their signatures.
+"""What handlers read from the app: the served bundle and the settings.
 
-They are `async def` on purpose: FastAPI runs a plain `def` dependency in the thread pool, a
-hop that cost more than the whole top-N computation.
+Plain functions called with the request, not FastAPI dependencies: solving two dependencies per
+request cost ~40 us on the /recommend hot path (measured with cProfile over direct ASGI calls),
+about as much as the top-N maths over ml-100k.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends, Request
+from fastapi import Request
 
 from app.errors import ModelNotReady
 from app.registry import Bundle
 from app.settings import Settings
 
 
-async def get_bundle(request: Request) -> Bundle:
+def served(request: Request) -> Bundle:
+    """The loaded bundle; 503 (ModelNotReady) while there is none."""
     bundle = request.app.state.bundle
     if bundle is None:
         raise ModelNotReady("no model loaded yet; see the service log for why")
     return bundle
 
 
-async def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     return request.app.state.settings
-
-
-BundleDep = Annotated[Bundle, Depends(get_bundle)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    for module in (health, metrics, models, predict, recommend):
+    for module in (recommend, predict, health, metrics, models):  # the hot routes match first
         app.include_router(module.router)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(

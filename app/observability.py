@@ -104,7 +104,7 @@ class ObservabilityMiddleware:
             seconds = time.perf_counter() - started
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(seconds)
-            if self.log_requests:
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 access_log.info(_access_line(scope, request_id, method, template, status, seconds))
 
 

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.deps import BundleDep
+from app.deps import served
 from app.schemas import ModelInfo
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", response_model=ModelInfo)
-async def served_model(bundle: BundleDep) -> ModelInfo:
+async def served_model(request: Request) -> ModelInfo:
     """The version being served: name, version, kind and its validation/test metrics."""
+    bundle = served(request)
     m = bundle.manifest
     return ModelInfo(
         name=m.name,

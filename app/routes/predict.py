@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.deps import BundleDep, SettingsDep
+from app.deps import served, settings_of
 from app.errors import TooManyInstances
 from app.recommender import check_known
 from app.schemas import ModelRef, PredictRequest, PredictResponse
@@ -11,10 +11,9 @@ router = APIRouter(tags=["predict"])
 
 
 @router.post("/predict", response_model=PredictResponse)
-async def predict_ratings(
-    body: PredictRequest, bundle: BundleDep, settings: SettingsDep, request: Request
-) -> PredictResponse:
+async def predict_ratings(body: PredictRequest, request: Request) -> PredictResponse:
     """Predicted ratings for user-item pairs, in order, from the exported SavedModel."""
+    bundle, settings = served(request), settings_of(request)
     if len(body.instances) > settings.max_predict_instances:
         raise TooManyInstances(
             f"{len(body.instances)} instances; at most {settings.max_predict_instances} per call"

@@ -4,10 +4,10 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import orjson
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import BundleDep, SettingsDep
+from app.deps import served, settings_of
 from app.errors import TooManyInstances
 from app.recommender import recommend, recommend_many
 from app.registry import Bundle
@@ -24,8 +24,7 @@ router = APIRouter(prefix="/recommend", tags=["recommend"])
 @router.get("/{user_id}", response_model=RecommendResponse)
 async def recommend_for_user(
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
-    bundle: BundleDep,
-    settings: SettingsDep,
+    request: Request,
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
     exclude_seen: bool = True,
     by: Annotated[
@@ -34,6 +33,7 @@ async def recommend_for_user(
     ] = "default",
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
+    bundle, settings = served(request), settings_of(request)
     _check_n(n, settings.max_n, ("query", "n"))
     rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
     return _json(
@@ -42,11 +42,10 @@ async def recommend_for_user(
 
 
 @router.post("", response_model=RecommendBatchResponse)
-async def recommend_for_users(
-    body: RecommendBatchRequest, bundle: BundleDep, settings: SettingsDep
-) -> Response:
+async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> Response:
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
+    bundle, settings = served(request), settings_of(request)
     if len(body.user_ids) > settings.max_batch_users:
         raise TooManyInstances(
             f"{len(body.user_ids)} user_ids; at most {settings.max_batch_users} per call"
