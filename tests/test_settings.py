@@ -37,3 +37,11 @@ def test_defaults_keep_cors_off_and_serve_on_loopback(monkeypatch):
 def test_refuses_bad_values_with_the_reason(field, value, message):
     with pytest.raises(ValidationError, match=message):
         Settings(_env_file=None, **{field: value})
+
+
+def test_the_readme_configuration_table_lists_every_setting():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [
+        name for name in Settings.model_fields if f"| `RECSYS_{name.upper()}` |" not in readme
+    ]
+    assert not missing, f"README's configuration table lacks {missing}"
