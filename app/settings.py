@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     predict_max_batch_size: int = Field(
         4096, ge=1, description="most instances in one coalesced SavedModel call"
     )
+    predict_batch_below: int = Field(
+        64, ge=1, description="only requests with fewer instances are coalesced"
+    )
     predict_batch_timeout_micros: int = Field(
         0, ge=0, le=1_000_000, description="how long a batch's first request waits for company"
     )

@@ -109,3 +109,18 @@ def test_predict_answers_the_same_with_batching_on_and_off(models_dir, bundle, b
     np.testing.assert_allclose(
         response.json()["predictions"], bundle.predict_ratings(users, items), atol=1e-5
     )
+
+
+def test_only_small_requests_are_coalesced(models_dir, bundle):
+    from tests.test_observability import sample
+
+    (users, items), *_ = requests_for(bundle, 1, seed=7)
+    pair = {"user_id": users[0], "item_id": items[0]}
+    with make_client(models_dir=models_dir, model_name=MODEL_NAME, predict_batch_below=3) as c:
+        big = c.post("/predict", json={"instances": [pair] * 3})
+        small = c.post("/predict", json={"instances": [pair] * 2})
+        text = c.get("/metrics").text
+    assert big.status_code == small.status_code == 200
+    assert big.json()["predictions"][0] == small.json()["predictions"][0]
+    assert sample(text, "recsys_predict_batch_instances_count") == 1  # the small one only
+    assert sample(text, "recsys_predict_batch_instances_sum") == 2
