@@ -40,13 +40,22 @@ class PredictBatcher:
         """`on_batch(requests, instances)` is told the size of every call (for /metrics)."""
         self.predict, self.max_batch_size, self.timeout_s = predict, max_batch_size, timeout_s
         self.on_batch = on_batch
-        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self.task: asyncio.Task | None = None
-        self.carry: _Pending | None = None
+        self.carry: _Pending | None = None  # (None in the queue: close)
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="predict-batcher")
+
+    async def close(self) -> None:
+        """Answer everything queued so far, then stop (a model swap: the requests already given
+        to this batcher finish on its model). Requests read the served model and enqueue without
+        yielding to the loop, so none can arrive after the swap that precedes this call."""
+        await self.queue.put(None)
+        if self.task is not None:
+            await self.task
+        self.executor.shutdown(wait=True)
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -63,9 +72,11 @@ class PredictBatcher:
         await self.queue.put(_Pending(user_ids, item_ids, future))
         return await future
 
-    async def _next_batch(self) -> list[_Pending]:
+    async def _next_batch(self) -> list[_Pending] | None:
         first = self.carry or await self.queue.get()
         self.carry = None
+        if first is None:  # close(): everything before it has been answered
+            return None
         batch, size = [first], len(first.user_ids)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
@@ -80,7 +91,7 @@ class PredictBatcher:
                     item = await asyncio.wait_for(self.queue.get(), remaining)
                 except TimeoutError:
                     break
-            if size + len(item.user_ids) > self.max_batch_size:
+            if item is None or size + len(item.user_ids) > self.max_batch_size:
                 self.carry = item  # first in the next batch: order is kept, no batch overflows
                 break
             batch.append(item)
@@ -91,6 +102,8 @@ class PredictBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._next_batch()
+            if batch is None:
+                return
             live = [p for p in batch if not p.future.done()]  # a caller may have gone away
             if not live:
                 continue

@@ -10,12 +10,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
-from app.batcher import PredictBatcher
 from app.errors import install_error_handlers
 from app.observability import Metrics, ObservabilityMiddleware
-from app.registry import NoServableVersion, load_served
-from app.routes import health, metrics, models, predict, recommend
+from app.routes import admin, health, metrics, models, predict, recommend
 from app.settings import Settings
+from app.versions import ModelManager
 
 log = logging.getLogger("app")
 
@@ -33,30 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
-            try:
-                bundle = load_served(
-                    settings.models_dir, settings.model_name, settings.model_version
-                )
-            except NoServableVersion as err:
-                log.error("no model to serve, /ready answers 503: %s", err)
-            else:
-                app.state.bundle = bundle
-                app.state.metrics.model.labels(bundle.name).set(bundle.version)
-                log.info("serving %s version %s from %s", bundle.name, bundle.version, bundle.path)
-                if settings.predict_batching:
-                    app.state.batcher = PredictBatcher(
-                        bundle.predict_ratings,
-                        settings.predict_max_batch_size,
-                        settings.predict_batch_timeout_micros / 1e6,
-                        app.state.metrics.observe_batch,
-                    )
-                    app.state.batcher.start()
+            manager = ModelManager(app.state, settings, app.state.metrics)
+            app.state.manager = manager
+            await manager.start()
             try:
                 yield
             finally:
-                if app.state.batcher is not None:
-                    await app.state.batcher.stop()
-                    app.state.batcher = None
+                await manager.stop()
 
     app = FastAPI(
         title="recsys",
@@ -65,8 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.bundle = None
-    app.state.batcher = None
+    app.state.active = None  # app.versions.Active: the served version and its batcher
+    app.state.manager = None
     app.state.metrics = Metrics()
     install_error_handlers(app)
     if settings.cors_origins:
@@ -76,7 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    for module in (recommend, predict, health, metrics, models):  # the hot routes match first
+    for module in (
+        recommend,
+        predict,
+        health,
+        metrics,
+        models,
+        admin,
+    ):  # the hot routes match first
         app.include_router(module.router)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(

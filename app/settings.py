@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     max_n: int = Field(100, ge=1, le=10_000, description="largest n /recommend accepts")
     max_predict_instances: int = Field(10_000, ge=1, description="most instances per /predict")
     max_batch_users: int = Field(1_000, ge=1, description="most user_ids per POST /recommend")
+    poll_seconds: float = Field(
+        5.0, ge=0, description="how often to look for a new version (0: never)"
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token for /admin/*; unset: the admin routes answer 404"
+    )
     predict_batching: bool = Field(True, description="coalesce concurrent /predict calls")
     predict_max_batch_size: int = Field(
         4096, ge=1, description="most instances in one coalesced SavedModel call"

@@ -103,7 +103,7 @@ def test_predict_answers_the_same_with_batching_on_and_off(models_dir, bundle, b
     with make_client(
         models_dir=models_dir, model_name=MODEL_NAME, predict_batching=batching
     ) as client:
-        assert (client.app.state.batcher is not None) == batching
+        assert (client.app.state.active.batcher is not None) == batching
         response = client.post("/predict", json=body)
     assert response.status_code == 200
     np.testing.assert_allclose(

@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.set_defaults(run=_evaluate)
 
+    prune = sub.add_parser("prune", help="delete all but the newest K versions of a model")
+    prune.add_argument("--models-dir", default="models")
+    prune.add_argument("--name", default="movielens")
+    prune.add_argument("--keep", type=int, required=True, help="how many newest versions to keep")
+    prune.set_defaults(run=_prune)
+
     synth = sub.add_parser(
         "synth", help="write a synthetic data set in ratings.csv/movies.csv form"
     )
@@ -395,6 +401,27 @@ def _synth(args: argparse.Namespace) -> int:
         f"{len(ratings):,} ratings by {ratings['user_id'].nunique():,} users of "
         f"{ratings['item_id'].nunique():,} items in {out / 'ratings.csv'} and movies.csv"
     )
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    if args.keep < 1:
+        raise ValueError("--keep must be at least 1: the newest version is what is served")
+    base = Path(args.models_dir) / args.name
+    versions = (
+        sorted(
+            (int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True
+        )
+        if base.is_dir()
+        else []
+    )
+    for version in versions[args.keep :]:
+        shutil.rmtree(base / str(version))
+        print(f"deleted {base / str(version)}")
+    print(f"kept {', '.join(str(v) for v in versions[: args.keep]) or 'nothing'} under {base}")
     return 0
 
 

@@ -17,7 +17,8 @@ async def health() -> Health:
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(request: Request):
     """Ready: a model is loaded and serving (503 until then)."""
-    bundle = request.app.state.bundle
-    if bundle is None:
+    active = request.app.state.active
+    if active is None:
         return JSONResponse({"status": "no model loaded", "model": None}, status_code=503)
+    bundle = active.bundle
     return Readiness(status="ready", model=ModelRef(name=bundle.name, version=bundle.version))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.deps import served, settings_of
+from app.deps import active_of, settings_of
 from app.errors import TooManyInstances
 from app.recommender import check_known
 from app.schemas import ModelRef, PredictRequest, PredictResponse
@@ -13,14 +13,15 @@ router = APIRouter(tags=["predict"])
 @router.post("/predict", response_model=PredictResponse)
 async def predict_ratings(body: PredictRequest, request: Request) -> PredictResponse:
     """Predicted ratings for user-item pairs, in order, from the exported SavedModel."""
-    bundle, settings = served(request), settings_of(request)
+    active, settings = active_of(request), settings_of(request)
+    bundle = active.bundle
     if len(body.instances) > settings.max_predict_instances:
         raise TooManyInstances(
             f"{len(body.instances)} instances; at most {settings.max_predict_instances} per call"
         )
     user_ids, item_ids = [i.user_id for i in body.instances], [i.item_id for i in body.instances]
     check_known(bundle, user_ids, item_ids)
-    batcher = request.app.state.batcher
+    batcher = active.batcher
     if batcher is not None and len(user_ids) < settings.predict_batch_below:
         ratings = await batcher.predict_async(user_ids, item_ids)
     else:

@@ -1,0 +1,226 @@
+"""New versions are picked up without downtime; bad ones are refused; admins pin and roll back.
+
+The swap test runs the real thing: `python -m app` as a subprocess on a models directory, steady
+/recommend and /predict traffic from a thread, `recsys train` into the same directory, then a
+corrupt version on top."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import MODEL_NAME, make_client
+from training.cli import main as recsys
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL = 0.3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def served_version(base: str) -> int | None:
+    try:
+        return httpx.get(base + "/models", timeout=2).json().get("version")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def wait_for(predicate, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate():
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def corrupt_copy(source: Path, target: Path) -> None:
+    """A complete-looking version whose item factors no longer match their checksum."""
+    staging = target.parent / f".staging-{target.name}"
+    shutil.copytree(source, staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    manifest["version"] = int(target.name)
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    with open(staging / "item_factors.npy", "r+b") as f:
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x00\x00\xc0\x7f" * 2)  # NaN bytes
+    staging.rename(target)
+
+
+@pytest.fixture()
+def ratings_csv(tiny_data, tmp_path) -> tuple[Path, Path]:
+    ratings = tiny_data.ratings.rename(columns={"user_id": "userId", "item_id": "movieId"})
+    ratings_path, movies_path = tmp_path / "ratings.csv", tmp_path / "movies.csv"
+    ratings[["userId", "movieId", "rating"]].to_csv(ratings_path, index=False)
+    items = tiny_data.items.rename(columns={"item_id": "movieId"})
+    items.assign(genres=items["genres"].map("|".join))[["movieId", "title", "genres"]].to_csv(
+        movies_path, index=False
+    )
+    return ratings_path, movies_path
+
+
+def test_a_new_version_is_served_without_a_failed_request_and_a_bad_one_is_skipped(
+    models_dir, ratings_csv, tmp_path
+):
+    root = tmp_path / "models"
+    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "RECSYS_MODELS_DIR": str(root),
+        "RECSYS_MODEL_NAME": MODEL_NAME,
+        "RECSYS_PORT": str(port),
+        "RECSYS_POLL_SECONDS": str(POLL),
+        "RECSYS_ACCESS_LOG": "false",
+    }
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for(lambda: served_version(base) == 1, timeout=60)
+        users = json.loads((root / MODEL_NAME / "1" / "user_ids.json").read_text())
+        items = json.loads((root / MODEL_NAME / "1" / "item_ids.json").read_text())
+        statuses: list[int] = []
+        failures: list[str] = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                i = 0
+                while not stop.is_set():
+                    user, item = users[i % len(users)], items[i % len(items)]
+                    try:
+                        statuses.append(client.get(f"/recommend/{user}").status_code)
+                        body = {"instances": [{"user_id": user, "item_id": item}]}
+                        statuses.append(client.post("/predict", json=body).status_code)
+                    except httpx.HTTPError as err:
+                        failures.append(repr(err))
+                    i += 1
+
+        driver = threading.Thread(target=traffic)
+        driver.start()
+        try:
+            ratings_path, movies_path = ratings_csv
+            code = recsys(
+                [
+                    "train",
+                    "--ratings",
+                    str(ratings_path),
+                    "--items",
+                    str(movies_path),
+                    "--models-dir",
+                    str(root),
+                    "--name",
+                    MODEL_NAME,
+                    "--factors",
+                    "8",
+                    "--epochs",
+                    "2",
+                    "--retrieval-epochs",
+                    "2",
+                    "--retrieval-factors",
+                    "8",
+                ]
+            )
+            assert code == 0
+            waited = wait_for(lambda: served_version(base) == 2, timeout=30)
+            corrupt_copy(root / MODEL_NAME / "2", root / MODEL_NAME / "3")
+            time.sleep(POLL * 5)
+            assert served_version(base) == 2
+        finally:
+            stop.set()
+            driver.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    text = log_path.read_text()
+    assert not failures, failures[:3]
+    assert len(statuses) > 20 and set(statuses) == {200}, sorted(set(statuses))
+    assert waited < 15
+    assert "version 3 refused, still serving the old one" in text
+    assert "item_factors.npy" in text.split("version 3 refused")[1].splitlines()[0]
+    assert text.count("version 3 refused") == 1  # refused once, not re-tried every poll
+
+
+def admin(models_dir, **settings):
+    return make_client(models_dir=models_dir, model_name=MODEL_NAME, poll_seconds=0, **settings)
+
+
+@pytest.fixture()
+def two_versions(models_dir, tmp_path) -> Path:
+    root = tmp_path / "models"
+    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")
+    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "2")
+    manifest_path = root / MODEL_NAME / "2" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["version"] = 2
+    manifest_path.write_text(json.dumps(manifest))
+    return root
+
+
+def test_admin_routes_are_absent_without_a_token(two_versions):
+    with admin(two_versions) as c:
+        assert c.post("/admin/reload").status_code == 404
+        assert c.post("/admin/models/1").status_code == 404
+
+
+def test_admin_rolls_back_pins_and_reloads(two_versions):
+    auth = {"Authorization": "Bearer s3cret"}
+    with admin(two_versions, admin_token="s3cret") as c:
+        assert c.get("/models").json()["version"] == 2
+        wrong = c.post("/admin/models/1", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        assert c.post("/admin/models/1").status_code == 401
+        rolled = c.post("/admin/models/1", headers=auth)
+        assert rolled.status_code == 200
+        assert rolled.json() == {
+            "changed": True,
+            "model": {"name": MODEL_NAME, "version": 1},
+            "pinned": 1,
+        }
+        assert c.get("/models").json()["version"] == 1
+        missing = c.post("/admin/models/9", headers=auth)
+        assert missing.status_code == 404 and "no version 9" in missing.json()["detail"]
+        corrupt_copy(two_versions / MODEL_NAME / "2", two_versions / MODEL_NAME / "3")
+        refused = c.post("/admin/models/3", headers=auth)
+        assert refused.status_code == 409
+        assert "version 3 refused" in refused.json()["detail"]
+        assert "item_factors.npy" in refused.json()["detail"]
+        assert c.get("/models").json()["version"] == 1  # still the pinned one
+        reloaded = c.post("/admin/reload", headers=auth).json()
+        assert reloaded == {
+            "changed": True,
+            "model": {"name": MODEL_NAME, "version": 2},
+            "pinned": None,
+        }
+
+
+def test_prune_keeps_the_newest(two_versions, capsys):
+    shutil.copytree(two_versions / MODEL_NAME / "2", two_versions / MODEL_NAME / "10")
+    assert (
+        recsys(["prune", "--models-dir", str(two_versions), "--name", MODEL_NAME, "--keep", "2"])
+        == 0
+    )
+    assert sorted(p.name for p in (two_versions / MODEL_NAME).iterdir()) == ["10", "2"]
+    assert "deleted" in capsys.readouterr().out
+    assert (
+        recsys(["prune", "--models-dir", str(two_versions), "--name", MODEL_NAME, "--keep", "0"])
+        == 2
+    )
