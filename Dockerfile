@@ -1,22 +1,57 @@
-# Minimal service image; the ops issue makes this multi-stage with a trainer target.
-# Models are never baked in: mount a models directory at /models.
+# syntax=docker/dockerfile:1
+# Multi-stage: `builder` makes the wheels; `runtime` (the last stage, so the default target)
+# serves a mounted /models as a non-root user; `trainer` fetches data and trains a new version
+# into /models.
+# Models are never baked in. BASE_IMAGE: any Debian-based image with Python 3.11 and venv
+# (default the official slim one; scripts/container_smoke.sh builds a local one offline).
 ARG BASE_IMAGE=python:3.11-slim
-FROM ${BASE_IMAGE}
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
-    RECSYS_MODELS_DIR=/models \
-    RECSYS_HOST=0.0.0.0 \
-    RECSYS_PORT=8000
-
-WORKDIR /srv
+FROM ${BASE_IMAGE} AS builder
+# pip's own configuration from the host, when it has one (never a host name in this file):
+# `--build-arg PIP_INDEX_URL=...` and `PIP_EXTRA_INDEX_URL=...` (empty by default), and the CA
+# bundle pip trusts as the build secret `pip_cert` (`--secret id=pip_cert,src=...`).
+ARG PIP_INDEX_URL=""
+ARG PIP_EXTRA_INDEX_URL=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY training ./training
-RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --no-create-home recsys
+RUN --mount=type=secret,id=pip_cert \
+    if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
+    && if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \
+    && if [ -z "$PIP_EXTRA_INDEX_URL" ]; then unset PIP_EXTRA_INDEX_URL; fi \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip wheel --wheel-dir /wheels .
 
-USER recsys
+FROM ${BASE_IMAGE} AS common
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    PATH=/opt/venv/bin:$PATH \
+    RECSYS_MODELS_DIR=/models
+COPY --from=builder /wheels /wheels
+RUN python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels recsys \
+    && rm -rf /wheels \
+    && useradd --system --uid 10001 --create-home --home-dir /home/recsys recsys \
+    && mkdir -p /models /data \
+    && chown recsys /models /data
+USER 10001
+WORKDIR /home/recsys
+
+FROM common AS trainer
+# `recsys fetch` + `recsys train` into the mounted /models. RECSYS_DATASET picks the data set;
+# arguments after the image name are extra `recsys train` options.
+ENTRYPOINT ["sh", "-c", "recsys fetch \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data && exec recsys train --dataset \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data --models-dir /models \"$@\"", "train"]
+CMD []
+
+FROM common AS runtime
+ENV RECSYS_HOST=0.0.0.0 \
+    RECSYS_PORT=8000 \
+    RECSYS_WORKERS=1
+VOLUME ["/models"]
 EXPOSE 8000
-CMD ["python", "-m", "app"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('RECSYS_PORT', '8000') + '/ready', timeout=2)"]
+CMD ["python3", "-m", "app"]

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # RECSYS_ADMIN_TOKEN= (empty, as compose passes an unset variable) must not turn the
+        # admin routes on with an empty password.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:

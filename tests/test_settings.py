@@ -45,3 +45,10 @@ def test_the_readme_configuration_table_lists_every_setting():
         name for name in Settings.model_fields if f"| `RECSYS_{name.upper()}` |" not in readme
     ]
     assert not missing, f"README's configuration table lacks {missing}"
+
+
+def test_an_empty_admin_token_leaves_the_admin_routes_off(monkeypatch):
+    monkeypatch.setenv("RECSYS_ADMIN_TOKEN", "")
+    assert Settings().admin_token is None
+    monkeypatch.setenv("RECSYS_ADMIN_TOKEN", "t0ken")
+    assert Settings().admin_token.get_secret_value() == "t0ken"

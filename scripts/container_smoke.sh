@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build the images with podman, train a small model with the trainer image into a volume, serve
+# it with the runtime image and check /ready, /predict and /recommend from outside the
+# container. Exits non-zero on any failure; skips (exit 0, saying why) only where podman is
+# missing and cannot be installed.
+#
+# No registry is reachable here, so the base image is built locally once with debootstrap from
+# the Debian mirror apt already uses (cached as recsys-base:bookworm). pip inside the build uses
+# the host's pip index settings when it has any (passed as build arguments).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_TAG=${BASE_TAG:-localhost/recsys-base:bookworm}
+PORT=${SMOKE_PORT:-18080}
+WORK=$(mktemp -d)
+CONTAINER=recsys-smoke-$$
+MODELS_VOLUME=recsys-smoke-models-$$
+
+log() { printf '[container_smoke] %s\n' "$*" >&2; }
+
+cleanup() {
+    podman --runtime runc rm -f "$CONTAINER" >/dev/null 2>&1 || true
+    podman volume rm -f "$MODELS_VOLUME" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+
+if ! command -v podman >/dev/null 2>&1; then
+    log "podman missing: installing podman, runc and debootstrap from Debian's packages"
+    if ! { as_root apt-get update -qq && as_root apt-get install -y -qq podman runc debootstrap; } \
+        >"$WORK/apt.log" 2>&1; then
+        log "SKIPPED: podman is not installed and cannot be installed here ($(tail -1 "$WORK/apt.log"))"
+        exit 0
+    fi
+fi
+if [ ! -f /etc/containers/containers.conf ]; then
+    # What made podman run on these machines: no default ulimits, no pids limit.
+    as_root mkdir -p /etc/containers
+    printf '[containers]\ndefault_ulimits = []\npids_limit = 0\n' |
+        as_root tee /etc/containers/containers.conf >/dev/null
+fi
+PODMAN=(podman --runtime runc)
+
+if ! "${PODMAN[@]}" image exists "$BASE_TAG"; then
+    command -v debootstrap >/dev/null 2>&1 || as_root apt-get install -y -qq debootstrap
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
+    log "building the base image $BASE_TAG with debootstrap (about 2 minutes)"
+    rootfs="$WORK/rootfs"
+    as_root debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
+        { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
+    as_root tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE_TAG" >/dev/null
+    as_root rm -rf "$rootfs"
+fi
+
+pip_args=()
+for key in index-url extra-index-url; do
+    value=$(pip config get "global.$key" 2>/dev/null || true)
+    var=PIP_$(echo "$key" | tr 'a-z-' 'A-Z_')
+    value=${!var:-$value}
+    # Only network indexes make sense inside the build; file:// ones are this host's disk.
+    value=$(printf '%s\n' $value | grep -v '^file:' | paste -sd' ' || true)
+    [ -n "$value" ] && pip_args+=(--build-arg "$var=$value")
+done
+
+# The CA bundle pip trusts (a TLS-inspecting proxy's CA lives there on some machines): a build
+# secret for the build, a read-only mount for the trainer's `recsys fetch`.
+cert=${PIP_CERT:-$(pip config get global.cert 2>/dev/null || true)}
+cert_build=() cert_run=()
+if [ -n "$cert" ] && [ -f "$cert" ]; then
+    cert_build=(--secret "id=pip_cert,src=$cert")
+    cert_run=(-v "$cert:/etc/pip-ca.crt:ro" -e PIP_CERT=/etc/pip-ca.crt)
+fi
+
+for target in runtime trainer; do
+    log "building recsys:$target"
+    "${PODMAN[@]}" build --network host --build-arg "BASE_IMAGE=$BASE_TAG" "${pip_args[@]}" "${cert_build[@]}" \
+        --target "$target" -t "localhost/recsys-$target:smoke" . >"$WORK/build-$target.log" 2>&1 ||
+        { tail -30 "$WORK/build-$target.log" >&2; exit 1; }
+done
+
+log "training a small model with the trainer image"
+"${PODMAN[@]}" volume create "$MODELS_VOLUME" >/dev/null
+"${PODMAN[@]}" run --rm --network host -v "$MODELS_VOLUME:/models" "${cert_run[@]}" \
+    localhost/recsys-trainer:smoke --epochs 2 --retrieval-epochs 2 >"$WORK/train.log" 2>&1 ||
+    { tail -30 "$WORK/train.log" >&2; exit 1; }
+grep -h "exported" "$WORK/train.log" >&2
+
+log "serving it with the runtime image on 127.0.0.1:$PORT"
+"${PODMAN[@]}" run -d --name "$CONTAINER" --network host -e "RECSYS_PORT=$PORT" \
+    -v "$MODELS_VOLUME:/models:ro" localhost/recsys-runtime:smoke >/dev/null
+for _ in $(seq 1 120); do
+    if curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; then break; fi
+    sleep 1
+done
+curl -sf "http://127.0.0.1:$PORT/ready" >&2 || { "${PODMAN[@]}" logs "$CONTAINER" | tail -30 >&2; exit 1; }
+echo >&2
+curl -sf -X POST "http://127.0.0.1:$PORT/predict" -H 'Content-Type: application/json' \
+    -d '{"instances": [{"user_id": 196, "item_id": 242}]}' | tee "$WORK/predict.json" >&2
+echo >&2
+grep -q '"predictions":\[' "$WORK/predict.json"
+curl -sf "http://127.0.0.1:$PORT/recommend/196?n=3" | tee "$WORK/recommend.json" >&2
+echo >&2
+grep -q '"items":\[{"item_id"' "$WORK/recommend.json"
+[ "$("${PODMAN[@]}" exec "$CONTAINER" id -u)" != 0 ] || { log "the api runs as root"; exit 1; }
+log "OK: built, trained, served; /ready, /predict and /recommend answered from outside"
