@@ -52,7 +52,7 @@ if ! "${PODMAN[@]}" image exists "$BASE_TAG"; then
     as_root debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         bookworm "$rootfs" "$mirror" >"$WORK/debootstrap.log" 2>&1 ||
         { tail -20 "$WORK/debootstrap.log" >&2; exit 1; }
-    as_root tar -C "$rootfs" -c . | "${PODMAN[@]}" import - "$BASE_TAG" >/dev/null
+    as_root tar -C "$rootfs" -c . | "${PODMAN[@]}" import --quiet - "$BASE_TAG" >/dev/null
     as_root rm -rf "$rootfs"
 fi
 
