@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
 from app.errors import install_error_handlers
+from app.limits import BodyLimitMiddleware
 from app.observability import Metrics, ObservabilityMiddleware
 from app.routes import admin, health, metrics, models, predict, recommend
 from app.settings import Settings
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
     ):  # the hot routes match first
         app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(
         ObservabilityMiddleware, metrics=app.state.metrics, log_requests=settings.access_log

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     model_version: int | None = Field(None, ge=1, description="pin a version; default newest")
     max_n: int = Field(100, ge=1, le=10_000, description="largest n /recommend accepts")
     max_predict_instances: int = Field(10_000, ge=1, description="most instances per /predict")
+    max_body_bytes: int = Field(
+        2_097_152, ge=1024, description="largest request body; 413 before it is read in full"
+    )
     max_batch_users: int = Field(1_000, ge=1, description="most user_ids per POST /recommend")
     poll_seconds: float = Field(
         5.0, ge=0, description="how often to look for a new version (0: never)"
