@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         2_097_152, ge=1024, description="largest request body; 413 before it is read in full"
     )
     max_batch_users: int = Field(1_000, ge=1, description="most user_ids per POST /recommend")
+    require_model: bool = Field(
+        False, description="exit at startup when no version loads (default: stay up, 503)"
+    )
     poll_seconds: float = Field(
         5.0, ge=0, description="how often to look for a new version (0: never)"
     )

@@ -54,10 +54,19 @@ class ModelManager:
         self.poller: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Serve the pinned or newest loadable version (or none: /ready says 503), then poll."""
+        """Serve the pinned or newest loadable version, then poll. With none: /ready says 503
+        and the poller waits for one, or, with `require_model`, startup fails (the process exits
+        non-zero: an orchestrator sees the failure instead of a pod that never gets ready).
+
+        Raises:
+            NoServableVersion: nothing loads and `require_model` is set.
+        """
         try:
             bundle = load_served(self.settings.models_dir, self.settings.model_name, self.pinned)
         except NoServableVersion as err:
+            if self.settings.require_model:
+                log.error("no model to serve, exiting (RECSYS_REQUIRE_MODEL): %s", err)
+                raise
             log.error("no model to serve, /ready answers 503: %s", err)
         else:
             await self._activate(bundle)

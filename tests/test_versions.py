@@ -224,3 +224,24 @@ def test_prune_keeps_the_newest(two_versions, capsys):
         recsys(["prune", "--models-dir", str(two_versions), "--name", MODEL_NAME, "--keep", "0"])
         == 2
     )
+
+
+def test_without_a_loadable_version_it_waits_or_exits_as_configured(models_dir, tmp_path):
+    root = tmp_path / "models"
+    corrupt_copy(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")
+    env = {**os.environ, "RECSYS_MODELS_DIR": str(root), "RECSYS_MODEL_NAME": MODEL_NAME}
+    env |= {"RECSYS_PORT": str(free_port()), "RECSYS_REQUIRE_MODEL": "true"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "no model to serve, exiting (RECSYS_REQUIRE_MODEL)" in done.stderr
+    assert "item_factors.npy" in done.stderr  # says which file is wrong
+    with make_client(models_dir=root, model_name=MODEL_NAME) as c:  # the default: stay up
+        assert c.get("/health").status_code == 200
+        assert c.get("/ready").status_code == 503
