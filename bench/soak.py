@@ -1,0 +1,156 @@
+"""Soak and fault tests over loopback, bounded in time: mixed traffic from wrk against the real
+service, then the same with two workers while one is killed mid-load.
+
+1. One worker, `--seconds` (default 60) at `--connections` (default 64): a random mix of
+   GET /recommend/{user}, POST /predict (1 instance), POST /recommend (10 users) and GET /health.
+   Reports requests/s, p50/p99, non-2xx answers, socket errors, and the RSS at start and end.
+2. Two workers, the same mix for `--kill-seconds` (default 30); halfway, SIGKILL one worker.
+   Reports what was lost (socket errors, non-2xx), and whether uvicorn replaced the worker.
+
+    PYTHONPATH=. .venv/bin/python bench/soak.py --models-dir models --name movielens
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.serve import Server, rss_mb
+
+
+def mixed_lua(users: list[str], items: list[str]) -> str:
+    rng = np.random.default_rng(3)
+    requests = []
+    for _ in range(400):
+        kind = rng.integers(0, 4)
+        user = users[rng.integers(0, len(users))]
+        if kind == 0:
+            requests.append(("GET", f"/recommend/{user}?n=10", ""))
+        elif kind == 1:
+            item = items[rng.integers(0, len(items))]
+            body = json.dumps({"instances": [{"user_id": user, "item_id": item}]})
+            requests.append(("POST", "/predict", body))
+        elif kind == 2:
+            group = [users[i] for i in rng.integers(0, len(users), 10)]
+            requests.append(("POST", "/recommend", json.dumps({"user_ids": group, "n": 10})))
+        else:
+            requests.append(("GET", "/health", ""))
+    rows = ",\n".join(
+        f"wrk.format({json.dumps(m)}, {json.dumps(p)}, headers, {json.dumps(b) if b else 'nil'})"
+        for m, p, b in requests
+    )
+    return (
+        'local headers = {["Content-Type"] = "application/json"}\n'
+        "local reqs = nil\n"
+        "math.randomseed(7)\n"
+        "request = function()\n"
+        f"  if reqs == nil then reqs = {{{rows}}} end\n"
+        "  return reqs[math.random(#reqs)]\n"
+        "end\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("PCT %d %d\\n", latency:percentile(50),\n'
+        "                         latency:percentile(99)))\n"
+        "end\n"
+    )
+
+
+def run_wrk(url: str, connections: int, seconds: int, lua: str) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(f.name)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    p50, p99 = (int(v) / 1000 for v in re.search(r"PCT (\d+) (\d+)", out).groups())
+    return {
+        "requests": total,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(v) for v in socket.groups()) if socket else 0,
+        "p50": p50,
+        "p99": p99,
+    }
+
+
+def workers_of(server: Server) -> list[int]:
+    out = subprocess.run(
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+    ).stdout
+    return [int(p) for p in out.split() if rss_mb(int(p)) > 50]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models-dir", default="models")
+    parser.add_argument("--name", default="movielens")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--kill-seconds", type=int, default=30)
+    args = parser.parse_args()
+    base_dir = Path(args.models_dir) / args.name
+    version = max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
+    users = json.loads((base_dir / str(version) / "user_ids.json").read_text())
+    items = json.loads((base_dir / str(version) / "item_ids.json").read_text())
+    lua = mixed_lua(users, items)
+    env = {
+        "RECSYS_MODELS_DIR": str(Path(args.models_dir).resolve()),
+        "RECSYS_MODEL_NAME": args.name,
+        "RECSYS_LOG_LEVEL": "warning",
+    }
+    logs = Path(tempfile.mkdtemp(prefix="soak-"))
+    service = [sys.executable, "-m", "app"]
+
+    with Server(service, {**env, "RECSYS_WORKERS": "1"}, "/ready", logs / "one.log") as server:
+        start_rss = rss_mb(server.process.pid)
+        result = run_wrk(server.base, args.connections, args.seconds, lua)
+        end_rss = rss_mb(server.process.pid)
+    print(
+        f"soak, 1 worker, {args.seconds}s at {args.connections} connections, mixed traffic: "
+        f"{result['requests']:,} requests, {result['rps']:,.0f} req/s, p50 {result['p50']:.1f} "
+        f"ms, p99 {result['p99']:.1f} ms, non-2xx {result['non2xx']}, socket errors "
+        f"{result['socket_errors']}; RSS {start_rss:,.0f} MB at start, {end_rss:,.0f} MB at end"
+    )
+
+    with Server(service, {**env, "RECSYS_WORKERS": "2"}, "/ready", logs / "two.log") as server:
+        before = workers_of(server)
+        victim = before[0]
+
+        def kill() -> None:
+            time.sleep(args.kill_seconds / 2)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill)
+        killer.start()
+        result = run_wrk(server.base, args.connections, args.kill_seconds, lua)
+        killer.join()
+        after = workers_of(server)
+    replaced = len(after) == len(before) and victim not in after
+    print(
+        f"kill one of 2 workers after {args.kill_seconds / 2:.0f}s of {args.kill_seconds}s: "
+        f"{result['requests']:,} requests, non-2xx {result['non2xx']}, socket errors "
+        f"{result['socket_errors']} ({100 * result['socket_errors'] / result['requests']:.3f}%), "
+        f"p99 {result['p99']:.1f} ms; worker replaced by uvicorn: {replaced} "
+        f"(workers {before} -> {after})"
+    )
+    print(f"server logs in {logs}")
+
+
+if __name__ == "__main__":
+    main()
