@@ -107,8 +107,46 @@ def test_missing_columns_are_named(tmp_path):
 def test_non_numeric_rating_is_reported_with_its_row(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("userId,movieId,rating\n1,2,3\n1,3,five\n")
-    with pytest.raises(ValueError, match=r"1 ratings are not numbers \(first at data row 2\)"):
+    with pytest.raises(ValueError, match=r"r.csv: 1 ratings are not numbers \(line 3\)"):
         read_ratings_file(path)
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("1,2,3\n1,3,-1\n2,3,inf\n", r"2 ratings are infinite or negative \(lines 3, 4\)"),
+        ("1,2,3\n ,3,4\n", r"1 rows have a blank user or item id \(line 3\)"),
+        ("1,2,3\n1,,4\n", r"1 rows have a user or item id that is missing \(line 3\)"),
+        ("", r"no ratings"),
+    ],
+)
+def test_bad_training_rows_are_refused_with_line_numbers(tmp_path, rows, message):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating\n" + rows)
+    with pytest.raises(ValueError, match=message):
+        read_ratings_file(path)
+
+
+def test_repeated_pairs_keep_the_latest_and_say_how_many(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating,timestamp\n1,2,1,300\n1,2,4,500\n2,2,3,1\n1,2,2,100\n")
+    frame = read_ratings_file(path)
+    assert frame[["user_id", "item_id", "rating"]].values.tolist() == [
+        ["1", "2", 4.0],  # the rating with the latest timestamp
+        ["2", "2", 3.0],
+    ]
+    assert "2 repeated (user, item) ratings dropped, the latest of each kept (lines 2, 5)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_ml100k_lines_count_without_a_header(tmp_path):
+    from training.data.loaders import read_ml100k_ratings
+
+    path = tmp_path / "u.data"
+    path.write_text("1\t2\t3\t0\n1\t3\tx\t0\n")
+    with pytest.raises(ValueError, match=r"\(line 2\)"):
+        read_ml100k_ratings(path)
 
 
 def test_unknown_items_form_is_refused(tmp_path):

@@ -9,9 +9,11 @@ and, where the source has one, an int64 `timestamp`. Ids stay exactly as the fil
 from __future__ import annotations
 
 import csv
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 RATING_COLUMNS = ["user_id", "item_id", "rating"]
@@ -54,7 +56,7 @@ class RatingsData:
             raise ValueError(f"ratings from {self.source or 'input'} lack columns {missing}")
 
 
-def _finish_ratings(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _finish_ratings(frame: pd.DataFrame, source: str, header: bool = True) -> pd.DataFrame:
     """Normalise dtypes: string ids, float32 ratings, int64 timestamps; refuse NaN ratings."""
     out = pd.DataFrame(
         {
@@ -66,18 +68,39 @@ def _finish_ratings(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "timestamp" in frame.columns:
         stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
         out["timestamp"] = stamps.fillna(0).astype("int64")
-    bad = out["rating"].isna()
-    if bad.any():
-        first = int(bad.to_numpy().nonzero()[0][0])
-        raise ValueError(
-            f"{source}: {int(bad.sum())} ratings are not numbers (first at data row {first + 1})"
-        )
-    blank = (out["user_id"] == "") | (out["item_id"] == "")
-    if blank.any():
-        raise ValueError(f"{source}: {int(blank.sum())} rows have a blank user or item id")
     if out.empty:
         raise ValueError(f"{source}: no ratings")
+    for problem, bad in (
+        ("ratings are not numbers", out["rating"].isna()),
+        ("ratings are infinite or negative", ~np.isfinite(out["rating"]) | (out["rating"] < 0)),
+        ("rows have a blank user or item id", (out["user_id"] == "") | (out["item_id"] == "")),
+        (
+            "rows have a user or item id that is missing",
+            frame["user_id"].isna().to_numpy() | frame["item_id"].isna().to_numpy(),
+        ),
+    ):
+        rows = np.flatnonzero(np.asarray(bad))
+        if len(rows):
+            raise ValueError(f"{source}: {len(rows):,} {problem} ({_where(rows, header)})")
+    # The same (user, item) twice: keep the latest rating (by timestamp, else the later row).
+    order = out.sort_values("timestamp", kind="stable") if "timestamp" in out.columns else out
+    duplicated = order.duplicated(["user_id", "item_id"], keep="last")
+    if duplicated.any():
+        rows = np.sort(order.index[duplicated.to_numpy()].to_numpy())
+        print(
+            f"{source}: {len(rows):,} repeated (user, item) ratings dropped, the latest of each "
+            f"kept ({_where(rows, header)})",
+            file=sys.stderr,
+        )
+        out = out.drop(index=rows)
     return out.reset_index(drop=True)
+
+
+def _where(rows: np.ndarray, header: bool, shown: int = 5) -> str:
+    """Row positions as the file's line numbers (1-based, after a header line if it has one)."""
+    lines = ", ".join(str(int(r) + 1 + header) for r in rows[:shown])
+    more = f" and {len(rows) - shown:,} more" if len(rows) > shown else ""
+    return f"line{'s' if len(rows) > 1 else ''} {lines}{more}"
 
 
 def _items_frame(item_ids, titles, genres) -> pd.DataFrame:
@@ -98,7 +121,7 @@ def read_ml100k_ratings(path: Path) -> pd.DataFrame:
         names=["user_id", "item_id", "rating", "timestamp"],
         dtype={"user_id": str, "item_id": str},
     )
-    return _finish_ratings(frame, str(path))
+    return _finish_ratings(frame, str(path), header=False)
 
 
 def read_ml100k_items(path: Path) -> pd.DataFrame:
@@ -133,7 +156,7 @@ def _read_double_colon(path: Path, names: list[str]) -> pd.DataFrame:
 def read_ml1m_ratings(path: Path) -> pd.DataFrame:
     """ratings.dat: UserID::MovieID::Rating::Timestamp, latin-1."""
     frame = _read_double_colon(path, ["user_id", "item_id", "rating", "timestamp"])
-    return _finish_ratings(frame, str(path))
+    return _finish_ratings(frame, str(path), header=False)
 
 
 def read_ml1m_items(path: Path) -> pd.DataFrame:
