@@ -40,50 +40,79 @@ def ranking_metrics(
             held-out interaction relevant (RecBole's convention).
         max_users: evaluate a seeded sample of at most this many users (for large data sets).
     """
-    relevant = held_out if relevant_from is None else held_out[held_out["rating"] >= relevant_from]
-    rel_users = users.lookup(relevant["user_id"])
-    rel_items = items.lookup(relevant["item_id"])
-    # Relevant items per evaluated user (unknown users cannot be ranked for: skipped; unknown
-    # items stay in the denominators as -1).
-    by_user: dict[int, list[int]] = {}
-    for u, i in zip(rel_users.tolist(), rel_items.tolist(), strict=True):
-        if u < users.oov:
-            by_user.setdefault(u, []).append(i if i < items.oov else -1)
-    if not by_user:
-        return {**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0}
-    evaluated = np.array(sorted(by_user))
-    if max_users is not None and len(evaluated) > max_users:
-        chosen = np.random.default_rng(seed).choice(len(evaluated), max_users, replace=False)
-        evaluated = np.sort(evaluated[chosen])
+    (metrics,) = _ranking_metrics(
+        scores, users, items, fitted_on, held_out, k, (relevant_from,), batch_users, max_users, seed
+    )
+    return metrics
+
+
+def _ranking_metrics(
+    scores: ScoreFn,
+    users: IdIndex,
+    items: IdIndex,
+    fitted_on: pd.DataFrame,
+    held_out: pd.DataFrame,
+    k: int,
+    relevant_froms: tuple[float | None, ...],
+    batch_users: int = 256,
+    max_users: int | None = None,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """`ranking_metrics` for several relevance definitions, scoring each user once."""
+    plans = []  # per definition: relevant items per evaluated user, and those users
+    for relevant_from in relevant_froms:
+        relevant = (
+            held_out if relevant_from is None else held_out[held_out["rating"] >= relevant_from]
+        )
+        rel_users = users.lookup(relevant["user_id"])
+        rel_items = items.lookup(relevant["item_id"])
+        # Relevant items per evaluated user (unknown users cannot be ranked for: skipped;
+        # unknown items stay in the denominators as -1).
+        by_user: dict[int, list[int]] = {}
+        for u, i in zip(rel_users.tolist(), rel_items.tolist(), strict=True):
+            if u < users.oov:
+                by_user.setdefault(u, []).append(i if i < items.oov else -1)
+        evaluated = np.array(sorted(by_user), dtype=np.int64)
+        if max_users is not None and len(evaluated) > max_users:
+            picked = np.random.default_rng(seed).choice(len(evaluated), max_users, replace=False)
+            evaluated = np.sort(evaluated[picked])
+        plans.append((by_user, set(evaluated.tolist()), len(evaluated)))
+    union = np.array(sorted(set().union(*(chosen for _, chosen, _ in plans))), dtype=np.int64)
     indptr, indices = seen_csr(users, items, fitted_on)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    totals = dict.fromkeys(METRICS, 0.0)
-    recommended = np.zeros(len(items), dtype=bool)
-    for start in range(0, len(evaluated), batch_users):
-        rows = evaluated[start : start + batch_users]
+    totals = [dict.fromkeys(METRICS, 0.0) for _ in plans]
+    recommended = [np.zeros(len(items), dtype=bool) for _ in plans]
+    for start in range(0, len(union), batch_users):
+        rows = union[start : start + batch_users]
         block = np.array(scores(rows), dtype=np.float64)
         for r, row in enumerate(rows.tolist()):
             block[r, indices[indptr[row] : indptr[row + 1]]] = -np.inf
         top = np.argpartition(-block, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(block, top, axis=1).argsort(axis=1)[:, ::-1]
         top = np.take_along_axis(top, order, axis=1)
-        recommended[top.ravel()] = True
-        for row, ranked in zip(rows.tolist(), top, strict=True):
-            targets = by_user[row]
-            hits = np.isin(ranked, [t for t in targets if t >= 0])
-            n_hits, n_rel = int(hits.sum()), len(targets)
-            totals["precision"] += n_hits / k
-            totals["recall"] += n_hits / n_rel
-            totals["hit_rate"] += float(n_hits > 0)
-            totals["ndcg"] += float((hits * discounts).sum() / discounts[: min(n_rel, k)].sum())
-            precision_at = np.cumsum(hits) / np.arange(1, k + 1)
-            totals["map"] += float((precision_at * hits).sum() / min(n_rel, k))
-    n = len(evaluated)
-    return {
-        **{m: totals[m] / n for m in METRICS},
-        "coverage": float(recommended.mean()),
-        "users": n,
-    }
+        for (by_user, chosen, _), total, seen in zip(plans, totals, recommended, strict=True):
+            for row, ranked in zip(rows.tolist(), top, strict=True):
+                if row not in chosen:
+                    continue
+                seen[ranked] = True
+                targets = by_user[row]
+                hits = np.isin(ranked, [t for t in targets if t >= 0])
+                n_hits, n_rel = int(hits.sum()), len(targets)
+                total["precision"] += n_hits / k
+                total["recall"] += n_hits / n_rel
+                total["hit_rate"] += float(n_hits > 0)
+                total["ndcg"] += float((hits * discounts).sum() / discounts[: min(n_rel, k)].sum())
+                precision_at = np.cumsum(hits) / np.arange(1, k + 1)
+                total["map"] += float((precision_at * hits).sum() / min(n_rel, k))
+    out = []
+    for (_, _, n), total, seen in zip(plans, totals, recommended, strict=True):
+        if n == 0:
+            out.append({**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0})
+        else:
+            out.append(
+                {**{m: total[m] / n for m in METRICS}, "coverage": float(seen.mean()), "users": n}
+            )
+    return out
 
 
 def seen_csr(
@@ -141,8 +170,8 @@ RELEVANT_FROM = 4.0  # the ranking issue's protocol; None (every held-out rating
 
 def both_rankings(scores, users, items, fitted_on, test, k: int) -> dict[str, dict[str, float]]:
     """Top-k metrics with relevant = test ratings >= RELEVANT_FROM ("ranking") and with every
-    held-out rating relevant ("ranking_all", RecBole's)."""
-    return {
-        key: ranking_metrics(scores, users, items, fitted_on, test, k=k, relevant_from=relevant)
-        for key, relevant in (("ranking", RELEVANT_FROM), ("ranking_all", None))
-    }
+    held-out rating relevant ("ranking_all", RecBole's), each user scored once for both."""
+    ranking, ranking_all = _ranking_metrics(
+        scores, users, items, fitted_on, test, k, (RELEVANT_FROM, None)
+    )
+    return {"ranking": ranking, "ranking_all": ranking_all}
