@@ -19,9 +19,6 @@ import argparse
 import dataclasses
 import itertools
 import os
-import subprocess
-import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,6 +27,7 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from bench.accuracy import cli_wall_seconds  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
 from training.data.split import IdIndex, split_per_user, split_ratings  # noqa: E402
 from training.ranking import factor_scores, popularity_scores, ranking_metrics  # noqa: E402
@@ -199,28 +197,6 @@ def deterministic(split, params, extra) -> bool:
     return bool(np.array_equal(*lists))
 
 
-def default_train_seconds(data_dir: str) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training.cli",
-                "train",
-                "--dataset",
-                "ml-100k",
-                "--data-dir",
-                data_dir,
-                "--models-dir",
-                tmp,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default="data")
@@ -237,7 +213,7 @@ def main() -> None:
     recbole = split_per_user(data.ratings, validation=0.1, test=0.1, seed=42)
     run_protocol("RecBole: per-user 8:1:1, every held-out interaction relevant", recbole, None)
     same = deterministic(split, params, extra)
-    wall = default_train_seconds(args.data_dir)
+    wall = cli_wall_seconds(args.data_dir)  # no options: the default train
     ours = next(r for r in rows if r["name"] == ours_name)
     als = next(r for r in rows if r["name"] == "implicit ALS")
     print(

@@ -115,19 +115,31 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def wrk(url: str, connections: int, duration: int, lua: str) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+def run_wrk(url: str, connections: int, duration: int, lua: str, *options: str) -> str:
+    """wrk's report for `lua` (plus DONE_LUA's percentile line) against `url`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as f:
         f.write(lua + DONE_LUA)
-    threads = min(2, connections)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "-s", f.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(f.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        f.flush()
+        threads = min(2, connections)
+        return subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", *options]
+            + ["-s", f.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+
+def percentiles_ms(out: str) -> tuple[float, float, float]:
+    """p50, p95, p99 from DONE_LUA's line of a wrk report."""
     p50, p95, p99 = (int(v) / 1000 for v in re.search(r"PCT (\d+) (\d+) (\d+)", out).groups())
+    return p50, p95, p99
+
+
+def wrk(url: str, connections: int, duration: int, lua: str) -> dict[str, float]:
+    out = run_wrk(url, connections, duration, lua)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50, p95, p99 = percentiles_ms(out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(1)} error responses under load:\n{out}")
@@ -264,6 +276,11 @@ def main() -> None:
                 flush=True,
             )
 
+    def run_predicts(base: str, batching: str) -> None:
+        for size in (1, 1000):
+            body = lua_post({"instances": pairs[:size]})
+            run(f"POST /predict {size} (batching {batching})", base + "/predict", body)
+
     with Server(uvicorn, {}, "/", logs / "floor.log") as floor_server:
         run("floor (bare FastAPI async JSON)", floor_server.base + "/", "")
     floor = {c: r["rps"] for name, c, r in rows if name.startswith("floor")}
@@ -280,16 +297,7 @@ def main() -> None:
             server.base,
             lua_get_random(sample_users, "/recommend/", "?n=10"),
         )
-        run(
-            "POST /predict 1 (batching on)",
-            server.base + "/predict",
-            lua_post({"instances": pairs[:1]}),
-        )
-        run(
-            "POST /predict 1000 (batching on)",
-            server.base + "/predict",
-            lua_post({"instances": pairs}),
-        )
+        run_predicts(server.base, "on")
         run(
             "POST /recommend 100 users n=10",
             server.base + "/recommend",
@@ -299,16 +307,7 @@ def main() -> None:
     with Server(
         service, {**env, "RECSYS_PREDICT_BATCHING": "false"}, "/ready", logs / "off.log"
     ) as server:
-        run(
-            "POST /predict 1 (batching off)",
-            server.base + "/predict",
-            lua_post({"instances": pairs[:1]}),
-        )
-        run(
-            "POST /predict 1000 (batching off)",
-            server.base + "/predict",
-            lua_post({"instances": pairs}),
-        )
+        run_predicts(server.base, "off")
 
     print(f"RSS per serving process after the load: {', '.join(f'{r:,.0f} MB' for r in rss_after)}")
     print("\n/recommend against its physical limit 1 / (1/floor + compute):")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.serve import Server, rss_mb
+from bench.serve import Server, percentiles_ms, rss_mb, run_wrk
 
 
 def mixed_lua(users: list[str], items: list[str]) -> str:
@@ -58,27 +58,15 @@ def mixed_lua(users: list[str], items: list[str]) -> str:
         f"  if reqs == nil then reqs = {{{rows}}} end\n"
         "  return reqs[math.random(#reqs)]\n"
         "end\n"
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("PCT %d %d\\n", latency:percentile(50),\n'
-        "                         latency:percentile(99)))\n"
-        "end\n"
     )
 
 
-def run_wrk(url: str, connections: int, seconds: int, lua: str) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(lua)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(f.name)
+def soak_wrk(url: str, connections: int, seconds: int, lua: str) -> dict:
+    out = run_wrk(url, connections, seconds, lua, "--timeout", "10s")
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    p50, p99 = (int(v) / 1000 for v in re.search(r"PCT (\d+) (\d+)", out).groups())
+    p50, _, p99 = percentiles_ms(out)
     return {
         "requests": total,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -119,7 +107,7 @@ def main() -> None:
 
     with Server(service, {**env, "RECSYS_WORKERS": "1"}, "/ready", logs / "one.log") as server:
         start_rss = rss_mb(server.process.pid)
-        result = run_wrk(server.base, args.connections, args.seconds, lua)
+        result = soak_wrk(server.base, args.connections, args.seconds, lua)
         end_rss = rss_mb(server.process.pid)
     print(
         f"soak, 1 worker, {args.seconds}s at {args.connections} connections, mixed traffic: "
@@ -138,7 +126,7 @@ def main() -> None:
 
         killer = threading.Thread(target=kill)
         killer.start()
-        result = run_wrk(server.base, args.connections, args.kill_seconds, lua)
+        result = soak_wrk(server.base, args.connections, args.kill_seconds, lua)
         killer.join()
         after = workers_of(server)
     replaced = len(after) == len(before) and victim not in after
