@@ -17,8 +17,8 @@ from training.retrieval import UserBatches, positives, train_retrieval
 CONFIG = RetrievalConfig(factors=8, epochs=4, batch_users=16, learning_rate=0.05, patience=2)
 
 
-@pytest.fixture(scope="module")
-def retrieval(trained):
+def fit_like_the_default(trained):
+    """Retrieval vectors on the rating model's split and ids, as `recsys train` fits them."""
     return train_retrieval(
         trained.split,
         trained.users,
@@ -27,6 +27,11 @@ def retrieval(trained):
         refit=trained.refitted,
         log=lambda *_: None,
     )
+
+
+@pytest.fixture(scope="module")
+def retrieval(trained):
+    return fit_like_the_default(trained)
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +103,7 @@ def test_metrics_and_rows_line_up_with_the_rating_model(retrieval, trained):
 
 
 def test_same_data_and_seed_give_the_same_vectors(retrieval, trained):
-    again = train_retrieval(
-        trained.split,
-        trained.users,
-        trained.items,
-        CONFIG,
-        refit=trained.refitted,
-        log=lambda *_: None,
-    )
+    again = fit_like_the_default(trained)
     first, second = retrieval.model.factors_for_export(), again.model.factors_for_export()
     for name in first:
         np.testing.assert_array_equal(first[name], second[name])
