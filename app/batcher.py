@@ -43,7 +43,8 @@ class PredictBatcher:
         self.queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
         self.task: asyncio.Task | None = None
-        self.carry: _Pending | None = None  # (None in the queue: close)
+        self.carry: _Pending | None = None
+        self.closing = False  # close()'s None was taken from the queue while forming a batch
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="predict-batcher")
@@ -73,9 +74,11 @@ class PredictBatcher:
         return await future
 
     async def _next_batch(self) -> list[_Pending] | None:
+        if self.carry is None and self.closing:
+            return None  # close(): everything queued before it has been answered
         first = self.carry or await self.queue.get()
         self.carry = None
-        if first is None:  # close(): everything before it has been answered
+        if first is None:
             return None
         batch, size = [first], len(first.user_ids)
         loop = asyncio.get_running_loop()
@@ -91,7 +94,10 @@ class PredictBatcher:
                     item = await asyncio.wait_for(self.queue.get(), remaining)
                 except TimeoutError:
                     break
-            if item is None or size + len(item.user_ids) > self.max_batch_size:
+            if item is None:  # close() queued behind this batch: stop after answering it
+                self.closing = True
+                break
+            if size + len(item.user_ids) > self.max_batch_size:
                 self.carry = item  # first in the next batch: order is kept, no batch overflows
                 break
             batch.append(item)

@@ -124,3 +124,23 @@ def test_only_small_requests_are_coalesced(models_dir, bundle):
     assert big.json()["predictions"][0] == small.json()["predictions"][0]
     assert sample(text, "recsys_predict_batch_instances_count") == 1  # the small one only
     assert sample(text, "recsys_predict_batch_instances_sum") == 2
+
+
+def test_close_answers_everything_queued_before_it_and_returns(bundle):
+    """close() arriving while a batch is being formed (its marker taken from the queue mid-batch)
+    must still end the worker: a model swap waits on it."""
+    requests = requests_for(bundle, 20, seed=11)
+
+    async def main():
+        batcher = PredictBatcher(bundle.predict_ratings, 4096, 0.0)
+        batcher.start()
+        # Scheduled together: the 20 requests and close() all enqueue before the worker wakes,
+        # so it meets close()'s marker while gathering the first batch.
+        pending = [asyncio.ensure_future(batcher.predict_async(u, i)) for u, i in requests]
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.wait_for(closing, timeout=10)
+        return await asyncio.gather(*pending)
+
+    results = asyncio.run(main())
+    for (users, items), got in zip(requests, results, strict=True):
+        np.testing.assert_allclose(got, bundle.predict_ratings(users, items), rtol=1e-6)

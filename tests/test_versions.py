@@ -118,8 +118,14 @@ def test_a_new_version_is_served_without_a_failed_request_and_a_bad_one_is_skipp
         driver.start()
         try:
             ratings_path, movies_path = ratings_csv
-            code = recsys(
+            # A separate process, as ops would run it: training in this process would starve the
+            # traffic thread of the GIL for seconds, long enough for the server to close its idle
+            # keep-alive connection just as the client reuses it (a client-side artefact).
+            trainer = subprocess.run(
                 [
+                    sys.executable,
+                    "-m",
+                    "training.cli",
                     "train",
                     "--ratings",
                     str(ratings_path),
@@ -137,9 +143,12 @@ def test_a_new_version_is_served_without_a_failed_request_and_a_bad_one_is_skipp
                     "2",
                     "--retrieval-factors",
                     "8",
-                ]
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
-            assert code == 0
+            assert trainer.returncode == 0, trainer.stderr[-2000:]
             waited = wait_for(lambda: served_version(base) == 2, timeout=30)
             corrupt_copy(root / MODEL_NAME / "2", root / MODEL_NAME / "3")
             time.sleep(POLL * 5)
