@@ -73,8 +73,16 @@ def list_versions(base: Path) -> list[int]:
     )
 
 
-def load_served(models_dir: Path, name: str, pinned: int | None = None) -> Bundle:
+def load_served(
+    models_dir: Path,
+    name: str,
+    pinned: int | None = None,
+    refused: dict[int, str] | None = None,
+) -> Bundle:
     """Load the pinned version, or the newest version that loads; older ones are fallbacks.
+
+    Args:
+        refused: if given, filled with version -> reason for each version that did not load.
 
     Raises:
         NoServableVersion: nothing under `models_dir/name` could be loaded (each reason listed).
@@ -90,6 +98,8 @@ def load_served(models_dir: Path, name: str, pinned: int | None = None) -> Bundl
         except ArtifactError as err:
             log.error("skipping version %s: %s", version, err)
             reasons.append(str(err))
+            if refused is not None:
+                refused[version] = str(err)
     raise NoServableVersion("; ".join(reasons))
 
 

@@ -113,3 +113,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     model: ModelRef | None = None
+    refused: dict[str, str] = Field(
+        default_factory=dict,
+        description="version -> why it was refused (the file, relative to RECSYS_MODELS_DIR)",
+    )

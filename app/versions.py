@@ -61,8 +61,11 @@ class ModelManager:
         Raises:
             NoServableVersion: nothing loads and `require_model` is set.
         """
+        refused: dict[int, str] = {}
         try:
-            bundle = load_served(self.settings.models_dir, self.settings.model_name, self.pinned)
+            bundle = load_served(
+                self.settings.models_dir, self.settings.model_name, self.pinned, refused
+            )
         except NoServableVersion as err:
             if self.settings.require_model:
                 log.error("no model to serve, exiting (RECSYS_REQUIRE_MODEL): %s", err)
@@ -70,6 +73,8 @@ class ModelManager:
             log.error("no model to serve, /ready answers 503: %s", err)
         else:
             await self._activate(bundle)
+        for version, reason in refused.items():  # not retried until their manifest changes
+            self.refused[version] = (_mtime(self.base / str(version)), reason)
         if self.settings.poll_seconds > 0:
             self.poller = asyncio.get_running_loop().create_task(self._poll(), name="poll")
 
@@ -157,6 +162,15 @@ class ModelManager:
         log.info("serving %s version %s from %s", bundle.name, bundle.version, bundle.path)
         if old is not None and old.batcher is not None:
             await old.batcher.close()
+
+    def refusals(self) -> dict[str, str]:
+        """version -> why it is not served, with paths relative to the models directory (what
+        /ready shows: enough to find the file, nothing about the host's layout)."""
+        prefix = f"{self.settings.models_dir}/"
+        return {
+            str(version): reason.replace(prefix, "")
+            for version, (_, reason) in sorted(self.refused.items(), reverse=True)
+        }
 
     def _still_refused(self, version: int) -> bool:
         refused = self.refused.get(version)

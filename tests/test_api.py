@@ -54,6 +54,7 @@ def test_health_ready_and_models(client):
     assert client.get("/ready").json() == {
         "status": "ready",
         "model": {"name": MODEL_NAME, "version": 1},
+        "refused": {},
     }
     info = client.get("/models").json()
     assert (info["name"], info["version"], info["kind"], info["factors"]) == (

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.manifest import ArtifactError
-from app.registry import list_versions, load_served, load_version
+from app.registry import list_versions, load_served
 from training import export as export_module
 from training.evaluate import predict_frame
 from training.export import export_version
@@ -101,58 +100,6 @@ def test_a_failed_export_leaves_nothing_behind(tmp_path, trained, tiny_data, mon
     with pytest.raises(OSError, match="disk full"):
         export_version(trained, tmp_path, "m", tiny_data.ratings)
     assert list((tmp_path / "m").iterdir()) == []
-
-
-@pytest.fixture
-def copy_of_version(version_dir, tmp_path):
-    import shutil
-
-    target = tmp_path / "m" / "1"
-    shutil.copytree(version_dir, target)
-    return target
-
-
-def edit_manifest(path, **changes):
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest.update(changes)
-    (path / "manifest.json").write_text(json.dumps(manifest))
-
-
-def test_refuses_missing_manifest(copy_of_version):
-    (copy_of_version / "manifest.json").unlink()
-    with pytest.raises(ArtifactError, match=r"1/manifest.json: missing"):
-        load_version(copy_of_version)
-
-
-def test_refuses_other_format_version(copy_of_version):
-    edit_manifest(copy_of_version, format_version=2)
-    with pytest.raises(
-        ArtifactError, match=r"manifest.json: format_version 2, this service reads 1"
-    ):
-        load_version(copy_of_version)
-
-
-def test_refuses_checksum_mismatch_naming_the_file(copy_of_version):
-    factors = np.load(copy_of_version / "item_factors.npy")
-    np.save(copy_of_version / "item_factors.npy", factors * 1.01)
-    with pytest.raises(ArtifactError, match=r"1/item_factors.npy: SHA-256 [0-9a-f]+ != manifest"):
-        load_version(copy_of_version)
-
-
-def test_refuses_missing_file(copy_of_version):
-    (copy_of_version / "seen_indices.npy").unlink()
-    with pytest.raises(ArtifactError, match=r"seen_indices.npy: missing \(listed in manifest"):
-        load_version(copy_of_version)
-
-
-def test_service_falls_back_to_an_older_good_version(copy_of_version, tmp_path):
-    import shutil
-
-    broken = tmp_path / "m" / "2"
-    shutil.copytree(copy_of_version, broken)
-    edit_manifest(broken, version=2)
-    (broken / "user_ids.json").write_text("[]")
-    assert load_served(tmp_path, "m").version == 1
 
 
 def test_signature_def_is_what_tensorflow_serving_reads(version_dir):
