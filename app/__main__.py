@@ -38,6 +38,8 @@ def serve(settings: Settings | None = None) -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        # SIGTERM: stop accepting, let requests in flight finish (up to this long), then exit.
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level),
         access_log=False,  # replaced by the service's JSON access log (RECSYS_ACCESS_LOG)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 MAX_LISTED_IDS = 20
@@ -55,8 +60,34 @@ class UnknownIds(ServiceError):
         }
 
 
-class TooManyInstances(ServiceError):
-    status = 413
+def too_large(loc: tuple[str, ...], value: int, limit: int) -> RequestValidationError:
+    """A 422 like pydantic's own for a number over a limit that is a setting (RECSYS_MAX_N), so
+    the answer has the same shape as every other field error."""
+    return RequestValidationError(
+        [
+            {
+                "type": "less_than_equal",
+                "loc": loc,
+                "msg": f"Input should be less than or equal to {limit}",
+                "input": str(value) if loc[0] == "query" else value,
+                "ctx": {"le": limit},
+            }
+        ]
+    )
+
+
+def too_long(loc: tuple[str, ...], length: int, limit: int) -> RequestValidationError:
+    """A 422 like pydantic's own for a list longer than a limit that is a setting."""
+    return RequestValidationError(
+        [
+            {
+                "type": "too_long",
+                "loc": loc,
+                "msg": f"List should have at most {limit} items, not {length}",
+                "ctx": {"field_type": "List", "max_length": limit, "actual_length": length},
+            }
+        ]
+    )
 
 
 def _listed(ids: list[str]) -> str:
@@ -69,4 +100,21 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ServiceError)
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        # FastAPI's own handler, except that an input of NaN or 1e999 (Python's json reads them)
+        # is echoed as a string: strict JSON has no such numbers, and encoding them failed (500).
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
     app.add_exception_handler(ServiceError, handle)
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

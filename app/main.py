@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.observability import Metrics, ObservabilityMiddleware
+from app.openapi import install_openapi_with_limits
 from app.routes import admin, health, metrics, models, predict, recommend
 from app.settings import Settings
 from app.versions import ModelManager
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.manager = None
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    install_openapi_with_limits(app, settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -9,18 +9,31 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 MAX_ID_LENGTH = 128
 
 
-# Ids may arrive as JSON integers or strings; 196 and "196" are the same id. Booleans and floats
-# are refused, so `true` or `196.0` never silently becomes an id.
+# Integers JSON carries exactly everywhere (JavaScript's safe range); beyond it a browser client
+# would already have rounded the id to another one.
+MAX_SAFE_INTEGER = 2**53 - 1
+IdString = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH)]
+IdInteger = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+
+
+# Ids may arrive as JSON integers or strings; 196, 196.0 and "196" are the same id. Booleans and
+# fractions are refused, so `true` or `196.5` never silently becomes an id; nor does an integer
+# beyond +-(2**53 - 1), which is refused rather than turned into a long string.
 def _id_as_string(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 196.0 is the JSON integer 196 (JSON Schema says so); 196.5 is no id
     if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(
+                "integer ids must be within +-(2**53 - 1); send larger ones as strings"
+            )
         return str(value)
     return value
 
 
 ExternalId = Annotated[
-    str,
-    StringConstraints(strict=True, min_length=1, max_length=MAX_ID_LENGTH),
-    BeforeValidator(_id_as_string, json_schema_input_type=int | str),
+    IdString,
+    BeforeValidator(_id_as_string, json_schema_input_type=IdInteger | IdString),
 ]
 
 
@@ -101,7 +114,7 @@ class ModelInfo(BaseModel):
     created: str
     users: int
     items: int
-    rating_range: tuple[float, float]
+    rating_range: list[float] = Field(min_length=2, max_length=2, description="[low, high]")
     recommend: str = Field(description="which vectors /recommend ranks with by default")
     metrics: dict[str, dict[str, float | int]]
 
@@ -117,3 +130,25 @@ class Readiness(BaseModel):
         default_factory=dict,
         description="version -> why it was refused (the file, relative to RECSYS_MODELS_DIR)",
     )
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx the service answers itself: {"detail": "what was wrong"}."""
+
+    detail: str
+
+
+class UnknownIdsBody(ErrorBody):
+    unknown_user_ids: list[str] = Field(description="at most 20 of them")
+    unknown_item_ids: list[str] = Field(description="at most 20 of them")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses` for the errors a route can answer (422 FastAPI documents itself)."""
+    described = {
+        400: ("the body is not valid JSON or not UTF-8", ErrorBody),
+        404: ("an id the served model does not know", ErrorBody),
+        413: ("the body is over RECSYS_MAX_BODY_BYTES", ErrorBody),
+        503: ("no model loaded yet", ErrorBody),
+    }
+    return {s: {"description": described[s][0], "model": described[s][1]} for s in statuses}

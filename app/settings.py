@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="`recsys serve` bind address")
     port: int = Field(8000, ge=1, le=65535, description="`recsys serve` port")
     workers: int = Field(1, ge=1, description="`recsys serve` uvicorn worker processes")
+    graceful_shutdown_seconds: int = Field(
+        30,
+        ge=1,
+        description="on SIGTERM, how long requests in flight may take before they are cancelled",
+    )
     log_level: str = Field("info", description="uvicorn/service log level")
     access_log: bool = Field(True, description="one JSON line per request (with its request id)")
 

@@ -89,8 +89,9 @@ log "training a small model with the trainer image"
     { tail -30 "$WORK/train.log" >&2; exit 1; }
 grep -h "exported" "$WORK/train.log" >&2
 
-log "serving it with the runtime image on 127.0.0.1:$PORT"
-"${PODMAN[@]}" run -d --name "$CONTAINER" --network host -e "RECSYS_PORT=$PORT" \
+log "serving it with the runtime image on 127.0.0.1:$PORT, read-only root filesystem"
+# --read-only: nothing in the image is writable (podman still mounts a tmpfs on /tmp and /run).
+"${PODMAN[@]}" run -d --name "$CONTAINER" --network host -e "RECSYS_PORT=$PORT" --read-only \
     -v "$MODELS_VOLUME:/models:ro" localhost/recsys-runtime:smoke >/dev/null
 for _ in $(seq 1 120); do
     if curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; then break; fi
@@ -106,4 +107,12 @@ curl -sf "http://127.0.0.1:$PORT/recommend/196?n=3" | tee "$WORK/recommend.json"
 echo >&2
 grep -q '"items":\[{"item_id"' "$WORK/recommend.json"
 [ "$("${PODMAN[@]}" exec "$CONTAINER" id -u)" != 0 ] || { log "the api runs as root"; exit 1; }
-log "OK: built, trained, served; /ready, /predict and /recommend answered from outside"
+if "${PODMAN[@]}" exec "$CONTAINER" sh -c 'touch /opt/venv/x || touch /home/recsys/x' 2>/dev/null; then
+    log "the root filesystem is writable"; exit 1
+fi
+
+log "stopping it (SIGTERM): it must shut down cleanly, not be killed after the grace period"
+"${PODMAN[@]}" stop -t 30 "$CONTAINER" >/dev/null
+"${PODMAN[@]}" logs "$CONTAINER" >"$WORK/api.log" 2>&1
+grep -q "Finished server process" "$WORK/api.log" || { tail -30 "$WORK/api.log" >&2; exit 1; }
+log "OK: built, trained, served read-only as non-root; /ready, /predict and /recommend answered from outside; stopped cleanly"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -17,6 +19,24 @@ from training.data.loaders import RatingsData  # noqa: E402
 from training.data.synthetic import synthetic_ratings  # noqa: E402
 
 MODEL_NAME = "tiny"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a server started in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float) -> float:
+    """Poll `predicate` until true; the seconds it took. Fails the test after `timeout`."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate():
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s")
 
 
 @pytest.fixture(scope="session")

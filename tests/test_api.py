@@ -94,8 +94,21 @@ def test_integer_and_string_ids_are_the_same(client, exported):
         "/predict", json={"instances": [{"user_id": int(user), "item_id": int(item)}]}
     )
     as_str = client.post("/predict", json={"instances": [{"user_id": user, "item_id": item}]})
-    assert as_int.status_code == as_str.status_code == 200
-    assert as_int.json() == as_str.json()
+    # JSON Schema's integer includes 196.0 (some JSON encoders write every number that way)
+    as_float = client.post(
+        "/predict", json={"instances": [{"user_id": float(user), "item_id": float(item)}]}
+    )
+    assert as_int.status_code == as_str.status_code == as_float.status_code == 200
+    assert as_int.json() == as_str.json() == as_float.json()
+
+
+@pytest.mark.parametrize("too_big", [2**53, -(2**53), 1e300, 10**400])
+def test_integer_ids_beyond_what_json_carries_exactly_are_refused(client, too_big):
+    body = f'{{"instances": [{{"user_id": {too_big}, "item_id": "1"}}]}}'
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    (detail, *_) = response.json()["detail"]
+    assert detail["loc"][:4] == ["body", "instances", 0, "user_id"]
 
 
 def test_predict_unknown_ids_is_404_naming_them_and_predicts_nothing(client, exported):
@@ -132,13 +145,17 @@ def test_predict_bad_bodies_are_422_naming_the_field(client, body, field):
     assert field in [e["loc"][: len(field)] for e in response.json()["detail"]]
 
 
-def test_predict_too_many_instances_is_413(models_dir, exported):
+def test_predict_too_many_instances_is_422_naming_the_field(models_dir, exported):
     instance = {"user_id": exported["users"][0], "item_id": exported["items"][0]}
     with make_client(models_dir=models_dir, model_name=MODEL_NAME, max_predict_instances=3) as c:
         assert c.post("/predict", json={"instances": [instance] * 3}).status_code == 200
         response = c.post("/predict", json={"instances": [instance] * 4})
-    assert response.status_code == 413
-    assert response.json() == {"detail": "4 instances; at most 3 per call"}
+        schema = c.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "instances"]
+    assert detail["msg"] == "List should have at most 3 items, not 4"
+    assert schema["properties"]["instances"]["maxItems"] == 3  # the limit is in the schema
 
 
 @pytest.mark.parametrize("user_index", [0, 7, 31])

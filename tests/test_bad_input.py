@@ -44,6 +44,23 @@ def test_unparseable_predict_bodies(client, content, content_type, status):
 
 
 @pytest.mark.parametrize(
+    "number, status",
+    [("NaN", 422), ("Infinity", 422), ("-Infinity", 422), ("1e999", 422), ("9" * 5000, 400)],
+)
+@pytest.mark.parametrize("path", ["/predict", "/recommend"])
+def test_numbers_strict_json_lacks_are_refused(client, path, number, status):
+    """Python's json reads NaN, Infinity and 1e999 (as inf); echoing them back in the 422 must
+    not fail (it did: a 500). A 5000-digit integer is past Python's int-parsing limit."""
+    body = (
+        f'{{"instances": [{{"user_id": {number}, "item_id": "1"}}]}}'
+        if path == "/predict"
+        else f'{{"user_ids": [{number}]}}'
+    )
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert_clean_4xx(response, status)
+
+
+@pytest.mark.parametrize(
     "instance",
     [
         {"user_id": None, "item_id": "1"},

@@ -75,9 +75,13 @@ def test_bad_bodies_are_422_naming_the_field(client, body, loc, message):
     assert detail["loc"] == loc and message in detail["msg"]
 
 
-def test_too_many_users_is_413(models_dir, users):
+def test_too_many_users_is_422_naming_the_field(models_dir, users):
     with make_client(models_dir=models_dir, model_name=MODEL_NAME, max_batch_users=3) as c:
         assert c.post("/recommend", json={"user_ids": users[:3]}).status_code == 200
         response = c.post("/recommend", json={"user_ids": users[:4]})
-    assert response.status_code == 413
-    assert response.json() == {"detail": "4 user_ids; at most 3 per call"}
+        schema = c.get("/openapi.json").json()["components"]["schemas"]
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "user_ids"]
+    assert detail["msg"] == "List should have at most 3 items, not 4"
+    assert schema["RecommendBatchRequest"]["properties"]["user_ids"]["maxItems"] == 3

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import ROOT, free_port
 from training.data.synthetic import synthetic_ratings
 
 RECSYS = [sys.executable, "-m", "training.cli"]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, timeout=300):
@@ -82,12 +80,6 @@ def test_train_reports_a_missing_file_without_a_traceback(tmp_path):
 def test_train_needs_a_data_source():
     done = run("train")
     assert done.returncode == 2 and "one of the arguments --dataset --ratings" in done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_answers_over_real_http(trained_dir):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,17 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL_NAME, make_client
+from tests.conftest import MODEL_NAME, ROOT, free_port, make_client, wait_for
 from training.cli import main as recsys
 
-ROOT = Path(__file__).resolve().parent.parent
 POLL = 0.3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def served_version(base: str) -> int | None:
@@ -37,15 +29,6 @@ def served_version(base: str) -> int | None:
         return httpx.get(base + "/models", timeout=2).json().get("version")
     except (httpx.HTTPError, ValueError):
         return None
-
-
-def wait_for(predicate, timeout: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if predicate():
-            return time.perf_counter() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def corrupt_copy(source: Path, target: Path) -> None:

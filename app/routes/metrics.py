@@ -5,7 +5,16 @@ from fastapi import APIRouter, Request, Response
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format: requests and latency per route and status, the model version
     served, and the /predict batcher's batch sizes."""

@@ -3,12 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.deps import served
-from app.schemas import ModelInfo
+from app.schemas import ModelInfo, error_responses
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=ModelInfo)
+@router.get("", response_model=ModelInfo, responses=error_responses(503))
 async def served_model(request: Request) -> ModelInfo:
     """The version being served: name, version, kind and its validation/test metrics."""
     bundle = served(request)

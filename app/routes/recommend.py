@@ -5,10 +5,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 
 from app.deps import served, settings_of
-from app.errors import TooManyInstances
+from app.errors import too_large, too_long
 from app.recommender import recommend, recommend_many
 from app.registry import Bundle
 from app.schemas import (
@@ -16,12 +15,13 @@ from app.schemas import (
     RecommendBatchRequest,
     RecommendBatchResponse,
     RecommendResponse,
+    error_responses,
 )
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
 
 
-@router.get("/{user_id}", response_model=RecommendResponse)
+@router.get("/{user_id}", response_model=RecommendResponse, responses=error_responses(404, 503))
 async def recommend_for_user(
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     request: Request,
@@ -34,23 +34,27 @@ async def recommend_for_user(
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
     bundle, settings = served(request), settings_of(request)
-    _check_n(n, settings.max_n, ("query", "n"))
+    if n > settings.max_n:
+        raise too_large(("query", "n"), n, settings.max_n)
     rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
     return _json(
         {"user_id": user_id, "items": _items(bundle, rows, scores), "model": _model(bundle)}
     )
 
 
-@router.post("", response_model=RecommendBatchResponse)
+@router.post(
+    "",
+    response_model=RecommendBatchResponse,
+    responses=error_responses(400, 404, 413, 503),
+)
 async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> Response:
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
     bundle, settings = served(request), settings_of(request)
     if len(body.user_ids) > settings.max_batch_users:
-        raise TooManyInstances(
-            f"{len(body.user_ids)} user_ids; at most {settings.max_batch_users} per call"
-        )
-    _check_n(body.n, settings.max_n, ("body", "n"))
+        raise too_long(("body", "user_ids"), len(body.user_ids), settings.max_batch_users)
+    if body.n > settings.max_n:
+        raise too_large(("body", "n"), body.n, settings.max_n)
     ranked = recommend_many(
         bundle, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
     )
@@ -63,21 +67,6 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
             "model": _model(bundle),
         }
     )
-
-
-def _check_n(n: int, max_n: int, loc: tuple[str, str]) -> None:
-    if n > max_n:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "less_than_equal",
-                    "loc": loc,
-                    "msg": f"Input should be less than or equal to {max_n}",
-                    "input": str(n) if loc[0] == "query" else n,
-                    "ctx": {"le": max_n},
-                }
-            ]
-        )
 
 
 def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
