@@ -14,7 +14,7 @@ ARG PIP_INDEX_URL=""
 ARG PIP_EXTRA_INDEX_URL=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY training ./training
 RUN --mount=type=secret,id=pip_cert \
@@ -22,7 +22,7 @@ RUN --mount=type=secret,id=pip_cert \
     && if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \
     && if [ -z "$PIP_EXTRA_INDEX_URL" ]; then unset PIP_EXTRA_INDEX_URL; fi \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip wheel --wheel-dir /wheels .
+    && /opt/venv/bin/pip wheel --constraint constraints.txt --wheel-dir /wheels .
 
 FROM ${BASE_IMAGE} AS common
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -7,7 +7,7 @@ MODELS_DIR ?= models
 NAME ?= movielens
 DATASET ?= ml-100k
 
-.PHONY: run install fetch train serve test lint clean
+.PHONY: run install fetch train serve test lint audit lock clean
 
 run: install fetch
 	@# Train only when no version exists yet; `make train` always makes a new one.
@@ -16,10 +16,11 @@ run: install fetch
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Every dependency at the release pinned in constraints.txt (`make lock` re-pins them).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
 fetch: install
@@ -39,6 +40,21 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app training
 	$(BIN)/hadolint Dockerfile
+
+# Known advisories for the pinned releases; fails only on one that has a fixed release.
+audit: install
+	$(BIN)/python scripts/audit.py constraints.txt
+
+# Resolve pyproject.toml's dependencies afresh (newest allowed releases) and pin them all.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e ".[dev]"
+	{ echo "# Every dependency of recsys[dev], pinned: \`make lock\` writes it, \`make install\` and"; \
+	  echo "# the Dockerfile install with it (pip -c). Python 3.11, Linux x86-64."; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -47,7 +47,7 @@ class Manifest(_Frozen):
     global_mean: float
     rating_range: tuple[float, float]
     counts: dict[str, int]
-    metrics: dict[str, dict[str, float | int]] = Field(default_factory=dict)
+    metrics: dict[str, dict[str, float | int | None]] = Field(default_factory=dict)
     training: dict = Field(default_factory=dict)
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None

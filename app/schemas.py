@@ -116,7 +116,7 @@ class ModelInfo(BaseModel):
     items: int
     rating_range: list[float] = Field(min_length=2, max_length=2, description="[low, high]")
     recommend: str = Field(description="which vectors /recommend ranks with by default")
-    metrics: dict[str, dict[str, float | int]]
+    metrics: dict[str, dict[str, float | int | None]]
 
 
 class Health(BaseModel):

@@ -122,7 +122,11 @@ class ValidationRanking(keras.callbacks.Callback):
             f"{(logs or {}).get('loss', float('nan')):.4f}  val_ndcg@10 {ndcg:.4f}  "
             f"{time.perf_counter() - self.started:.1f}s"
         )
-        if ndcg > self.best:
+        if np.isnan(ndcg):
+            # No validation user has a relevant held-out item (tiny data): nothing to judge by,
+            # so no early stopping; the refit then runs every epoch instead of none.
+            self.best_epoch, self.best_weights = epoch + 1, None
+        elif ndcg > self.best:
             self.best, self.best_epoch, self.best_weights = ndcg, epoch + 1, model.get_weights()
         elif epoch + 1 - self.best_epoch >= self.config.patience:
             model.stop_training = True

@@ -73,8 +73,35 @@ def make_split(
     ratings (split_per_user, RecBole's protocol)."""
     if by not in SPLITS:
         raise ValueError(f"split by {by!r}: choose one of {', '.join(SPLITS)}")
+    check_trainable(ratings)
     cut = split_ratings if by == "rating" else split_per_user
-    return cut(ratings, validation, test, seed)
+    split = cut(ratings, validation, test, seed)
+    for name, share, part in (
+        ("validation", validation, split.validation),
+        ("test", test, split.test),
+    ):
+        if share > 0 and part.empty:
+            raise ValueError(
+                f"{len(ratings):,} ratings leave the {name} split empty ({share:.0%} of them, "
+                f"split by {by}): there would be nothing to stop early on or to report"
+            )
+    return split
+
+
+def check_trainable(ratings: pd.DataFrame) -> None:
+    """Refuse data a collaborative model cannot learn from: it needs several users and items.
+
+    Raises:
+        ValueError: fewer than 2 distinct users or items (the message names them and counts).
+    """
+    for column, kind in (("user_id", "user"), ("item_id", "item")):
+        distinct = ratings[column].unique()
+        if len(distinct) < 2:
+            raise ValueError(
+                f"{len(ratings):,} ratings, all from one {kind} ({kind} id {distinct[0]!r}): "
+                f"a recommender learns from how users and items differ; "
+                f"it needs at least 2 {kind}s"
+            )
 
 
 class IdIndex:
