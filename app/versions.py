@@ -164,13 +164,16 @@ class ModelManager:
             await old.batcher.close()
 
     def refusals(self) -> dict[str, str]:
-        """version -> why it is not served, with paths relative to the models directory (what
-        /ready shows: enough to find the file, nothing about the host's layout)."""
-        prefix = f"{self.settings.models_dir}/"
+        """version -> why it is not served, as answers show it (see `public`)."""
         return {
-            str(version): reason.replace(prefix, "")
+            str(version): self.public(reason)
             for version, (_, reason) in sorted(self.refused.items(), reverse=True)
         }
+
+    def public(self, reason: str) -> str:
+        """A refusal as an answer may show it: file paths relative to the models directory,
+        enough to find the file and nothing about the host's layout."""
+        return reason.replace(f"{self.settings.models_dir}/", "")
 
     def _still_refused(self, version: int) -> bool:
         refused = self.refused.get(version)

@@ -6,8 +6,11 @@ service, then the same with two workers while one is killed mid-load.
    Reports requests/s, p50/p99, non-2xx answers, socket errors, and the RSS at start and end.
 2. Two workers, the same mix for `--kill-seconds` (default 30); halfway, SIGKILL one worker.
    Reports what was lost (socket errors, non-2xx), and whether uvicorn replaced the worker.
+3. One worker, the same mix for `--term-seconds` (default 10); halfway, SIGTERM (what a
+   container stop sends). Reports what the clients lost, by kind, and how long the drain took.
 
     PYTHONPATH=. .venv/bin/python bench/soak.py --models-dir models --name movielens
+    PYTHONPATH=. .venv/bin/python bench/soak.py --models-dir models --name movielens --only-sigterm
 """
 
 from __future__ import annotations
@@ -67,11 +70,17 @@ def soak_wrk(url: str, connections: int, seconds: int, lua: str) -> dict:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     p50, _, p99 = percentiles_ms(out)
+    kinds = (
+        dict(zip(("connect", "read", "write", "timeout"), socket.groups(), strict=True))
+        if socket
+        else {}
+    )
     return {
         "requests": total,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": sum(int(v) for v in socket.groups()) if socket else 0,
+        "by_kind": {k: int(v) for k, v in kinds.items()},
         "p50": p50,
         "p99": p99,
     }
@@ -91,6 +100,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--kill-seconds", type=int, default=30)
+    parser.add_argument("--term-seconds", type=int, default=10)
+    parser.add_argument("--only-sigterm", action="store_true", help="run only the SIGTERM case")
     args = parser.parse_args()
     base_dir = Path(args.models_dir) / args.name
     version = max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
@@ -104,7 +115,13 @@ def main() -> None:
     }
     logs = Path(tempfile.mkdtemp(prefix="soak-"))
     service = [sys.executable, "-m", "app"]
+    if not args.only_sigterm:
+        soak_and_kill(service, env, logs, lua, args)
+    sigterm_under_load(service, env, logs, lua, args)
+    print(f"server logs in {logs}")
 
+
+def soak_and_kill(service: list[str], env: dict, logs: Path, lua: str, args) -> None:
     with Server(service, {**env, "RECSYS_WORKERS": "1"}, "/ready", logs / "one.log") as server:
         start_rss = rss_mb(server.process.pid)
         result = soak_wrk(server.base, args.connections, args.seconds, lua)
@@ -137,7 +154,36 @@ def main() -> None:
         f"p99 {result['p99']:.1f} ms; worker replaced by uvicorn: {replaced} "
         f"(workers {before} -> {after})"
     )
-    print(f"server logs in {logs}")
+
+
+def sigterm_under_load(service: list[str], env: dict, logs: Path, lua: str, args) -> None:
+    """SIGTERM one worker halfway through `--term-seconds` of load: what the clients lost, how
+    long the drain took, and how the process ended. After SIGTERM the listening socket is closed,
+    so wrk's later reconnects fail as `connect` errors: those requests were never accepted."""
+    seconds = args.term_seconds
+    timing: dict[str, float] = {}
+    with Server(service, {**env, "RECSYS_WORKERS": "1"}, "/ready", logs / "term.log") as server:
+
+        def terminate() -> None:
+            time.sleep(seconds / 2)
+            timing["sent"] = time.perf_counter()
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait()
+            timing["exited"] = time.perf_counter()
+
+        stopper = threading.Thread(target=terminate)
+        stopper.start()
+        result = soak_wrk(server.base, args.connections, seconds, lua)
+        stopper.join()
+        code = server.process.returncode
+    log = (logs / "term.log").read_text()
+    print(
+        f"SIGTERM after {seconds / 2:.0f}s of {seconds}s at {args.connections} connections: "
+        f"{result['requests']:,} requests answered, non-2xx {result['non2xx']}, socket errors "
+        f"{result['by_kind']}; SIGTERM to exit {1000 * (timing['exited'] - timing['sent']):.0f} "
+        f"ms, exit code {code}, drained: {'Waiting for connections to close' in log}, clean "
+        f"exit: {'Finished server process' in log}, cancelled requests: {'Cancel ' in log}"
+    )
 
 
 if __name__ == "__main__":

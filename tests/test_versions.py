@@ -194,7 +194,8 @@ def test_admin_rolls_back_pins_and_reloads(two_versions):
         refused = c.post("/admin/models/3", headers=auth)
         assert refused.status_code == 409
         assert "version 3 refused" in refused.json()["detail"]
-        assert "item_factors.npy" in refused.json()["detail"]
+        assert f"{MODEL_NAME}/3/item_factors.npy: SHA-256" in refused.json()["detail"]
+        assert str(two_versions) not in refused.json()["detail"]  # no host paths in answers
         assert c.get("/models").json()["version"] == 1  # still the pinned one
         reloaded = c.post("/admin/reload", headers=auth).json()
         assert reloaded == {
@@ -202,6 +203,25 @@ def test_admin_rolls_back_pins_and_reloads(two_versions):
             "model": {"name": MODEL_NAME, "version": 2},
             "pinned": None,
         }
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/admin/models/abc", 422),
+        ("/admin/models/0", 422),
+        ("/admin/models/-1", 422),
+        ("/admin/models/1.5", 422),
+        ("/admin/models/99999999999999999999999", 404),
+        ("/admin/models/", 404),
+    ],
+)
+def test_admin_garbage_gets_a_clean_4xx(two_versions, path, status):
+    with admin(two_versions, admin_token="s3cret") as c:
+        response = c.post(path, headers={"Authorization": "Bearer s3cret"})
+        assert response.status_code == status, response.text
+        assert "detail" in response.json()
+        assert c.get("/models").json()["version"] == 2  # nothing changed
 
 
 def test_prune_keeps_the_newest(two_versions, capsys):

@@ -47,5 +47,6 @@ async def activate(request: Request, version: int = Path(ge=1)) -> dict:
     except NoSuchVersion as err:
         raise HTTPException(404, str(err)) from None
     except VersionRefused as err:
-        raise HTTPException(409, f"version {version} refused: {err}") from None
+        reason = request.app.state.manager.public(str(err))
+        raise HTTPException(409, f"version {version} refused: {reason}") from None
     return {"changed": True, **_serving(request)}
