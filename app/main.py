@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
+from app.drain import Drain
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware
 from app.observability import Metrics, ObservabilityMiddleware
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             manager = ModelManager(app.state, settings, app.state.metrics)
             app.state.manager = manager
             await manager.start()
+            app.state.drain.install()
             try:
                 yield
             finally:
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.active = None  # app.versions.Active: the served version and its batcher
     app.state.manager = None
     app.state.metrics = Metrics()
+    app.state.drain = Drain(settings.drain_seconds)
     install_error_handlers(app)
     install_openapi_with_limits(app, settings)
     if settings.cors_origins:
@@ -73,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(
-        ObservabilityMiddleware, metrics=app.state.metrics, log_requests=settings.access_log
+        ObservabilityMiddleware,
+        metrics=app.state.metrics,
+        log_requests=settings.access_log,
+        drain=app.state.drain,
     )
     return app

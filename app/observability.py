@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.drain import Drain
+
 access_log = logging.getLogger("app.access")
 
 REQUEST_ID = b"x-request-id"
@@ -75,8 +77,11 @@ class ObservabilityMiddleware:
     by raw path: unknown paths count as "unmatched", so label values stay bounded) and, with
     `log_requests`, writes one JSON line per request to the `app.access` logger."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, log_requests: bool, drain: Drain | None = None
+    ) -> None:
         self.app, self.metrics, self.log_requests = app, metrics, log_requests
+        self.drain = drain  # while it drains (after SIGTERM), each answer closes its connection
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,6 +98,8 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID, request_id)]
+                if self.drain is not None and self.drain.draining:
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="`recsys serve` bind address")
     port: int = Field(8000, ge=1, le=65535, description="`recsys serve` port")
     workers: int = Field(1, ge=1, description="`recsys serve` uvicorn worker processes")
+    drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="on SIGTERM, stop accepting and serve open connections' next request first",
+    )
     graceful_shutdown_seconds: int = Field(
         30,
         ge=1,

@@ -1,13 +1,15 @@
-"""Soak and fault tests over loopback, bounded in time: mixed traffic from wrk against the real
-service, then the same with two workers while one is killed mid-load.
+"""Soak and fault tests over loopback, bounded in time: mixed traffic against the real service,
+then the same with two workers while one is killed mid-load, then SIGTERM under load.
 
 1. One worker, `--seconds` (default 60) at `--connections` (default 64): a random mix of
    GET /recommend/{user}, POST /predict (1 instance), POST /recommend (10 users) and GET /health.
    Reports requests/s, p50/p99, non-2xx answers, socket errors, and the RSS at start and end.
 2. Two workers, the same mix for `--kill-seconds` (default 30); halfway, SIGKILL one worker.
    Reports what was lost (socket errors, non-2xx), and whether uvicorn replaced the worker.
-3. One worker, the same mix for `--term-seconds` (default 10); halfway, SIGTERM (what a
-   container stop sends). Reports what the clients lost, by kind, and how long the drain took.
+3. The same mix from `--connections` keep-alive clients for `--term-seconds` (default 10);
+   halfway, SIGTERM (what a container stop sends): one worker without the drain
+   (RECSYS_DRAIN_SECONDS=0), with it, and two workers with it. Reports requests answered, lost
+   after sending and refused before sending, and how long SIGTERM to exit took.
 
     PYTHONPATH=. .venv/bin/python bench/soak.py --models-dir models --name movielens
     PYTHONPATH=. .venv/bin/python bench/soak.py --models-dir models --name movielens --only-sigterm
@@ -16,6 +18,7 @@ service, then the same with two workers while one is killed mid-load.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,23 @@ from bench.serve import Server, percentiles_ms, rss_mb, run_wrk
 
 
 def mixed_lua(users: list[str], items: list[str]) -> str:
+    rows = ",\n".join(
+        f"wrk.format({json.dumps(m)}, {json.dumps(p)}, headers, {json.dumps(b) if b else 'nil'})"
+        for m, p, b in mixed_requests(users, items)
+    )
+    return (
+        'local headers = {["Content-Type"] = "application/json"}\n'
+        "local reqs = nil\n"
+        "math.randomseed(7)\n"
+        "request = function()\n"
+        f"  if reqs == nil then reqs = {{{rows}}} end\n"
+        "  return reqs[math.random(#reqs)]\n"
+        "end\n"
+    )
+
+
+def mixed_requests(users: list[str], items: list[str]) -> list[tuple[str, str, str]]:
+    """400 (method, path, JSON body) drawn from the mix, seeded."""
     rng = np.random.default_rng(3)
     requests = []
     for _ in range(400):
@@ -49,19 +70,7 @@ def mixed_lua(users: list[str], items: list[str]) -> str:
             requests.append(("POST", "/recommend", json.dumps({"user_ids": group, "n": 10})))
         else:
             requests.append(("GET", "/health", ""))
-    rows = ",\n".join(
-        f"wrk.format({json.dumps(m)}, {json.dumps(p)}, headers, {json.dumps(b) if b else 'nil'})"
-        for m, p, b in requests
-    )
-    return (
-        'local headers = {["Content-Type"] = "application/json"}\n'
-        "local reqs = nil\n"
-        "math.randomseed(7)\n"
-        "request = function()\n"
-        f"  if reqs == nil then reqs = {{{rows}}} end\n"
-        "  return reqs[math.random(#reqs)]\n"
-        "end\n"
-    )
+    return requests
 
 
 def soak_wrk(url: str, connections: int, seconds: int, lua: str) -> dict:
@@ -107,6 +116,7 @@ def main() -> None:
     version = max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
     users = json.loads((base_dir / str(version) / "user_ids.json").read_text())
     items = json.loads((base_dir / str(version) / "item_ids.json").read_text())
+    requests = mixed_requests(users, items)
     lua = mixed_lua(users, items)
     env = {
         "RECSYS_MODELS_DIR": str(Path(args.models_dir).resolve()),
@@ -117,7 +127,7 @@ def main() -> None:
     service = [sys.executable, "-m", "app"]
     if not args.only_sigterm:
         soak_and_kill(service, env, logs, lua, args)
-    sigterm_under_load(service, env, logs, lua, args)
+    sigterm_under_load(service, env, logs, requests, args)
     print(f"server logs in {logs}")
 
 
@@ -156,34 +166,98 @@ def soak_and_kill(service: list[str], env: dict, logs: Path, lua: str, args) -> 
     )
 
 
-def sigterm_under_load(service: list[str], env: dict, logs: Path, lua: str, args) -> None:
-    """SIGTERM one worker halfway through `--term-seconds` of load: what the clients lost, how
-    long the drain took, and how the process ended. After SIGTERM the listening socket is closed,
-    so wrk's later reconnects fail as `connect` errors: those requests were never accepted."""
-    seconds = args.term_seconds
-    timing: dict[str, float] = {}
-    with Server(service, {**env, "RECSYS_WORKERS": "1"}, "/ready", logs / "term.log") as server:
+def _terminate_after(process: subprocess.Popen, wait: float, timing: dict[str, float]) -> None:
+    time.sleep(wait)
+    timing["sent"] = time.perf_counter()
+    process.send_signal(signal.SIGTERM)
+    process.wait()
+    timing["exited"] = time.perf_counter()
 
-        def terminate() -> None:
-            time.sleep(seconds / 2)
-            timing["sent"] = time.perf_counter()
-            server.process.send_signal(signal.SIGTERM)
-            server.process.wait()
-            timing["exited"] = time.perf_counter()
 
-        stopper = threading.Thread(target=terminate)
-        stopper.start()
-        result = soak_wrk(server.base, args.connections, seconds, lua)
-        stopper.join()
-        code = server.process.returncode
-    log = (logs / "term.log").read_text()
-    print(
-        f"SIGTERM after {seconds / 2:.0f}s of {seconds}s at {args.connections} connections: "
-        f"{result['requests']:,} requests answered, non-2xx {result['non2xx']}, socket errors "
-        f"{result['by_kind']}; SIGTERM to exit {1000 * (timing['exited'] - timing['sent']):.0f} "
-        f"ms, exit code {code}, drained: {'Waiting for connections to close' in log}, clean "
-        f"exit: {'Finished server process' in log}, cancelled requests: {'Cancel ' in log}"
+async def _keep_alive_client(
+    port: int, requests: list[tuple[str, str, str]], start: int, until: float, tally: Counter
+) -> None:
+    """One HTTP/1.1 keep-alive connection sending the mix back to back. Each request ends as
+    `answered` (2xx), `non2xx`, `lost` (written, then the connection closed with no answer) or
+    `refused` (no connection: never sent, safe to retry elsewhere; the client then stops)."""
+    reader = writer = None
+    turn = start
+    while time.perf_counter() < until:
+        if writer is None:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                tally["refused"] += 1
+                return
+        assert reader is not None
+        method, path, body = requests[turn % len(requests)]
+        turn += 1
+        payload = body.encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        )
+        try:
+            writer.write(head.encode() + payload)
+            await writer.drain()
+            answer = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+            length = int(re.search(r"content-length: (\d+)", answer).group(1))
+            await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError):
+            tally["lost"] += 1
+            writer.close()
+            writer = None
+            continue
+        status = int(answer.split(" ", 2)[1])
+        tally["answered" if 200 <= status < 300 else "non2xx"] += 1
+        if "connection: close" in answer:
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
+
+
+async def _load(port: int, requests, connections: int, seconds: float) -> Counter:
+    tally: Counter = Counter()
+    until = time.perf_counter() + seconds
+    await asyncio.gather(
+        *(_keep_alive_client(port, requests, 7 * c, until, tally) for c in range(connections))
     )
+    return tally
+
+
+def sigterm_under_load(service: list[str], env: dict, logs: Path, requests, args) -> None:
+    """SIGTERM one worker halfway through `--term-seconds` of load from `--connections`
+    keep-alive clients (a Python asyncio client: wrk's error counts cannot tell a request lost
+    after it was sent from a reconnect refused before anything was sent). Without and with the
+    drain (RECSYS_DRAIN_SECONDS), and with two workers, side by side: what the clients lost,
+    what the app answered (its access log), how long SIGTERM to exit took, how it ended."""
+    env = {**env, "RECSYS_LOG_LEVEL": "info", "RECSYS_ACCESS_LOG": "true"}
+    seconds = args.term_seconds
+    for workers, drain in (("1", "0"), ("1", "5"), ("2", "5")):
+        timing: dict[str, float] = {}
+        log_path = logs / f"term-{workers}-{drain}.log"
+        settings = {**env, "RECSYS_WORKERS": workers, "RECSYS_DRAIN_SECONDS": drain}
+        with Server(service, settings, "/ready", log_path) as server:
+            stopper = threading.Thread(
+                target=_terminate_after, args=(server.process, seconds / 2, timing)
+            )
+            stopper.start()
+            tally = asyncio.run(_load(server.port, requests, args.connections, seconds))
+            stopper.join()
+            code = server.process.returncode
+        log = log_path.read_text()
+        # every access line but the start-up readiness probes (the mix never asks for /ready)
+        app_answered = log.count('"event":"request"') - log.count('"path":"/ready"')
+        print(
+            f"SIGTERM, {workers} worker(s), drain {drain} s, after {seconds / 2:.0f}s of "
+            f"{seconds}s at {args.connections} keep-alive connections: "
+            f"{tally['answered']:,} answered 2xx (the app logged {app_answered:,}), "
+            f"non-2xx {tally['non2xx']}, lost after sending {tally['lost']}, "
+            f"refused before sending {tally['refused']}; SIGTERM to exit "
+            f"{timing['exited'] - timing['sent']:.2f} s, exit code {code}, clean exit: "
+            f"{'Finished server process' in log}, requests cancelled: {'Cancel ' in log}"
+        )
 
 
 if __name__ == "__main__":

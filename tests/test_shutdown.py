@@ -86,13 +86,13 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
 def refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):  # closed, or shut down (the drain)
         return True
     return False
 
 
 def test_sigterm_finishes_requests_in_flight_then_exits(server, version_dir):
-    process, port, log_path = server()
+    process, port, log_path = server(drain_seconds="0")  # uvicorn's own graceful shutdown
     users = json.loads((version_dir / "user_ids.json").read_text())
     items = json.loads((version_dir / "item_ids.json").read_text())
     instances = [{"user_id": u, "item_id": i} for u, i in zip(users, items, strict=False)]
@@ -119,7 +119,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits(server, version_dir):
 
 
 def test_a_request_that_never_finishes_does_not_hold_shutdown_past_the_timeout(server, version_dir):
-    process, port, log_path = server(graceful_shutdown_seconds="1")
+    process, port, log_path = server(graceful_shutdown_seconds="1", drain_seconds="0")
     stuck = start_request(port, b'{"instances": [' + b" " * 1000)  # the rest never comes
     time.sleep(0.3)
     started = time.perf_counter()
@@ -128,3 +128,31 @@ def test_a_request_that_never_finishes_does_not_hold_shutdown_past_the_timeout(s
     assert time.perf_counter() - started < 10
     stuck.close()
     assert "timeout graceful shutdown exceeded" in log_path.read_text()
+
+
+def test_with_the_drain_a_keep_alive_client_idle_at_sigterm_still_gets_its_next_answer(
+    server, version_dir
+):
+    """Without the drain, SIGTERM closes idle keep-alive connections at once, and a request the
+    client sends on one just then is lost (bench/soak.py). With it, the listener closes but the
+    open connection's next request is answered, with `Connection: close`; then the process
+    exits without waiting out the drain time."""
+    process, port, log_path = server(drain_seconds="20")
+    users = json.loads((version_dir / "user_ids.json").read_text())
+    items = json.loads((version_dir / "item_ids.json").read_text())
+    body = {"instances": [{"user_id": users[0], "item_id": items[0]}]}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        before = client.post("/predict", json=body)
+        assert before.status_code == 200 and "connection" not in before.headers
+        sent = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        wait_for(lambda: refused(port), timeout=5)  # new connections: refused at once
+        time.sleep(0.5)  # uvicorn alone would have closed this idle connection by now
+        after = client.post("/predict", json=body)
+        assert after.status_code == 200 and after.json() == before.json()
+        assert after.headers["connection"] == "close"
+    assert process.wait(timeout=30) == EXIT_AFTER_SIGTERM
+    assert time.perf_counter() - sent < 10  # left when its last connection closed, not at 20 s
+    log = log_path.read_text()
+    assert "SIGTERM: not accepting; draining 1 open connections" in log
+    assert "drained (0 connections left)" in log and "Finished server process" in log
