@@ -127,6 +127,21 @@ def test_bad_training_rows_are_refused_with_line_numbers(tmp_path, rows, message
         read_ratings_file(path)
 
 
+def test_ratings_outside_a_known_scale_are_refused_with_line_numbers(tmp_path):
+    from training.data.loaders import load_dataset
+
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    (folder / "u.data").write_text("1\t2\t3\t0\n1\t3\t50\t0\n2\t3\t0\t0\n")
+    with pytest.raises(ValueError, match=r"2 ratings are outside the scale 1-5 \(lines 2, 3\)"):
+        load_dataset("ml-100k", tmp_path)  # GroupLens' published scale, checked by default
+    own = tmp_path / "own.csv"
+    own.write_text("userId,movieId,rating\n1,2,7\n1,3,11\n")
+    assert len(read_ratings_file(own)) == 2  # a user's own scale is theirs (1-10 here) ...
+    with pytest.raises(ValueError, match=r"1 ratings are outside the scale 1-10 \(line 3\)"):
+        read_ratings_file(own, scale=(1, 10))  # ... unless they say what it is
+
+
 def test_repeated_pairs_keep_the_latest_and_say_how_many(tmp_path, capsys):
     path = tmp_path / "r.csv"
     path.write_text("userId,movieId,rating,timestamp\n1,2,1,300\n1,2,4,500\n2,2,3,1\n1,2,2,100\n")

@@ -53,6 +53,14 @@ def test_data_a_model_cannot_learn_from_is_refused(tmp_path, capsys, rows, messa
     assert nothing_exported(tmp_path / "models")
 
 
+def test_a_rating_outside_the_stated_scale_is_refused_with_its_line(tmp_path, capsys):
+    rows = [(u, i, 1 + (u + i) % 5) for u in range(10) for i in range(10)] + [(3, 4, 50)]
+    ratings = write_ratings(tmp_path / "ratings.csv", rows)
+    assert train(ratings, tmp_path / "models", "--rating-scale", "1", "5") == 2
+    assert "1 ratings are outside the scale 1-5 (line 102)" in capsys.readouterr().err
+    assert nothing_exported(tmp_path / "models")
+
+
 def test_a_run_that_diverges_leaves_no_version(tmp_path, capsys):
     rows = [(u, i, 1 + (u * i) % 5) for u in range(20) for i in range(10)]
     ratings = write_ratings(tmp_path / "ratings.csv", rows)

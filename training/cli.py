@@ -122,15 +122,26 @@ def _add_data_options(parser: argparse.ArgumentParser, required: bool = True) ->
         "--items", help="items file: movies.csv (movieId,title,genres), u.item, movies.dat or .item"
     )
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument(
+        "--rating-scale",
+        nargs=2,
+        type=float,
+        metavar=("LOW", "HIGH"),
+        help="refuse ratings outside LOW..HIGH, with their line numbers (a --dataset's "
+        "published scale is checked without it: 1-5, or 0.5-5 from ml-20m on)",
+    )
 
 
 def _load_data(args: argparse.Namespace):
     """Read the ratings the flags name, before any TensorFlow import, so a bad file fails fast."""
     from training.data.loaders import load_dataset, load_files
 
+    scale = tuple(args.rating_scale) if args.rating_scale else None
+    if scale is not None and not 0 <= scale[0] < scale[1]:
+        raise ValueError(f"--rating-scale {scale[0]:g} {scale[1]:g}: need 0 <= LOW < HIGH")
     if args.dataset:
-        return load_dataset(args.dataset, args.data_dir)
-    return load_files(args.ratings, args.items)
+        return load_dataset(args.dataset, args.data_dir, scale)
+    return load_files(args.ratings, args.items, scale)
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:

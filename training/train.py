@@ -178,10 +178,10 @@ def train(data: RatingsData, config: TrainConfig | None = None, log=print) -> Tr
     split = make_split(data.ratings, config.validation, config.test, config.seed, config.split_by)
     rating_range = (float(data.ratings["rating"].min()), float(data.ratings["rating"].max()))
     log(
-        f"{len(data.ratings):,} ratings from {data.source or 'input'}: "
-        f"{len(split.train):,} train / {len(split.validation):,} validation / "
-        f"{len(split.test):,} test; model {config.model}, optimizer {config.optimizer} "
-        f"(lr {config.learning_rate:g})"
+        f"{len(data.ratings):,} ratings ({rating_range[0]:g} to {rating_range[1]:g}) from "
+        f"{data.source or 'input'}: {len(split.train):,} train / "
+        f"{len(split.validation):,} validation / {len(split.test):,} test; "
+        f"model {config.model}, optimizer {config.optimizer} (lr {config.learning_rate:g})"
     )
     first = fit(config, split.train, split.validation, config.epochs, log)
     val_losses = first.history.get("val_loss") or first.history["loss"]

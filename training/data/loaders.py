@@ -56,8 +56,14 @@ class RatingsData:
             raise ValueError(f"ratings from {self.source or 'input'} lack columns {missing}")
 
 
-def _finish_ratings(frame: pd.DataFrame, source: str, header: bool = True) -> pd.DataFrame:
-    """Normalise dtypes: string ids, float32 ratings, int64 timestamps; refuse NaN ratings."""
+Scale = tuple[float, float]
+
+
+def _finish_ratings(
+    frame: pd.DataFrame, source: str, header: bool = True, scale: Scale | None = None
+) -> pd.DataFrame:
+    """Normalise dtypes: string ids, float32 ratings, int64 timestamps; refuse NaN ratings, and
+    ratings outside `scale` (low, high) when it is known."""
     out = pd.DataFrame(
         {
             "user_id": frame["user_id"].astype(str).str.strip(),
@@ -70,7 +76,7 @@ def _finish_ratings(frame: pd.DataFrame, source: str, header: bool = True) -> pd
         out["timestamp"] = stamps.fillna(0).astype("int64")
     if out.empty:
         raise ValueError(f"{source}: no ratings")
-    for problem, bad in (
+    problems = [
         ("ratings are not numbers", out["rating"].isna()),
         ("ratings are infinite or negative", ~np.isfinite(out["rating"]) | (out["rating"] < 0)),
         ("rows have a blank user or item id", (out["user_id"] == "") | (out["item_id"] == "")),
@@ -78,7 +84,12 @@ def _finish_ratings(frame: pd.DataFrame, source: str, header: bool = True) -> pd
             "rows have a user or item id that is missing",
             frame["user_id"].isna().to_numpy() | frame["item_id"].isna().to_numpy(),
         ),
-    ):
+    ]
+    if scale is not None:
+        low, high = scale
+        outside = (out["rating"] < low) | (out["rating"] > high)
+        problems.insert(2, (f"ratings are outside the scale {low:g}-{high:g}", outside))
+    for problem, bad in problems:
         rows = np.flatnonzero(np.asarray(bad))
         if len(rows):
             raise ValueError(f"{source}: {len(rows):,} {problem} ({_where(rows, header)})")
@@ -112,7 +123,7 @@ def _items_frame(item_ids, titles, genres) -> pd.DataFrame:
 # --- ml-100k -------------------------------------------------------------------------------------
 
 
-def read_ml100k_ratings(path: Path) -> pd.DataFrame:
+def read_ml100k_ratings(path: Path, scale: Scale | None = None) -> pd.DataFrame:
     """u.data: tab-separated user, item, rating, timestamp; no header."""
     frame = pd.read_csv(
         path,
@@ -121,7 +132,7 @@ def read_ml100k_ratings(path: Path) -> pd.DataFrame:
         names=["user_id", "item_id", "rating", "timestamp"],
         dtype={"user_id": str, "item_id": str},
     )
-    return _finish_ratings(frame, str(path), header=False)
+    return _finish_ratings(frame, str(path), header=False, scale=scale)
 
 
 def read_ml100k_items(path: Path) -> pd.DataFrame:
@@ -153,10 +164,10 @@ def _read_double_colon(path: Path, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=names)
 
 
-def read_ml1m_ratings(path: Path) -> pd.DataFrame:
+def read_ml1m_ratings(path: Path, scale: Scale | None = None) -> pd.DataFrame:
     """ratings.dat: UserID::MovieID::Rating::Timestamp, latin-1."""
     frame = _read_double_colon(path, ["user_id", "item_id", "rating", "timestamp"])
-    return _finish_ratings(frame, str(path), header=False)
+    return _finish_ratings(frame, str(path), header=False, scale=scale)
 
 
 def read_ml1m_items(path: Path) -> pd.DataFrame:
@@ -168,7 +179,7 @@ def read_ml1m_items(path: Path) -> pd.DataFrame:
 # --- ml-20m / ml-25m / ml-latest(-small) / a user's own ratings.csv ------------------------------
 
 
-def read_ratings_csv(path: Path) -> pd.DataFrame:
+def read_ratings_csv(path: Path, scale: Scale | None = None) -> pd.DataFrame:
     """ratings.csv: header userId,movieId,rating[,timestamp] (extra columns are ignored).
 
     Also reads the Keras tutorials' `edited_rating.csv` (userId,movieId,rating,movie_idx, often
@@ -184,7 +195,7 @@ def read_ratings_csv(path: Path) -> pd.DataFrame:
     columns = ["userId", "movieId", "rating"] + (["timestamp"] if "timestamp" in header else [])
     frame = pd.read_csv(path, usecols=columns, dtype={"userId": str, "movieId": str})
     frame = frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
-    return _finish_ratings(frame, str(path))
+    return _finish_ratings(frame, str(path), scale=scale)
 
 
 def read_movies_csv(path: Path) -> pd.DataFrame:
@@ -201,11 +212,11 @@ def read_movies_csv(path: Path) -> pd.DataFrame:
 # --- RecBole atomic files (the ml-100k copy inside the recbole wheel) ----------------------------
 
 
-def read_recbole_inter(path: Path) -> pd.DataFrame:
+def read_recbole_inter(path: Path, scale: Scale | None = None) -> pd.DataFrame:
     """`.inter`: tab-separated with typed header `user_id:token item_id:token rating:float ...`."""
     frame = pd.read_csv(path, sep="\t", dtype=str)
     frame.columns = [c.split(":")[0] for c in frame.columns]
-    return _finish_ratings(frame, str(path))
+    return _finish_ratings(frame, str(path), scale=scale)
 
 
 def read_recbole_items(path: Path) -> pd.DataFrame:
@@ -236,19 +247,20 @@ def _split_genres(value: object) -> list[str]:
     return [g for g in value.split("|") if g]
 
 
-def read_ratings_file(path: str | Path) -> pd.DataFrame:
-    """Read ratings from any supported form, recognised by its first line."""
+def read_ratings_file(path: str | Path, scale: Scale | None = None) -> pd.DataFrame:
+    """Read ratings from any supported form, recognised by its first line; with `scale`
+    (low, high), a rating outside it is refused with its line number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ratings file not found: {path}")
     first = _first_line(path)
     if first.startswith("user_id:"):
-        return read_recbole_inter(path)
+        return read_recbole_inter(path, scale)
     if "::" in first:
-        return read_ml1m_ratings(path)
+        return read_ml1m_ratings(path, scale)
     if "\t" in first and first.split("\t")[0].strip().isdigit():
-        return read_ml100k_ratings(path)
-    return read_ratings_csv(path)
+        return read_ml100k_ratings(path, scale)
+    return read_ratings_csv(path, scale)
 
 
 def read_items_file(path: str | Path) -> pd.DataFrame:
@@ -287,8 +299,22 @@ DATASET_FILES: dict[str, list[tuple[str, str | None]]] = {
 }
 
 
-def load_dataset(name: str, data_dir: str | Path = "data") -> RatingsData:
-    """Load a data set that `recsys fetch` put under `data_dir/name`.
+# GroupLens' published scales: whole stars in the older sets, half stars from ml-20m on.
+DATASET_SCALES: dict[str, Scale] = {
+    "ml-100k": (1.0, 5.0),
+    "ml-1m": (1.0, 5.0),
+    "ml-20m": (0.5, 5.0),
+    "ml-25m": (0.5, 5.0),
+    "ml-latest-small": (0.5, 5.0),
+    "ml-latest": (0.5, 5.0),
+}
+
+
+def load_dataset(
+    name: str, data_dir: str | Path = "data", scale: Scale | None = None
+) -> RatingsData:
+    """Load a data set that `recsys fetch` put under `data_dir/name`; a rating outside its
+    published scale (or `scale`) is refused with its line number.
 
     Raises:
         FileNotFoundError: nothing fetched there yet (the message says which command fetches it).
@@ -301,16 +327,20 @@ def load_dataset(name: str, data_dir: str | Path = "data") -> RatingsData:
         if ratings_path.is_file():
             items_path = root / items_name if items_name else None
             items = read_items_file(items_path) if items_path and items_path.is_file() else None
-            return RatingsData(read_ratings_file(ratings_path), items, source=str(ratings_path))
+            ratings = read_ratings_file(ratings_path, scale or DATASET_SCALES[name])
+            return RatingsData(ratings, items, source=str(ratings_path))
     raise FileNotFoundError(
         f"no {name} ratings under {root}; run `recsys fetch {name} --data-dir {data_dir}` first"
     )
 
 
-def load_files(ratings: str | Path, items: str | Path | None = None) -> RatingsData:
-    """Load a user's own ratings file (and optional items file) in any supported form."""
+def load_files(
+    ratings: str | Path, items: str | Path | None = None, scale: Scale | None = None
+) -> RatingsData:
+    """Load a user's own ratings file (and optional items file) in any supported form; with
+    `scale` (low, high), a rating outside it is refused with its line number."""
     return RatingsData(
-        read_ratings_file(ratings),
+        read_ratings_file(ratings, scale),
         read_items_file(items) if items else None,
         source=str(ratings),
     )
