@@ -91,16 +91,14 @@ def load_served(
     versions = [pinned] if pinned is not None else list_versions(base)
     if not versions:
         raise NoServableVersion(f"no versions under {base} (run `recsys train` to make one)")
-    reasons = []
+    failed = {} if refused is None else refused
     for version in versions:
         try:
             return load_version(base / str(version))
         except ArtifactError as err:
             log.error("skipping version %s: %s", version, err)
-            reasons.append(str(err))
-            if refused is not None:
-                refused[version] = str(err)
-    raise NoServableVersion("; ".join(reasons))
+            failed[version] = str(err)
+    raise NoServableVersion("; ".join(failed.values()))
 
 
 def load_version(path: Path) -> Bundle:

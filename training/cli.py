@@ -419,16 +419,12 @@ def _prune(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    from app.registry import list_versions  # what the service counts as a version
+
     if args.keep < 1:
         raise ValueError("--keep must be at least 1: the newest version is what is served")
     base = Path(args.models_dir) / args.name
-    versions = (
-        sorted(
-            (int(p.name) for p in base.iterdir() if p.name.isdigit() and p.is_dir()), reverse=True
-        )
-        if base.is_dir()
-        else []
-    )
+    versions = list_versions(base)
     for version in versions[args.keep :]:
         shutil.rmtree(base / str(version))
         print(f"deleted {base / str(version)}")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.registry import list_versions  # numbered by the rule the service reads them by
 from training.data.split import IdIndex
 from training.ranking import seen_csr
 from training.retrieval import RetrievalResult
@@ -186,10 +187,7 @@ def _publish(
 
 def next_version(base: Path) -> int:
     """One more than the highest integer-named directory under `base` (1 if none)."""
-    versions = [
-        int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isascii() and p.name.isdigit()
-    ]
-    return max(versions, default=0) + 1
+    return max(list_versions(base), default=0) + 1
 
 
 def manifest(

@@ -59,7 +59,7 @@ def _ranking_metrics(
     seed: int = 0,
 ) -> list[dict[str, float]]:
     """`ranking_metrics` for several relevance definitions, scoring each user once."""
-    plans = []  # per definition: relevant items per evaluated user, and those users
+    plans = []  # per definition: relevant items per user, and the users evaluated
     for relevant_from in relevant_froms:
         relevant = (
             held_out if relevant_from is None else held_out[held_out["rating"] >= relevant_from]
@@ -76,8 +76,8 @@ def _ranking_metrics(
         if max_users is not None and len(evaluated) > max_users:
             picked = np.random.default_rng(seed).choice(len(evaluated), max_users, replace=False)
             evaluated = np.sort(evaluated[picked])
-        plans.append((by_user, set(evaluated.tolist()), len(evaluated)))
-    union = np.array(sorted(set().union(*(chosen for _, chosen, _ in plans))), dtype=np.int64)
+        plans.append((by_user, set(evaluated.tolist())))
+    union = np.array(sorted(set().union(*(chosen for _, chosen in plans))), dtype=np.int64)
     indptr, indices = seen_csr(users, items, fitted_on)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     totals = [dict.fromkeys(METRICS, 0.0) for _ in plans]
@@ -90,7 +90,7 @@ def _ranking_metrics(
         top = np.argpartition(-block, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(block, top, axis=1).argsort(axis=1)[:, ::-1]
         top = np.take_along_axis(top, order, axis=1)
-        for (by_user, chosen, _), total, seen in zip(plans, totals, recommended, strict=True):
+        for (by_user, chosen), total, seen in zip(plans, totals, recommended, strict=True):
             for row, ranked in zip(rows.tolist(), top, strict=True):
                 if row not in chosen:
                     continue
@@ -105,7 +105,8 @@ def _ranking_metrics(
                 precision_at = np.cumsum(hits) / np.arange(1, k + 1)
                 total["map"] += float((precision_at * hits).sum() / min(n_rel, k))
     out = []
-    for (_, _, n), total, seen in zip(plans, totals, recommended, strict=True):
+    for (_, chosen), total, seen in zip(plans, totals, recommended, strict=True):
+        n = len(chosen)
         if n == 0:
             out.append({**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0})
         else:

@@ -17,15 +17,11 @@ async def health() -> Health:
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(request: Request):
     """Ready: a model is loaded and serving (503 until then, saying why versions were refused)."""
-    active = request.app.state.active
+    active, manager = request.app.state.active, request.app.state.manager
+    refused = manager.refusals() if manager is not None else {}  # e.g. newer ones not swapped to
     if active is None:
-        manager = request.app.state.manager
-        refused = manager.refusals() if manager is not None else {}
         body = {"status": "no model loaded", "model": None, "refused": refused}
         return JSONResponse(body, status_code=503)
     bundle = active.bundle
-    return Readiness(
-        status="ready",
-        model=ModelRef(name=bundle.name, version=bundle.version),
-        refused=request.app.state.manager.refusals(),  # newer versions it would not swap to
-    )
+    model = ModelRef(name=bundle.name, version=bundle.version)
+    return Readiness(status="ready", model=model, refused=refused)
