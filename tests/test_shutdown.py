@@ -146,7 +146,10 @@ def test_with_the_drain_a_keep_alive_client_idle_at_sigterm_still_gets_its_next_
         assert before.status_code == 200 and "connection" not in before.headers
         sent = time.perf_counter()
         process.send_signal(signal.SIGTERM)
-        wait_for(lambda: refused(port), timeout=5)  # new connections: refused at once
+        # Probe for refusal only once the drain has counted its connections: a probe that got in
+        # before SIGTERM was handled would be counted as a second open connection.
+        wait_for(lambda: "SIGTERM: not accepting" in log_path.read_text(), timeout=5)
+        assert refused(port)  # new connections: refused at once
         time.sleep(0.5)  # uvicorn alone would have closed this idle connection by now
         after = client.post("/predict", json=body)
         assert after.status_code == 200 and after.json() == before.json()
