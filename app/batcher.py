@@ -10,6 +10,7 @@ is whatever queued up while the previous call ran: no wait at low load, big batc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,10 +62,8 @@ class PredictBatcher:
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-            except asyncio.CancelledError:
-                pass
         self.executor.shutdown(wait=True)
 
     async def predict_async(self, user_ids: list[str], item_ids: list[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ that fails is logged with the reason and skipped until it changes on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,8 @@ class ModelManager:
     async def stop(self) -> None:
         if self.poller is not None:
             self.poller.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.poller
-            except asyncio.CancelledError:
-                pass
         active: Active | None = self.state.active
         if active is not None and active.batcher is not None:
             await active.batcher.stop()

@@ -31,14 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.manifest import FORMAT_VERSION, MANIFEST  # the contract the service reads back
 from app.registry import list_versions  # numbered by the rule the service reads them by
 from training.data.split import IdIndex
 from training.ranking import seen_csr
 from training.retrieval import RetrievalResult
 from training.train import TrainedModel
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 RETRIEVAL_PREFIX = "retrieval_"
 
 
