@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from app.jsonsafe import replace_nonfinite
 
 MAX_LISTED_IDS = 20
 
@@ -104,17 +103,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # FastAPI's own handler, except that an input of NaN or 1e999 (Python's json reads them)
         # is echoed as a string: strict JSON has no such numbers, and encoding them failed (500).
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+        detail = replace_nonfinite(jsonable_encoder(exc.errors()), str)
+        return JSONResponse({"detail": detail}, status_code=422)
 
     app.add_exception_handler(ServiceError, handle)
     app.add_exception_handler(RequestValidationError, invalid)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

@@ -41,6 +41,8 @@ import httpx
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from app.registry import list_versions
+
 ROOT = Path(__file__).resolve().parent.parent
 DONE_LUA = """
 done = function(summary, latency, requests)
@@ -214,7 +216,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (Debian's package)")
     base_dir = Path(args.models_dir) / args.name
-    version = args.version or max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
+    version = args.version or list_versions(base_dir)[0]  # the newest, as the service picks it
     version_dir = base_dir / str(version)
     connections = [int(c) for c in args.connections.split(",")]
     logs = Path(args.log_dir or tempfile.mkdtemp(prefix="serve-bench-"))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.registry import list_versions
 from bench.serve import Server, percentiles_ms, rss_mb, run_wrk
 
 
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--only-sigterm", action="store_true", help="run only the SIGTERM case")
     args = parser.parse_args()
     base_dir = Path(args.models_dir) / args.name
-    version = max(int(p.name) for p in base_dir.iterdir() if p.name.isdigit())
+    version = list_versions(base_dir)[0]  # the newest, as the service picks it
     users = json.loads((base_dir / str(version) / "user_ids.json").read_text())
     items = json.loads((base_dir / str(version) / "item_ids.json").read_text())
     requests = mixed_requests(users, items)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.jsonsafe import replace_nonfinite
 from app.manifest import FORMAT_VERSION, MANIFEST  # the contract the service reads back
 from app.registry import list_versions  # numbered by the rule the service reads them by
 from training.data.split import IdIndex
@@ -268,18 +268,9 @@ def recommend_spec(model, prefix: str = "") -> dict[str, Any]:
 def _write_json(path: Path, value: Any) -> None:
     """Strict JSON: a metric that could not be computed (NaN, e.g. no validation user with a
     relevant item) is written as null, not as the NaN that only some parsers accept."""
-    text = json.dumps(_null_for_nan(value), ensure_ascii=False, indent=1, allow_nan=False)
+    strict = replace_nonfinite(value, lambda _: None)
+    text = json.dumps(strict, ensure_ascii=False, indent=1, allow_nan=False)
     path.write_text(text, encoding="utf-8")
-
-
-def _null_for_nan(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _null_for_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_null_for_nan(v) for v in value]
-    return value
 
 
 def _sha256(path: Path) -> str:
