@@ -38,7 +38,8 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app training
+	$(BIN)/mypy --strict app artifact
+	$(BIN)/mypy training
 	$(BIN)/hadolint Dockerfile
 
 # Known advisories for the pinned releases; fails only on one that has a fixed release.

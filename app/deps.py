@@ -1,8 +1,8 @@
-"""What handlers read from the app: the served version and the settings.
+"""What handlers read from the app: the service state and the version it serves.
 
 Plain functions called with the request, not FastAPI dependencies: solving two dependencies per
 request was a measurable share of the /recommend hot path (cProfile over direct ASGI calls).
-A handler reads the active version once and uses it to the end: a swap never changes the model
+A handler reads the served version once and uses it to the end: a swap never changes the model
 under a request in flight.
 """
 
@@ -11,22 +11,23 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.errors import ModelNotReady
-from app.registry import Bundle
-from app.settings import Settings
-from app.versions import Active
+from app.serving.loader import LoadedVersion
+from app.serving.versions import ServedVersion
+from app.state import ServiceState
 
 
-def active_of(request: Request) -> Active:
+def service_of(request: Request) -> ServiceState:
+    service: ServiceState = request.app.state.service
+    return service
+
+
+def served(request: Request) -> ServedVersion:
     """The served version and its batcher; 503 (ModelNotReady) while there is none."""
-    active = request.app.state.active
-    if active is None:
+    current = service_of(request).versions.served
+    if current is None:
         raise ModelNotReady("no model loaded yet; see the service log for why")
-    return active
+    return current
 
 
-def served(request: Request) -> Bundle:
-    return active_of(request).bundle
-
-
-def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
+def loaded(request: Request) -> LoadedVersion:
+    return served(request).loaded

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.jsonsafe import replace_nonfinite
+from artifact.jsonsafe import replace_nonfinite
 
 MAX_LISTED_IDS = 20
 
@@ -16,17 +18,52 @@ class ServiceError(Exception):
     """Base of the errors a caller can cause or see; `status` is the HTTP status."""
 
     status = 500
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str):
         super().__init__(detail)
         self.detail = detail
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"detail": self.detail}
 
 
 class ModelNotReady(ServiceError):
     status = 503
+
+
+class NoSuchVersion(ServiceError):
+    """An admin asked for a version directory that does not exist."""
+
+    status = 404
+
+
+class VersionRefused(ServiceError):
+    """A version that cannot be served; the detail names the file (relative to the models
+    directory) and the reason. The version served before keeps serving."""
+
+    status = 409
+
+    def __init__(self, version: int, reason: str):
+        super().__init__(f"version {version} refused: {reason}")
+        self.version, self.reason = version, reason
+
+
+class AdminDisabled(ServiceError):
+    """No RECSYS_ADMIN_TOKEN: the admin routes do not exist."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("Not Found")
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    headers = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self) -> None:
+        super().__init__("missing or wrong bearer token")
 
 
 class UnknownUser(ServiceError):
@@ -51,42 +88,12 @@ class UnknownIds(ServiceError):
         super().__init__("; ".join(parts))
         self.user_ids, self.item_ids = user_ids, item_ids
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
             "detail": self.detail,
             "unknown_user_ids": self.user_ids[:MAX_LISTED_IDS],
             "unknown_item_ids": self.item_ids[:MAX_LISTED_IDS],
         }
-
-
-def too_large(loc: tuple[str, ...], value: int, limit: int) -> RequestValidationError:
-    """A 422 like pydantic's own for a number over a limit that is a setting (RECSYS_MAX_N), so
-    the answer has the same shape as every other field error."""
-    return RequestValidationError(
-        [
-            {
-                "type": "less_than_equal",
-                "loc": loc,
-                "msg": f"Input should be less than or equal to {limit}",
-                "input": str(value) if loc[0] == "query" else value,
-                "ctx": {"le": limit},
-            }
-        ]
-    )
-
-
-def too_long(loc: tuple[str, ...], length: int, limit: int) -> RequestValidationError:
-    """A 422 like pydantic's own for a list longer than a limit that is a setting."""
-    return RequestValidationError(
-        [
-            {
-                "type": "too_long",
-                "loc": loc,
-                "msg": f"List should have at most {limit} items, not {length}",
-                "ctx": {"field_type": "List", "max_length": limit, "actual_length": length},
-            }
-        ]
-    )
 
 
 def _listed(ids: list[str]) -> str:
@@ -97,7 +104,7 @@ def _listed(ids: list[str]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's own handler, except that an input of NaN or 1e999 (Python's json reads them)

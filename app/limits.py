@@ -1,65 +1,90 @@
-"""413 for oversized request bodies, as JSON, before the body is read in full.
+"""The request limits that are settings, each declared once: which setting holds it, what it
+bounds, and where the OpenAPI schema shows it.
 
-FastAPI's own `max_body_size` answers a declared oversized body in plain text; every error of
-this service is JSON with a `detail`, so this pure ASGI middleware does the job instead: a
-`Content-Length` above the limit is refused before reading a byte, and a chunked body is counted
-as it arrives and refused the moment it passes the limit.
+A handler calls `check`, which answers a 422 shaped like pydantic's own field errors; the schema
+generator (`app.http.openapi`) writes every limit into /openapi.json from the same declaration,
+so a client (or a generated client) knows it before it is refused.
 """
 
 from __future__ import annotations
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+
+from app.settings import Settings
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+@dataclass(frozen=True)
+class QueryParameter:
+    """A query parameter of one operation in the schema."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    path: str
+    method: str
+    name: str
+
+
+@dataclass(frozen=True)
+class BodyField:
+    """A property of a request body's component schema."""
+
+    component: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Limit:
+    setting: str  # the Settings field that holds it (RECSYS_<SETTING>)
+    bounds: Literal["value", "length"]  # a number's maximum, or a list's maxItems
+    shown_at: tuple[QueryParameter | BodyField, ...]
+
+    @property
+    def keyword(self) -> str:
+        """The JSON Schema keyword that states it."""
+        return "maximum" if self.bounds == "value" else "maxItems"
+
+    def value(self, settings: Settings) -> int:
+        limit: int = getattr(settings, self.setting)
+        return limit
+
+    def check(self, settings: Settings, loc: tuple[str, ...], got: int) -> None:
+        """`got` is the number (or the list's length) at `loc`.
+
+        Raises:
+            RequestValidationError: over the limit (a 422 naming the field).
+        """
+        limit = self.value(settings)
+        if got <= limit:
             return
-        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, int(declared))
-            return
-        seen, refused, started = 0, False, False
-
-        async def counting_receive() -> Message:
-            nonlocal seen, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes and not started:
-                    # Answer now; the app sees the client go away and whatever it then tries
-                    # to send is dropped.
-                    refused = True
-                    await self._refuse(send, None)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if not refused:
-                started = started or message["type"] == "http.response.start"
-                await send(message)
-
-        await self.app(scope, counting_receive, guarded_send)
-
-    async def _refuse(self, send: Send, size: int | None) -> None:
-        what = f"request body of {size:,} bytes" if size is not None else "request body"
-        body = orjson.dumps({"detail": f"{what} is over the {self.max_bytes:,}-byte limit"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
+        error: dict[str, Any]
+        if self.bounds == "value":
+            error = {
+                "type": "less_than_equal",
+                "loc": loc,
+                "msg": f"Input should be less than or equal to {limit}",
+                "input": str(got) if loc[0] == "query" else got,
+                "ctx": {"le": limit},
             }
-        )
-        await send({"type": "http.response.body", "body": body})
+        else:
+            error = {
+                "type": "too_long",
+                "loc": loc,
+                "msg": f"List should have at most {limit} items, not {got}",
+                "ctx": {"field_type": "List", "max_length": limit, "actual_length": got},
+            }
+        raise RequestValidationError([error])
+
+
+MAX_N = Limit(
+    "max_n",
+    "value",
+    (QueryParameter("/recommend/{user_id}", "get", "n"), BodyField("RecommendBatchRequest", "n")),
+)
+MAX_BATCH_USERS = Limit(
+    "max_batch_users", "length", (BodyField("RecommendBatchRequest", "user_ids"),)
+)
+MAX_PREDICT_INSTANCES = Limit(
+    "max_predict_instances", "length", (BodyField("PredictRequest", "instances"),)
+)
+LIMITS = (MAX_N, MAX_BATCH_USERS, MAX_PREDICT_INSTANCES)

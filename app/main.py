@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,16 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from threadpoolctl import threadpool_limits
 
-from app.drain import Drain
 from app.errors import install_error_handlers
-from app.limits import BodyLimitMiddleware
-from app.observability import Metrics, ObservabilityMiddleware
-from app.openapi import install_openapi_with_limits
+from app.http.body_limit import BodyLimitMiddleware
+from app.http.observability import ObservabilityMiddleware
+from app.http.openapi import install_openapi_with_limits
 from app.routes import admin, health, metrics, models, predict, recommend
 from app.settings import Settings
-from app.versions import ModelManager
-
-log = logging.getLogger("app")
+from app.state import ServiceState
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,18 +27,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     concurrent requests fell to 23 requests/s, one thread on the loop did ~1,800.
     """
     settings = settings or Settings()
+    service = ServiceState.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
-            manager = ModelManager(app.state, settings, app.state.metrics)
-            app.state.manager = manager
-            await manager.start()
-            app.state.drain.install()
+            await service.versions.start()
+            service.drain.install()
             try:
                 yield
             finally:
-                await manager.stop()
+                await service.versions.stop()
 
     app = FastAPI(
         title="recsys",
@@ -50,11 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.active = None  # app.versions.Active: the served version and its batcher
-    app.state.manager = None
-    app.state.metrics = Metrics()
-    app.state.drain = Drain(settings.drain_seconds)
+    app.state.service = service
     install_error_handlers(app)
     install_openapi_with_limits(app, settings)
     if settings.cors_origins:
@@ -64,21 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
         )
-    for module in (
-        recommend,
-        predict,
-        health,
-        metrics,
-        models,
-        admin,
-    ):  # the hot routes match first
+    for module in (recommend, predict, health, metrics, models, admin):  # hot routes first
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(
         ObservabilityMiddleware,
-        metrics=app.state.metrics,
+        metrics=service.metrics,
         log_requests=settings.access_log,
-        drain=app.state.drain,
+        drain=service.drain,
     )
     return app

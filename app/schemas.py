@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -143,7 +143,7 @@ class UnknownIdsBody(ErrorBody):
     unknown_item_ids: list[str] = Field(description="at most 20 of them")
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the errors a route can answer (422 FastAPI documents itself)."""
     described = {
         400: ("the body is not valid JSON or not UTF-8", ErrorBody),

@@ -41,7 +41,7 @@ import httpx
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from app.registry import list_versions
+from artifact.layout import list_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 DONE_LUA = """
@@ -170,25 +170,25 @@ def lua_post(body: dict) -> str:
 
 def compute_seconds(version_dir: Path, samples: int = 3000) -> tuple[float, dict]:
     """Mean in-process seconds of one user's top-10, one BLAS thread, random users."""
-    from app.recommender import recommend
-    from app.registry import load_version
+    from app.ranking.recommend import recommend
+    from app.serving.loader import load_version
 
-    bundle = load_version(version_dir)
-    users = list(bundle.user_index)
+    loaded = load_version(version_dir)
+    users = list(loaded.user_index)
     rng = np.random.default_rng(0)
     chosen = [users[i] for i in rng.integers(0, len(users), samples)]
     with threadpool_limits(1, "blas"):
         for user in chosen[:100]:
-            recommend(bundle, user, 10)
+            recommend(loaded, user, 10)
         started = time.perf_counter()
         for user in chosen:
-            recommend(bundle, user, 10)
+            recommend(loaded, user, 10)
         seconds = (time.perf_counter() - started) / samples
     shape = {
         "users": len(users),
-        "items": bundle.n_items,
-        "factors": int(bundle.vectors.item_factors.shape[1]),
-        "source": bundle.vectors.source,
+        "items": loaded.n_items,
+        "factors": int(loaded.vectors.item_factors.shape[1]),
+        "source": loaded.vectors.source,
     }
     return seconds, shape
 

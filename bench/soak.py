@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.registry import list_versions
+from artifact.layout import list_versions
 from bench.serve import Server, percentiles_ms, rss_mb, run_wrk
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.manifest import ArtifactError
-from app.registry import load_served, load_version
+from app.serving.loader import load_newest, load_version
+from artifact.errors import ArtifactError
 from tests.conftest import MODEL_NAME, make_client
 
 
@@ -249,7 +249,7 @@ def test_a_broken_version_is_refused_naming_the_file_and_an_older_one_serves(
         load_version(bad)
     assert str(bad) in str(refused.value) or "saved_model.pb" in str(refused.value)
 
-    assert load_served(good.parent.parent, MODEL_NAME).version == 1
+    assert load_newest(good.parent).version == 1
     with make_client(models_dir=good.parent.parent, model_name=MODEL_NAME, poll_seconds=0) as c:
         ready = c.get("/ready").json()
         assert ready["model"]["version"] == 1

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app import recommender
+from app.ranking import recommend as recommender
 from tests.conftest import MODEL_NAME, make_client
 
 

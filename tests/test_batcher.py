@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from app.batcher import PredictBatcher
-from app.registry import load_version
+from app.serving.batcher import PredictBatcher
+from app.serving.loader import load_version
 from tests.conftest import MODEL_NAME, make_client
 
 
@@ -45,7 +45,7 @@ def run_batched(bundle, requests, max_batch_size=4096, timeout_s=0.0):
         try:
             return await asyncio.gather(*(batcher.predict_async(u, i) for u, i in requests))
         finally:
-            await batcher.stop()
+            await batcher.cancel()
 
     return asyncio.run(main()), sizes
 
@@ -90,7 +90,7 @@ def test_a_failing_call_fails_every_caller_in_its_batch():
                 *(batcher.predict_async(["u"], ["i"]) for _ in range(5)), return_exceptions=True
             )
         finally:
-            await batcher.stop()
+            await batcher.cancel()
 
     results = asyncio.run(main())
     assert all(isinstance(r, RuntimeError) and "exploded" in str(r) for r in results)
@@ -103,7 +103,7 @@ def test_predict_answers_the_same_with_batching_on_and_off(models_dir, bundle, b
     with make_client(
         models_dir=models_dir, model_name=MODEL_NAME, predict_batching=batching
     ) as client:
-        assert (client.app.state.active.batcher is not None) == batching
+        assert (client.app.state.service.versions.served.batcher is not None) == batching
         response = client.post("/predict", json=body)
     assert response.status_code == 200
     np.testing.assert_allclose(
@@ -126,19 +126,19 @@ def test_only_small_requests_are_coalesced(models_dir, bundle):
     assert sample(text, "recsys_predict_batch_instances_sum") == 2
 
 
-def test_close_answers_everything_queued_before_it_and_returns(bundle):
-    """close() arriving while a batch is being formed (its marker taken from the queue mid-batch)
+def test_drain_answers_everything_queued_before_it_and_returns(bundle):
+    """drain() arriving while a batch is being formed (its marker taken from the queue mid-batch)
     must still end the worker: a model swap waits on it."""
     requests = requests_for(bundle, 20, seed=11)
 
     async def main():
         batcher = PredictBatcher(bundle.predict_ratings, 4096, 0.0)
         batcher.start()
-        # Scheduled together: the 20 requests and close() all enqueue before the worker wakes,
-        # so it meets close()'s marker while gathering the first batch.
+        # Scheduled together: the 20 requests and drain() all enqueue before the worker wakes,
+        # so it meets drain()'s marker while gathering the first batch.
         pending = [asyncio.ensure_future(batcher.predict_async(u, i)) for u, i in requests]
-        closing = asyncio.ensure_future(batcher.close())
-        await asyncio.wait_for(closing, timeout=10)
+        draining = asyncio.ensure_future(batcher.drain())
+        await asyncio.wait_for(draining, timeout=10)
         return await asyncio.gather(*pending)
 
     results = asyncio.run(main())

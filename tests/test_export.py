@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.registry import list_versions, load_served
+from app.serving.loader import load_newest
+from artifact.layout import list_versions
 from training import export as export_module
 from training.evaluate import predict_frame
 from training.export import export_version
@@ -87,7 +88,7 @@ def test_versions_count_up_and_load_back_through_the_service_loader(tmp_path, tr
         assert path == tmp_path / "m" / str(expected)
     assert list_versions(tmp_path / "m") == [2, 1]
     assert [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".")] == []
-    bundle = load_served(tmp_path, "m")
+    bundle = load_newest(tmp_path / "m")
     assert (bundle.version, bundle.titles) == (2, None)
     assert bundle.item_ids == trained.items.to_list()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from app.registry import load_version
+from app.serving.loader import load_version
 from tests.conftest import make_client
 from training.config import MODEL_KINDS, TrainConfig
 from training.evaluate import predict_frame
@@ -69,7 +69,7 @@ def test_served_through_the_api(exported_kind):
     scores = vectors.item_factors @ vectors.user_factors[u]
     if vectors.item_bias is not None:
         scores = scores + vectors.item_bias
-    seen = set(bundle.seen_indices[bundle.seen_indptr[u] : bundle.seen_indptr[u + 1]].tolist())
+    seen = set(bundle.seen.of(u).tolist())
     expected = [bundle.item_ids[i] for i in np.argsort(-scores, kind="stable") if i not in seen]
     assert items == expected[:5]
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]

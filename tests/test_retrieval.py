@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app.registry import load_version
+from app.serving.loader import load_version
 from tests.conftest import make_client
 from training.config import RetrievalConfig
 from training.export import export_version
@@ -128,7 +128,7 @@ def top(vectors, bundle, user, n):
     scores = vectors.item_factors @ vectors.user_factors[u]
     if vectors.item_bias is not None:
         scores = scores + vectors.item_bias
-    seen = set(bundle.seen_indices[bundle.seen_indptr[u] : bundle.seen_indptr[u + 1]].tolist())
+    seen = set(bundle.seen.of(u).tolist())
     return [bundle.item_ids[i] for i in np.argsort(-scores, kind="stable") if i not in seen][:n]
 
 

@@ -344,9 +344,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.dataset or args.ratings:
         data = _load_data(args)
     else:
+        from artifact.manifest import read_manifest
         from training.data.loaders import load_files
 
-        source = json.loads(manifest_path.read_text())["training"].get("data_source", "")
+        source = read_manifest(version).training.get("data_source", "")
         if not source:
             raise ValueError("the manifest names no data source: pass --dataset or --ratings")
         data = load_files(source)
@@ -419,7 +420,7 @@ def _prune(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
-    from app.registry import list_versions  # what the service counts as a version
+    from artifact.layout import list_versions  # what the service counts as a version
 
     if args.keep < 1:
         raise ValueError("--keep must be at least 1: the newest version is what is served")

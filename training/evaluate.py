@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from artifact.files import read_array, read_ids
+from artifact.layout import ITEM_IDS, USER_IDS
+from artifact.manifest import read_manifest
 from training.data.split import IdIndex
 
 
@@ -80,8 +82,8 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
     from training.data.split import make_split
     from training.ranking import both_rankings, factor_scores, popularity_scores
 
-    manifest = json.loads((version_dir / "manifest.json").read_text(encoding="utf-8"))
-    setup = manifest["training"]
+    manifest = read_manifest(version_dir)
+    setup = manifest.training
     split = make_split(
         data.ratings,
         setup["validation"],
@@ -90,10 +92,10 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
         setup.get("split_by", "rating"),
     )
     counts = {part: len(getattr(split, part)) for part in ("train", "validation", "test")}
-    expected = {part: manifest["counts"][part] for part in counts}
-    users = IdIndex(json.loads((version_dir / "user_ids.json").read_text(encoding="utf-8")))
-    items = IdIndex(json.loads((version_dir / "item_ids.json").read_text(encoding="utf-8")))
-    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    expected = {part: manifest.counts[part] for part in counts}
+    users = IdIndex(read_ids(version_dir / USER_IDS))
+    items = IdIndex(read_ids(version_dir / ITEM_IDS))
+    signature = tf.saved_model.load(str(version_dir)).signatures[manifest.model.signature]
 
     def predict(user_ids, item_ids) -> np.ndarray:
         out = signature(
@@ -111,12 +113,11 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
     fitted_on = split.fitted_on(refitted)
     test = split.test
     test_predictions = predict(test["user_id"], test["item_id"])
-    spec = manifest["recommend"]
-    bias = np.load(version_dir / spec["item_bias"]) if spec.get("item_bias") else None
+    spec = manifest.recommend
     vectors = factor_scores(
-        np.load(version_dir / spec["user_factors"]),
-        np.load(version_dir / spec["item_factors"]),
-        bias,
+        read_array(version_dir / spec.user_factors, (len(users), None)),
+        read_array(version_dir / spec.item_factors, (len(items), None)),
+        read_array(version_dir / spec.item_bias, (len(items),)) if spec.item_bias else None,
     )
     return {
         "split_matches_manifest": counts == expected,
@@ -125,12 +126,12 @@ def evaluate_version(version_dir: Path, data, k: int = 10) -> dict[str, Any]:
         # "ranking": relevant = test ratings >= 4; "ranking_all": every held-out rating
         "by_rating": both_rankings(predicted_rating_scores, users, items, fitted_on, test, k),
         "by_recommend_vectors": both_rankings(vectors, users, items, fitted_on, test, k),
-        "recommend_source": spec.get("source", "rating"),
+        "recommend_source": spec.source,
         "popularity": both_rankings(
             popularity_scores(items, fitted_on), users, items, fitted_on, test, k
         ),
         "confusion": liked_confusion(
-            test["rating"].to_numpy(), test_predictions, manifest["global_mean"]
+            test["rating"].to_numpy(), test_predictions, manifest.global_mean
         ),
         "k": k,
     }

@@ -18,8 +18,6 @@ a reader never sees a half-written version.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -30,15 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.jsonsafe import replace_nonfinite
-from app.manifest import FORMAT_VERSION, MANIFEST  # the contract the service reads back
-from app.registry import list_versions  # numbered by the rule the service reads them by
+from artifact.checksums import checksums_of
+from artifact.jsonsafe import write_json
+from artifact.layout import (
+    ITEM_IDS,
+    ITEMS,
+    RETRIEVAL_PREFIX,
+    SIGNATURE,
+    STAGING_PREFIX,
+    USER_IDS,
+    array_file,
+    next_version,
+)
+from artifact.manifest import FORMAT_VERSION, Manifest, ModelSpec, RecommendSpec, write_manifest
 from training.data.split import IdIndex
-from training.ranking import seen_csr
+from training.ranking import seen_items
 from training.retrieval import RetrievalResult
 from training.train import TrainedModel
-
-RETRIEVAL_PREFIX = "retrieval_"
 
 
 def export_version(
@@ -63,17 +69,12 @@ def export_version(
     """
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=base, prefix=".staging-"))
+    staging = Path(tempfile.mkdtemp(dir=base, prefix=STAGING_PREFIX))
     staging.chmod(0o755)  # mkdtemp makes it owner-only; a service running as another user reads it
     try:
         write_saved_model(trained, staging)
         _write_arrays(trained, staging, ratings, items, retrieval)
-        files = {
-            str(p.relative_to(staging)): _sha256(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
-        return _publish(staging, base, trained, retrieval, files)
+        return _publish(staging, base, trained, retrieval, checksums_of(staging))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -100,7 +101,7 @@ def write_saved_model(trained: TrainedModel, path: Path) -> None:
     archive.track(user_table)
     archive.track(item_table)
     archive.add_endpoint(
-        name="serving_default",
+        name=SIGNATURE,
         fn=serve,
         input_signature=[
             tf.TensorSpec([None], tf.string, name="user_id"),
@@ -138,16 +139,14 @@ def _write_arrays(
                     f"retrieval vectors cover {len(theirs)} {kind} but the rating model "
                     f"{len(ours)} (or others): they must be fitted on the same ids"
                 )
-        arrays.update({f"{RETRIEVAL_PREFIX}{name}": array for name, array in vectors.items()})
-    for filename, array in arrays.items():
-        np.save(out / f"{filename}.npy", np.ascontiguousarray(array, dtype=np.float32))
-    _write_json(out / "user_ids.json", trained.users.to_list())
-    _write_json(out / "item_ids.json", trained.items.to_list())
-    indptr, indices = seen_csr(trained.users, trained.items, ratings)
-    np.save(out / "seen_indptr.npy", indptr)
-    np.save(out / "seen_indices.npy", indices)
+        arrays.update({RETRIEVAL_PREFIX + name: array for name, array in vectors.items()})
+    for name, array in arrays.items():
+        np.save(out / array_file(name), np.ascontiguousarray(array, dtype=np.float32))
+    write_json(out / USER_IDS, trained.users.to_list())
+    write_json(out / ITEM_IDS, trained.items.to_list())
+    seen_items(trained.users, trained.items, ratings).save(out)
     if items is not None:
-        _write_json(out / "items.json", item_metadata(trained.items, items))
+        write_json(out / ITEMS, item_metadata(trained.items, items))
 
 
 def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
@@ -173,7 +172,7 @@ def _publish(
     """Rename `staging` to the next free version number, retrying if another writer took it."""
     for _ in range(100):
         version = next_version(base)
-        _write_json(staging / MANIFEST, manifest(trained, retrieval, base.name, version, files))
+        write_manifest(staging, manifest(trained, retrieval, base.name, version, files))
         target = base / str(version)
         try:
             os.rename(staging, target)  # fails if target exists (another trainer got there first)
@@ -184,98 +183,67 @@ def _publish(
     raise RuntimeError(f"could not find a free version number under {base}")
 
 
-def next_version(base: Path) -> int:
-    """One more than the highest integer-named directory under `base` (1 if none)."""
-    return max(list_versions(base), default=0) + 1
-
-
 def manifest(
     trained: TrainedModel,
     retrieval: RetrievalResult | None,
     name: str,
     version: int,
     files: dict[str, str],
-) -> dict[str, Any]:
+) -> Manifest:
+    """The version's manifest, validated by the contract's own model before it is written."""
     import keras
     import tensorflow as tf
 
     split = trained.split
-    return {
-        "format_version": FORMAT_VERSION,
-        "name": name,
-        "version": version,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "kind": trained.config.model,
-            "factors": trained.config.factors,
-            "parameters": int(trained.model.count_params()),
-            "signature": "serving_default",
-            "inputs": {"user_id": "string[None]", "item_id": "string[None]"},
-            "outputs": {"rating": "float32[None]"},
-        },
-        "global_mean": trained.global_mean,
-        "rating_range": list(trained.rating_range),
-        "counts": {
+    metrics = dict(trained.metrics)
+    if retrieval is not None:
+        metrics.update({f"ranking_{part}": m for part, m in retrieval.metrics.items()})
+    by_rating = recommend_spec(trained.model)
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        name=name,
+        version=version,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=ModelSpec(
+            kind=trained.config.model,
+            factors=trained.config.factors,
+            parameters=int(trained.model.count_params()),
+            signature=SIGNATURE,
+        ),
+        global_mean=trained.global_mean,
+        rating_range=trained.rating_range,
+        counts={
             "users": len(trained.users),
             "items": len(trained.items),
             "train": len(split.train),
             "validation": len(split.validation),
             "test": len(split.test),
         },
-        "metrics": {
-            **trained.metrics,
-            **(
-                {f"ranking_{part}": m for part, m in retrieval.metrics.items()}
-                if retrieval is not None
-                else {}
-            ),
-        },
-        "training": trained.summary(),
-        "retrieval": retrieval.summary() if retrieval is not None else None,
+        metrics=metrics,
+        training=trained.summary(),
+        retrieval=retrieval.summary() if retrieval is not None else None,
         # /recommend's default vectors, and the rating model's for ?by=rating.
-        "recommend": (
+        recommend=(
             recommend_spec(retrieval.model, RETRIEVAL_PREFIX)
             if retrieval is not None
-            else recommend_spec(trained.model)
+            else by_rating
         ),
-        "recommend_by_rating": recommend_spec(trained.model),
-        "files": files,
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-    }
+        recommend_by_rating=by_rating,
+        files=files,
+        tensorflow_version=tf.__version__,
+        keras_version=keras.__version__,
+    )
 
 
-def recommend_spec(model, prefix: str = "") -> dict[str, Any]:
-    """How /recommend scores items with the exported arrays.
-
-    score = user_factors[u] @ item_factors.T (+ item_bias); when `score` is "rating" the arrays
-    reproduce the model exactly and global_mean + user_bias[u] is added, so the score is the
-    predicted rating before clipping. "dot" marks embeddings taken from a model whose own score
-    is not their dot product (MLPs, the residual hybrid's side branch).
-    """
+def recommend_spec(model: Any, prefix: str = "") -> RecommendSpec:
+    """Which exported arrays rank items for `model` and what their score means (see
+    `artifact.manifest.RecommendSpec`)."""
     arrays = model.factors_for_export()
-    return {
-        "source": model.kind,
-        "user_factors": f"{prefix}user_factors.npy",
-        "item_factors": f"{prefix}item_factors.npy",
-        "item_bias": f"{prefix}item_bias.npy" if "item_bias" in arrays else None,
-        "user_bias": f"{prefix}user_bias.npy" if "user_bias" in arrays else None,
-        "score": model.score,
-        "seen": "every rating given to training (all splits)",
-    }
-
-
-def _write_json(path: Path, value: Any) -> None:
-    """Strict JSON: a metric that could not be computed (NaN, e.g. no validation user with a
-    relevant item) is written as null, not as the NaN that only some parsers accept."""
-    strict = replace_nonfinite(value, lambda _: None)
-    text = json.dumps(strict, ensure_ascii=False, indent=1, allow_nan=False)
-    path.write_text(text, encoding="utf-8")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return RecommendSpec(
+        source=model.kind,
+        user_factors=array_file("user_factors", prefix),
+        item_factors=array_file("item_factors", prefix),
+        item_bias=array_file("item_bias", prefix) if "item_bias" in arrays else None,
+        user_bias=array_file("user_bias", prefix) if "user_bias" in arrays else None,
+        score=model.score,
+    )

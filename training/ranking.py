@@ -8,11 +8,13 @@ never saw cannot be ranked, but it still counts in recall's and NDCG's denominat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
+from artifact.seen import SeenItems
+from artifact.topn import score, top_n_block
 from training.data.split import IdIndex
 
 # scores(user_rows) -> (len(user_rows), n_items) array, higher is better
@@ -78,25 +80,19 @@ def _ranking_metrics(
             evaluated = np.sort(evaluated[picked])
         plans.append((by_user, set(evaluated.tolist())))
     union = np.array(sorted(set().union(*(chosen for _, chosen in plans))), dtype=np.int64)
-    indptr, indices = seen_csr(users, items, fitted_on)
+    seen = seen_items(users, items, fitted_on)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     totals = [dict.fromkeys(METRICS, 0.0) for _ in plans]
     recommended = [np.zeros(len(items), dtype=bool) for _ in plans]
-    for start in range(0, len(union), batch_users):
-        rows = union[start : start + batch_users]
-        block = np.array(scores(rows), dtype=np.float64)
-        for r, row in enumerate(rows.tolist()):
-            block[r, indices[indptr[row] : indptr[row + 1]]] = -np.inf
-        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(block, top, axis=1).argsort(axis=1)[:, ::-1]
-        top = np.take_along_axis(top, order, axis=1)
-        for (by_user, chosen), total, seen in zip(plans, totals, recommended, strict=True):
-            for row, ranked in zip(rows.tolist(), top, strict=True):
+    for rows, ranked_block in top_k_lists(scores, seen, union, k, batch_users):
+        for (by_user, chosen), total, shown in zip(plans, totals, recommended, strict=True):
+            for row, ranked in zip(rows.tolist(), ranked_block, strict=True):
                 if row not in chosen:
                     continue
-                seen[ranked] = True
+                shown[ranked] = True
                 targets = by_user[row]
-                hits = np.isin(ranked, [t for t in targets if t >= 0])
+                hits = np.zeros(k, dtype=bool)
+                hits[: len(ranked)] = np.isin(ranked, [t for t in targets if t >= 0])
                 n_hits, n_rel = int(hits.sum()), len(targets)
                 total["precision"] += n_hits / k
                 total["recall"] += n_hits / n_rel
@@ -105,28 +101,38 @@ def _ranking_metrics(
                 precision_at = np.cumsum(hits) / np.arange(1, k + 1)
                 total["map"] += float((precision_at * hits).sum() / min(n_rel, k))
     out = []
-    for (_, chosen), total, seen in zip(plans, totals, recommended, strict=True):
+    for (_, chosen), total, shown in zip(plans, totals, recommended, strict=True):
         n = len(chosen)
         if n == 0:
             out.append({**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0})
         else:
             out.append(
-                {**{m: total[m] / n for m in METRICS}, "coverage": float(seen.mean()), "users": n}
+                {**{m: total[m] / n for m in METRICS}, "coverage": float(shown.mean()), "users": n}
             )
     return out
 
 
-def seen_csr(
-    users: IdIndex, items: IdIndex, ratings: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each known user's known rated items as CSR (`indptr` int64, sorted `indices` int32)."""
+def top_k_lists(
+    scores: ScoreFn, seen: SeenItems, rows: np.ndarray, k: int, batch_users: int = 256
+) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+    """Each user row's top-k item rows, best first, seen items excluded: the service's own
+    kernel (`artifact.topn`) on blocks of `batch_users`, so what is measured is what is served.
+
+    Yields:
+        (the block's user rows, one array of item rows per user).
+    """
+    for start in range(0, len(rows), batch_users):
+        block = rows[start : start + batch_users]
+        ranked = top_n_block(np.array(scores(block)), k, seen.of_rows(block))
+        yield block, [item_rows for item_rows, _ in ranked]
+
+
+def seen_items(users: IdIndex, items: IdIndex, ratings: pd.DataFrame) -> SeenItems:
+    """Each known user's known rated items (unknown ids are left out)."""
     u = users.lookup(ratings["user_id"])
     i = items.lookup(ratings["item_id"])
     keep = (u < users.oov) & (i < items.oov)
-    pairs = np.unique(u[keep].astype(np.int64) * items.oov + i[keep])
-    counts = np.bincount(pairs // items.oov, minlength=len(users))
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return indptr, (pairs % items.oov).astype(np.int32)
+    return SeenItems.from_pairs(u[keep], i[keep], len(users), len(items))
 
 
 def model_scores(model, n_items: int) -> ScoreFn:
@@ -148,8 +154,7 @@ def factor_scores(user_factors, item_factors, item_bias=None) -> ScoreFn:
     """Score items the way /recommend does: user vector . item matrix (+ item bias)."""
 
     def scores(rows: np.ndarray) -> np.ndarray:
-        block = user_factors[rows] @ item_factors.T
-        return block + item_bias if item_bias is not None else block
+        return score(user_factors[rows], item_factors, item_bias)
 
     return scores
 

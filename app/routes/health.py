@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.deps import service_of
 from app.schemas import Health, ModelRef, Readiness
 
 router = APIRouter(tags=["health"])
@@ -15,13 +16,13 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-async def ready(request: Request):
+async def ready(request: Request) -> Readiness | JSONResponse:
     """Ready: a model is loaded and serving (503 until then, saying why versions were refused)."""
-    active, manager = request.app.state.active, request.app.state.manager
-    refused = manager.refusals() if manager is not None else {}  # e.g. newer ones not swapped to
-    if active is None:
+    versions = service_of(request).versions
+    refused = versions.refusals()  # e.g. newer ones not swapped to
+    if versions.served is None:
         body = {"status": "no model loaded", "model": None, "refused": refused}
         return JSONResponse(body, status_code=503)
-    bundle = active.bundle
-    model = ModelRef(name=bundle.name, version=bundle.version)
+    loaded = versions.served.loaded
+    model = ModelRef(name=loaded.name, version=loaded.version)
     return Readiness(status="ready", model=model, refused=refused)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.deps import service_of
+
 router = APIRouter(tags=["health"])
 
 
@@ -18,5 +20,5 @@ router = APIRouter(tags=["health"])
 async def metrics(request: Request) -> Response:
     """Prometheus text format: requests and latency per route and status, the model version
     served, and the /predict batcher's batch sizes."""
-    body, content_type = request.app.state.metrics.render()
+    body, content_type = service_of(request).metrics.render()
     return Response(body, media_type=content_type)

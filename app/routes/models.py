@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.deps import served
+from app.deps import loaded
 from app.schemas import ModelInfo, error_responses
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -11,17 +11,17 @@ router = APIRouter(prefix="/models", tags=["models"])
 @router.get("", response_model=ModelInfo, responses=error_responses(503))
 async def served_model(request: Request) -> ModelInfo:
     """The version being served: name, version, kind and its validation/test metrics."""
-    bundle = served(request)
-    m = bundle.manifest
+    version = loaded(request)
+    m = version.manifest
     return ModelInfo(
         name=m.name,
         version=m.version,
         kind=m.model.kind,
         factors=m.model.factors,
         created=m.created,
-        users=len(bundle.user_index),
-        items=bundle.n_items,
+        users=len(version.user_index),
+        items=version.n_items,
         rating_range=m.rating_range,
-        recommend=bundle.vectors.source,
+        recommend=version.vectors.source,
         metrics=m.metrics,
     )

@@ -6,10 +6,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.deps import served, settings_of
-from app.errors import too_large, too_long
-from app.recommender import recommend, recommend_many
-from app.registry import Bundle
+from app.deps import loaded, service_of
+from app.limits import MAX_BATCH_USERS, MAX_N
+from app.ranking.recommend import recommend, recommend_many
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -17,6 +16,7 @@ from app.schemas import (
     RecommendResponse,
     error_responses,
 )
+from app.serving.loader import LoadedVersion
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
 
@@ -33,12 +33,11 @@ async def recommend_for_user(
     ] = "default",
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
-    bundle, settings = served(request), settings_of(request)
-    if n > settings.max_n:
-        raise too_large(("query", "n"), n, settings.max_n)
-    rows, scores = recommend(bundle, user_id, n, exclude_seen, by_rating=by == "rating")
+    version, settings = loaded(request), service_of(request).settings
+    MAX_N.check(settings, ("query", "n"), n)
+    rows, scores = recommend(version, user_id, n, exclude_seen, by_rating=by == "rating")
     return _json(
-        {"user_id": user_id, "items": _items(bundle, rows, scores), "model": _model(bundle)}
+        {"user_id": user_id, "items": _items(version, rows, scores), "model": _model(version)}
     )
 
 
@@ -50,29 +49,27 @@ async def recommend_for_user(
 async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> Response:
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
-    bundle, settings = served(request), settings_of(request)
-    if len(body.user_ids) > settings.max_batch_users:
-        raise too_long(("body", "user_ids"), len(body.user_ids), settings.max_batch_users)
-    if body.n > settings.max_n:
-        raise too_large(("body", "n"), body.n, settings.max_n)
+    version, settings = loaded(request), service_of(request).settings
+    MAX_BATCH_USERS.check(settings, ("body", "user_ids"), len(body.user_ids))
+    MAX_N.check(settings, ("body", "n"), body.n)
     ranked = recommend_many(
-        bundle, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
+        version, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
     )
     return _json(
         {
             "results": [
-                {"user_id": user, "items": _items(bundle, rows, scores)}
+                {"user_id": user, "items": _items(version, rows, scores)}
                 for user, (rows, scores) in zip(body.user_ids, ranked, strict=True)
             ],
-            "model": _model(bundle),
+            "model": _model(version),
         }
     )
 
 
-def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+def _items(version: LoadedVersion, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
     """The RecommendedItem shape as plain dicts (the response models document it; building and
     validating pydantic objects per item cost more than the top-N maths itself)."""
-    ids, titles, genres = bundle.item_ids, bundle.titles, bundle.genres
+    ids, titles, genres = version.item_ids, version.titles, version.genres
     return [
         {
             "item_id": ids[r],
@@ -84,8 +81,8 @@ def _items(bundle: Bundle, rows: np.ndarray, scores: np.ndarray) -> list[dict[st
     ]
 
 
-def _model(bundle: Bundle) -> dict[str, Any]:
-    return {"name": bundle.name, "version": bundle.version}
+def _model(version: LoadedVersion) -> dict[str, Any]:
+    return {"name": version.name, "version": version.version}
 
 
 def _json(content: dict[str, Any]) -> Response:

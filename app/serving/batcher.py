@@ -27,7 +27,7 @@ PredictFn = Callable[[list[str], list[str]], np.ndarray]
 class _Pending:
     user_ids: list[str]
     item_ids: list[str]
-    future: asyncio.Future
+    future: asyncio.Future[np.ndarray]
 
 
 class PredictBatcher:
@@ -43,14 +43,14 @@ class PredictBatcher:
         self.on_batch = on_batch
         self.queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.carry: _Pending | None = None
-        self.closing = False  # close()'s None was taken from the queue while forming a batch
+        self.draining = False  # drain()'s None was taken from the queue while forming a batch
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="predict-batcher")
 
-    async def close(self) -> None:
+    async def drain(self) -> None:
         """Answer everything queued so far, then stop (a model swap: the requests already given
         to this batcher finish on its model). Requests read the served model and enqueue without
         yielding to the loop, so none can arrive after the swap that precedes this call."""
@@ -59,7 +59,8 @@ class PredictBatcher:
             await self.task
         self.executor.shutdown(wait=True)
 
-    async def stop(self) -> None:
+    async def cancel(self) -> None:
+        """Stop now (shutdown): whatever is queued is dropped with its callers."""
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -68,13 +69,13 @@ class PredictBatcher:
 
     async def predict_async(self, user_ids: list[str], item_ids: list[str]) -> np.ndarray:
         """The ratings for these pairs, computed in some batch with other callers' pairs."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         await self.queue.put(_Pending(user_ids, item_ids, future))
         return await future
 
     async def _next_batch(self) -> list[_Pending] | None:
-        if self.carry is None and self.closing:
-            return None  # close(): everything queued before it has been answered
+        if self.carry is None and self.draining:
+            return None  # drain(): everything queued before it has been answered
         first = self.carry or await self.queue.get()
         self.carry = None
         if first is None:
@@ -93,8 +94,8 @@ class PredictBatcher:
                     item = await asyncio.wait_for(self.queue.get(), remaining)
                 except TimeoutError:
                     break
-            if item is None:  # close() queued behind this batch: stop after answering it
-                self.closing = True
+            if item is None:  # drain() queued behind this batch: stop after answering it
+                self.draining = True
                 break
             if size + len(item.user_ids) > self.max_batch_size:
                 self.carry = item  # first in the next batch: order is kept, no batch overflows

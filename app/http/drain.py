@@ -22,10 +22,14 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
 log = logging.getLogger("app")
+
+SignalHandler = Callable[[int, FrameType | None], object]  # uvicorn's own, bound to its server
 
 
 class Drain:
@@ -43,7 +47,7 @@ class Drain:
             return
         loop = asyncio.get_running_loop()
 
-        def on_sigterm(signum: int, frame) -> None:
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
             if self.draining:  # a second SIGTERM: shut down now
                 handler(signum, frame)
                 return
@@ -51,7 +55,7 @@ class Drain:
 
         signal.signal(signal.SIGTERM, on_sigterm)
 
-    def _begin(self, server: uvicorn.Server, handler, signum: int) -> None:
+    def _begin(self, server: uvicorn.Server, handler: SignalHandler, signum: int) -> None:
         try:
             self._stop_accepting(server)
         except Exception:  # uvicorn's internals moved: never let that block the shutdown
@@ -76,7 +80,7 @@ class Drain:
                     pass  # another worker shut it down first
             listener.close()
 
-    async def _drain(self, server: uvicorn.Server, handler, signum: int) -> None:
+    async def _drain(self, server: uvicorn.Server, handler: SignalHandler, signum: int) -> None:
         loop = asyncio.get_running_loop()
         open_connections = server.server_state.connections
         log.info(

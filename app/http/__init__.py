@@ -1,0 +1,1 @@
+"""ASGI middleware and the OpenAPI schema: observability, body limit, SIGTERM drain."""

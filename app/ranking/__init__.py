@@ -1,0 +1,1 @@
+"""Top-N on the served version: recommend for one user or many, and id checks."""

@@ -1,0 +1,1 @@
+"""Loading exported versions, swapping them without downtime, and the /predict batcher."""

@@ -1,0 +1,207 @@
+"""Load one exported version, check it against its manifest, and warm it up.
+
+Everything a version holds is read through the contract package (`artifact`): the manifest, the
+checksums, the id lists, the memory-mapped arrays and the seen items, each refused with a message
+naming the file. The SavedModel is then loaded, run once, and compared with the factor files where
+they reproduce its rating.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from artifact.checksums import verify_checksums
+from artifact.errors import ArtifactError
+from artifact.files import read_array, read_ids, read_item_metadata
+from artifact.layout import ITEM_IDS, ITEMS, SAVED_MODEL, USER_IDS, list_versions
+from artifact.manifest import Manifest, RecommendSpec, read_manifest
+from artifact.seen import SeenItems
+
+log = logging.getLogger("app.serving")
+
+# The SavedModel and the numpy factors must agree this closely on the warm-up pairs.
+CONSISTENCY_TOLERANCE = 1e-3
+
+PredictFn = Callable[[list[str], list[str]], np.ndarray]
+
+
+class NoServableVersion(Exception):
+    """No version under the models directory could be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class RankingVectors:
+    """One way to rank items: score = item_factors @ user_factors[u] (+ item_bias)."""
+
+    source: str  # the model that made them: "retrieval", or a rating model's kind
+    user_factors: np.ndarray  # (users, K) float32, memory-mapped
+    item_factors: np.ndarray  # (items, K) float32, memory-mapped
+    item_bias: np.ndarray | None  # (items,)
+    user_offset: np.ndarray | None  # (users,) global_mean + user_bias, when score is a rating
+
+
+@dataclass(frozen=True)
+class LoadedVersion:
+    """One loaded, checked version: everything /predict and /recommend read."""
+
+    name: str
+    version: int
+    path: Path
+    manifest: Manifest
+    user_index: dict[str, int]
+    item_index: dict[str, int]
+    item_ids: list[str]
+    vectors: RankingVectors  # what /recommend ranks with by default
+    rating_vectors: RankingVectors  # the rating model's factors (?by=rating)
+    seen: SeenItems
+    titles: list[str | None] | None
+    genres: list[list[str]] | None
+    predict_ratings: PredictFn
+    saved_model: Any  # the loaded SavedModel; its signature needs it alive
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+
+def load_newest(
+    base: Path, pinned: int | None = None, refused: dict[int, str] | None = None
+) -> LoadedVersion:
+    """Load the pinned version, or the newest version under `base` that loads; older ones are
+    fallbacks.
+
+    Args:
+        refused: if given, filled with version -> reason for each version that did not load.
+
+    Raises:
+        NoServableVersion: nothing under `base` could be loaded (each reason listed).
+    """
+    versions = [pinned] if pinned is not None else list_versions(base)
+    if not versions:
+        raise NoServableVersion(f"no versions under {base} (run `recsys train` to make one)")
+    failed = {} if refused is None else refused
+    for version in versions:
+        try:
+            return load_version(base / str(version))
+        except ArtifactError as err:
+            log.error("skipping version %s: %s", version, err)
+            failed[version] = str(err)
+    raise NoServableVersion("; ".join(failed.values()))
+
+
+def load_version(path: Path) -> LoadedVersion:
+    """Load and check one version directory.
+
+    Raises:
+        ArtifactError: a file is missing, altered, malformed or inconsistent (the message says
+            which and why), or the SavedModel disagrees with the exported factors.
+    """
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such version directory")
+    manifest = read_manifest(path)
+    verify_checksums(path, manifest.files)
+    user_ids = read_ids(path / USER_IDS)
+    item_ids = read_ids(path / ITEM_IDS)
+    n_users, n_items = len(user_ids), len(item_ids)
+    vectors = _read_vectors(path, manifest.recommend, n_users, n_items, manifest.global_mean)
+    by_rating = manifest.recommend_by_rating
+    rating_vectors = (
+        _read_vectors(path, by_rating, n_users, n_items, manifest.global_mean)
+        if by_rating is not None and by_rating != manifest.recommend
+        else vectors
+    )
+    seen = SeenItems.read(path, n_users, n_items)
+    metadata = read_item_metadata(path / ITEMS, n_items)
+    saved_model, predict = _load_saved_model(path, manifest)
+    loaded = LoadedVersion(
+        name=manifest.name,
+        version=manifest.version,
+        path=path,
+        manifest=manifest,
+        user_index={u: i for i, u in enumerate(user_ids)},
+        item_index={it: i for i, it in enumerate(item_ids)},
+        item_ids=item_ids,
+        vectors=vectors,
+        rating_vectors=rating_vectors,
+        seen=seen,
+        titles=metadata[0] if metadata else None,
+        genres=metadata[1] if metadata else None,
+        predict_ratings=predict,
+        saved_model=saved_model,
+    )
+    _warm_up_and_compare(loaded, user_ids)
+    return loaded
+
+
+def _read_vectors(
+    path: Path, spec: RecommendSpec, n_users: int, n_items: int, global_mean: float
+) -> RankingVectors:
+    user_factors = read_array(path / spec.user_factors, (n_users, None))
+    k = user_factors.shape[1]
+    item_factors = read_array(path / spec.item_factors, (n_items, k))
+    item_bias = read_array(path / spec.item_bias, (n_items,)) if spec.item_bias else None
+    user_offset = None
+    if spec.score == "rating":
+        user_offset = np.full(n_users, global_mean, np.float32)
+        if spec.user_bias:
+            user_offset += read_array(path / spec.user_bias, (n_users,))
+    return RankingVectors(spec.source, user_factors, item_factors, item_bias, user_offset)
+
+
+def _load_saved_model(path: Path, manifest: Manifest) -> tuple[Any, PredictFn]:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:  # TF raises many types for a broken SavedModel
+        raise ArtifactError(f"{path / SAVED_MODEL}: SavedModel does not load ({err})") from None
+    signature = loaded.signatures.get(manifest.model.signature)
+    if signature is None:
+        raise ArtifactError(
+            f"{path / SAVED_MODEL}: no signature {manifest.model.signature!r} "
+            f"(has {sorted(loaded.signatures)})"
+        )
+    inputs = set(signature.structured_input_signature[1])
+    if inputs != {"user_id", "item_id"} or "rating" not in signature.structured_outputs:
+        raise ArtifactError(
+            f"{path / SAVED_MODEL}: signature takes {sorted(inputs)} and returns "
+            f"{sorted(signature.structured_outputs)}; expected user_id, item_id -> rating"
+        )
+
+    def predict(user_ids: list[str], item_ids: list[str]) -> np.ndarray:
+        out = signature(
+            user_id=tf.constant(user_ids, tf.string), item_id=tf.constant(item_ids, tf.string)
+        )
+        ratings: np.ndarray = out["rating"].numpy()
+        return ratings
+
+    return loaded, predict
+
+
+def _warm_up_and_compare(loaded: LoadedVersion, user_ids: list[str]) -> None:
+    """Run the SavedModel once (so the first request is not slow) and, where the factors
+    reproduce the rating, check both give the same numbers."""
+    if not user_ids or not loaded.item_ids:
+        raise ArtifactError(f"{loaded.path}: no users or no items")
+    rows = np.linspace(0, len(user_ids) - 1, num=min(8, len(user_ids))).astype(int)
+    cols = np.linspace(0, loaded.n_items - 1, num=len(rows)).astype(int)
+    served = loaded.predict_ratings([user_ids[r] for r in rows], [loaded.item_ids[c] for c in cols])
+    vectors = loaded.rating_vectors
+    if vectors.user_offset is None:
+        return
+    low, high = loaded.manifest.rating_range
+    expected = np.einsum("ij,ij->i", vectors.user_factors[rows], vectors.item_factors[cols])
+    expected = expected + vectors.user_offset[rows]
+    if vectors.item_bias is not None:
+        expected = expected + vectors.item_bias[cols]
+    gap = float(np.max(np.abs(np.clip(expected, low, high) - served)))
+    if gap > CONSISTENCY_TOLERANCE:
+        raise ArtifactError(
+            f"{loaded.path / SAVED_MODEL}: SavedModel and factor files disagree by {gap:.4g}"
+        )

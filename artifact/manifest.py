@@ -1,0 +1,108 @@
+"""`manifest.json`: what a version is, how it scored, how /recommend ranks with it, and the
+SHA-256 of every other file. Written by training and read by the service through this module
+only, as one frozen model, checked both ways (BentoML's model store does the same)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from artifact.errors import ArtifactError
+from artifact.files import read_json
+from artifact.jsonsafe import write_json
+from artifact.layout import MANIFEST, SIGNATURE, is_version_name
+
+FORMAT_VERSION = 1
+
+Metrics = dict[str, dict[str, float | int | None]]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class ModelSpec(_Frozen):
+    """The rating model behind the SavedModel's signature."""
+
+    kind: str
+    factors: int = Field(ge=1)
+    parameters: int | None = None
+    signature: str = SIGNATURE
+    inputs: dict[str, str] = Field(
+        default_factory=lambda: {"user_id": "string[None]", "item_id": "string[None]"}
+    )
+    outputs: dict[str, str] = Field(default_factory=lambda: {"rating": "float32[None]"})
+
+
+class RecommendSpec(_Frozen):
+    """Which arrays /recommend ranks with and what its score means.
+
+    score = user_factors[u] @ item_factors.T (+ item_bias). With `score="rating"` the arrays
+    reproduce the rating model exactly and global_mean + user_bias[u] is added, so the score is
+    the predicted rating before clipping; "dot" marks vectors whose dot product is only a
+    ranking score (the retrieval vectors, or embeddings taken from an MLP).
+    """
+
+    source: str = "rating"  # "retrieval" or the rating model's kind
+    user_factors: str
+    item_factors: str
+    item_bias: str | None = None
+    user_bias: str | None = None
+    score: Literal["rating", "dot"] = "dot"
+    seen: str = "every rating given to training (all splits)"
+
+
+class Manifest(_Frozen):
+    format_version: int
+    name: str
+    version: int = Field(ge=1)
+    created: str
+    model: ModelSpec
+    global_mean: float
+    rating_range: tuple[float, float]
+    counts: dict[str, int]
+    metrics: Metrics = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    retrieval: dict[str, Any] | None = None
+    recommend: RecommendSpec
+    recommend_by_rating: RecommendSpec | None = None
+    files: dict[str, str]
+    tensorflow_version: str = ""
+    keras_version: str = ""
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    """Parse and check `version_dir/manifest.json`.
+
+    Raises:
+        ArtifactError: missing, not JSON, another format version, fields missing or wrong, or
+            a version number other than its directory's.
+    """
+    path = version_dir / MANIFEST
+    raw = read_json(path, "missing (not a complete exported version)")
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, found {type(raw).__name__}")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: format_version {raw.get('format_version')!r}, this service reads "
+            f"{FORMAT_VERSION}"
+        )
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise ArtifactError(f"{path}: {problems}") from None
+    if is_version_name(version_dir.name) and manifest.version != int(version_dir.name):
+        raise ArtifactError(
+            f"{path}: says version {manifest.version} but lives in directory {version_dir.name}"
+        )
+    return manifest
+
+
+def write_manifest(version_dir: Path, manifest: Manifest) -> None:
+    """Write `manifest` as strict JSON (metrics that could not be computed become null)."""
+    write_json(version_dir / MANIFEST, manifest.model_dump(mode="json"))

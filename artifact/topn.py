@@ -1,0 +1,125 @@
+"""The one top-N kernel: what /recommend serves and what the offline ranking metrics measure.
+
+A query is scored against the whole catalogue (`score`: query vector x item matrix + item bias),
+excluded items (the user's seen rows, a per-query list) and items outside an `allowed` mask are
+set to -inf, `argpartition` finds the `n` winners in linear time, and only those `n` are sorted.
+One rule orders them everywhere: higher score first, equal scores by ascending item row, so an
+answer never depends on argpartition's internals. Items at -inf are never returned, so a query
+with fewer than `n` eligible items gets fewer back.
+
+The kernel takes vectors, not user ids: a caller may pass a trained user's row, a vector solved
+on the fly, or any score block (the evaluation's predicted ratings, popularity counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Ranked = tuple[np.ndarray, np.ndarray]  # item rows (int64), their scores; best first
+
+
+def score(
+    queries: np.ndarray, item_factors: np.ndarray, item_bias: np.ndarray | None
+) -> np.ndarray:
+    """Scores of every item for one query vector (K,) -> (items,), or a block (q, K) ->
+    (q, items). Always a fresh array: the top-N functions may write into it."""
+    scores: np.ndarray = item_factors @ queries if queries.ndim == 1 else queries @ item_factors.T
+    if item_bias is not None:
+        scores += item_bias
+    return scores
+
+
+def top_n(
+    scores: np.ndarray,
+    n: int,
+    exclude: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+) -> Ranked:
+    """The `n` best item rows of one query and their scores, best first.
+
+    Args:
+        scores: (items,) scores; overwritten (pass a fresh array, as `score` returns).
+        exclude: item rows never to return (e.g. the user's seen items).
+        allowed: boolean (items,) mask; only True items may be returned.
+    """
+    if exclude is not None and len(exclude):
+        scores[exclude] = -np.inf
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    n = min(n, len(scores))
+    if n <= 0:
+        return np.empty(0, np.int64), np.empty(0, scores.dtype)
+    cut = len(scores) - n
+    winners = _boundary_ties_by_row(scores, np.argpartition(scores, cut)[cut:])
+    top = scores[winners]
+    order = np.lexsort((winners, -top))
+    winners, top = winners[order], top[order]
+    eligible = int(np.count_nonzero(top != -np.inf))
+    return winners[:eligible].astype(np.int64, copy=False), top[:eligible]
+
+
+def top_n_block(
+    scores: np.ndarray,
+    n: int,
+    exclude: Sequence[np.ndarray] | None = None,
+    allowed: np.ndarray | None = None,
+) -> list[Ranked]:
+    """`top_n` for a block of queries at once: exclusions set with one fancy-index assignment,
+    a row-wise `argpartition` and a row-wise sort of the `n` winners. Same answers as `top_n`
+    per row.
+
+    Args:
+        scores: (queries, items) scores; overwritten.
+        exclude: one array of item rows per query, or None.
+        allowed: boolean (items,) mask shared by every query.
+    """
+    queries, n_items = scores.shape
+    if exclude is not None:
+        if len(exclude) != queries:
+            raise ValueError(f"{queries} queries but {len(exclude)} exclusion lists")
+        lengths = np.fromiter((len(e) for e in exclude), np.int64, queries)
+        if lengths.sum():
+            rows = np.repeat(np.arange(queries), lengths)
+            scores[rows, np.concatenate(exclude)] = -np.inf
+    if allowed is not None:
+        scores[:, ~allowed] = -np.inf
+    k = min(n, n_items)
+    if k <= 0:
+        return [(np.empty(0, np.int64), np.empty(0, scores.dtype)) for _ in range(queries)]
+    cut = n_items - k
+    winners = np.argpartition(scores, cut, axis=1)[:, cut:]
+    top = np.take_along_axis(scores, winners, axis=1)
+    kth = top.min(axis=1)
+    straddling = np.flatnonzero(
+        (
+            np.count_nonzero(scores == kth[:, None], axis=1)
+            > np.count_nonzero(top == kth[:, None], axis=1)
+        )
+        & (kth != -np.inf)
+    )
+    for q in straddling.tolist():  # rare with real-valued scores: fixed one query at a time
+        winners[q] = _boundary_ties_by_row(scores[q], winners[q])
+        top[q] = scores[q, winners[q]]
+    order = np.lexsort((winners, -top), axis=1)
+    winners = np.take_along_axis(winners, order, axis=1).astype(np.int64, copy=False)
+    top = np.take_along_axis(top, order, axis=1)
+    eligible = np.count_nonzero(top != -np.inf, axis=1).tolist()
+    return [(winners[i, :e], top[i, :e]) for i, e in enumerate(eligible)]
+
+
+def _boundary_ties_by_row(scores: np.ndarray, winners: np.ndarray) -> np.ndarray:
+    """`winners` (the n best, as argpartition chose them) with ties at the n-th score settled by
+    row: when items outside the winners score exactly the n-th best score, argpartition picked
+    among them arbitrarily; the rule takes the lowest rows instead. One extra comparison pass
+    over the catalogue when there is no such tie."""
+    kth = scores[winners].min()
+    if kth == -np.inf:
+        return winners  # the tail is ineligible anyway
+    tied = scores == kth
+    in_winners = int(np.count_nonzero(scores[winners] == kth))
+    if int(np.count_nonzero(tied)) == in_winners:
+        return winners
+    above = np.flatnonzero(scores > kth)
+    return np.concatenate([above, np.flatnonzero(tied)[: len(winners) - len(above)]])
