@@ -18,6 +18,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY artifact ./artifact
 COPY training ./training
+COPY cli ./cli
 RUN --mount=type=secret,id=pip_cert \
     if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \

@@ -39,7 +39,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict app artifact
-	$(BIN)/mypy training
+	$(BIN)/mypy training cli
 	$(BIN)/hadolint Dockerfile
 
 # Known advisories for the pinned releases; fails only on one that has a fixed release.

@@ -27,10 +27,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from training.config import MODEL_KINDS, TrainConfig  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
 from training.data.split import split_ratings  # noqa: E402
-from training.evaluate import rating_metrics  # noqa: E402
+from training.evaluation.rating import rating_metrics  # noqa: E402
+from training.models.kinds import MODEL_KINDS  # noqa: E402
 
 
 def bias_baseline(train: pd.DataFrame, frame: pd.DataFrame, reg_item=25.0, reg_user=10.0):
@@ -65,7 +66,7 @@ def cli_wall_seconds(data_dir: str, *options: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "training.cli", "train", "--dataset", "ml-100k"]
+            [sys.executable, "-m", "cli", "train", "--dataset", "ml-100k"]
             + ["--data-dir", data_dir, "--models-dir", tmp, *options],
             check=True,
             capture_output=True,
@@ -110,7 +111,7 @@ def main() -> None:
             )
             print(f"{name}: test RMSE {rows[-1]['test']['rmse']:.4f} ({seconds:.0f}s)", flush=True)
 
-    from training.train import train
+    from training.rating import train_rating as train
 
     ours = []
     for kind in MODEL_KINDS:
@@ -122,14 +123,14 @@ def main() -> None:
                 "kind": kind,
                 **trained.metrics,
                 "best_epoch": trained.best_epoch,
-                "seconds": trained.train_seconds,
+                "seconds": trained.seconds,
                 "seconds_to_best": trained.seconds_to_best,
                 "ratings_per_second": summary["ratings_per_second"],
             }
         )
         print(
             f"{kind}: validation {trained.metrics['validation']['rmse']:.4f}, test "
-            f"{trained.metrics['test']['rmse']:.4f} ({trained.train_seconds:.0f}s)",
+            f"{trained.metrics['test']['rmse']:.4f} ({trained.seconds:.0f}s)",
             flush=True,
         )
     rows += ours

@@ -30,8 +30,13 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from bench.accuracy import cli_wall_seconds  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
 from training.data.split import IdIndex, split_per_user, split_ratings  # noqa: E402
-from training.ranking import factor_scores, popularity_scores, ranking_metrics  # noqa: E402
-from training.retrieval import RetrievalConfig, fit_retrieval  # noqa: E402
+from training.evaluation.ranking import (  # noqa: E402
+    factor_scores,
+    popularity_scores,
+    ranking_metrics,
+)
+from training.fitting import fit_once  # noqa: E402
+from training.retrieval import RetrievalConfig, RetrievalLearner  # noqa: E402
 
 POSITIVES = (None, 4.0)  # every rating, or ratings >= 4
 # Learning rate 0.01 with 64 users a batch (it beat 0.003 at every size in the first run's
@@ -79,11 +84,12 @@ def fit_implicit(kind: str, params: dict, frame, users, items):
 
 def fit_ours(params: dict, frame, users, items, validation=None, epochs=None):
     config = dataclasses.replace(RetrievalConfig(), **params)
-    model, best, _, _ = fit_retrieval(
-        config, users, items, frame, epochs or config.epochs, validation, log=lambda *_: None
+    # The fit's ids are the frame's, as `users`/`items` are (both built from it).
+    fit = fit_once(
+        RetrievalLearner(config), frame, epochs or config.epochs, validation, lambda *_: None
     )
-    v = model.factors_for_export()
-    return factor_scores(v["user_factors"], v["item_factors"], v["item_bias"]), best
+    v = fit.model.factors_for_export()
+    return factor_scores(v["user_factors"], v["item_factors"], v["item_bias"]), fit.best_epoch
 
 
 def tune(name, grid, fit, split, relevant_from):

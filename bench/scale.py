@@ -44,7 +44,7 @@ def main() -> None:
     )
 
     from training.export import export_version
-    from training.train import train
+    from training.rating import train_rating as train
 
     config = TrainConfig.for_model("mf_bias", epochs=args.epochs, refit=False)
     trained = train(data, config)

@@ -3,7 +3,7 @@
 Stage "structure": a coordinate sweep per model. Starting from START[model] (a first guess), vary
 one hyperparameter at a time with Adam and keep the value with the lowest validation RMSE.
 Stage "optimizers": with the chosen structure, sweep the learning rate of Adam, RMSprop and SGD
-(momentum 0.9). The winners are what training/config.py's MODEL_DEFAULTS and LEARNING_RATES hold;
+(momentum 0.9). The winners are what the kinds table (training/models/kinds.py) holds;
 a model whose best run used another optimizer than Adam gets that optimizer as its default.
 Tuning never refits (refit only changes the model that is exported, not validation).
 
@@ -20,9 +20,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from training.config import MODEL_KINDS, TrainConfig  # noqa: E402
+from training.config import TrainConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
-from training.train import TrainingDiverged, train  # noqa: E402
+from training.fitting import TrainingDiverged  # noqa: E402
+from training.models.kinds import MODEL_KINDS  # noqa: E402
+from training.rating import train_rating as train  # noqa: E402
 
 MF_FIRST_GUESS = {
     "factors": 64,

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from training.data.loaders import RatingsData  # noqa: E402
+from training.data.ratings import RatingsData  # noqa: E402
 from training.data.synthetic import synthetic_ratings  # noqa: E402
 
 MODEL_NAME = "tiny"
@@ -47,10 +47,11 @@ def tiny_data() -> RatingsData:
 
 @pytest.fixture(scope="session")
 def trained(tiny_data):
-    from training.train import TrainConfig, train
+    from training.config import TrainConfig
+    from training.rating import train_rating
 
     config = TrainConfig(factors=8, epochs=6, batch_size=128, patience=2, learning_rate=0.01)
-    return train(tiny_data, config, log=lambda *_: None)
+    return train_rating(tiny_data, config, log=lambda *_: None)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ROOT, free_port
 from training.data.synthetic import synthetic_ratings
 
-RECSYS = [sys.executable, "-m", "training.cli"]
+RECSYS = [sys.executable, "-m", "cli"]
 
 
 def run(*args, timeout=300):
@@ -119,7 +119,7 @@ def test_serve_answers_over_real_http(trained_dir):
 def test_cli_start_up_does_not_import_tensorflow():
     # `recsys fetch`, `--help` and argument errors must not pay TensorFlow's seconds.
     code = (
-        "import sys, training.cli as c; c._parser(); "
+        "import sys, cli; cli.parser(); "
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -7,10 +7,10 @@ import json
 import matplotlib.image
 import pytest
 
-from training.compare import compare
 from training.config import RetrievalConfig
-from training.evaluate import evaluate_version
-from training.report import write_report
+from training.evaluation.compare import compare
+from training.evaluation.report import write_report
+from training.evaluation.version import evaluate_version
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +97,9 @@ def test_evaluate_reads_back_the_exported_version(version_dir, tiny_data, traine
 
 
 def test_a_diverging_run_is_reported_not_fatal(tiny_data, monkeypatch, tmp_path):
-    from training import config
+    from training.models.kinds import KINDS
 
-    monkeypatch.setitem(config.LEARNING_RATES["mf"], "sgd", 1e9)
+    monkeypatch.setitem(KINDS["mf"].learning_rates, "sgd", 1e9)
     results = compare(tiny_data, ["mf"], ["adam", "sgd"], epochs=2, log=lambda _: None)
     assert [r["optimizer"] for r in results["runs"]] == ["adam"]
     assert len(results["diverged"]) == 1

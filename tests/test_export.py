@@ -12,7 +12,7 @@ import tensorflow as tf
 from app.serving.loader import load_newest
 from artifact.layout import list_versions
 from training import export as export_module
-from training.evaluate import predict_frame
+from training.evaluation.rating import predict_frame
 from training.export import export_version
 
 

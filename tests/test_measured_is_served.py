@@ -8,7 +8,7 @@ import numpy as np
 
 from app.serving.loader import load_version
 from training.data.split import IdIndex
-from training.ranking import factor_scores, seen_items, top_k_lists
+from training.evaluation.ranking import factor_scores, seen_items, top_k_lists
 
 
 def test_evaluations_top_10_is_what_the_service_answers(client, version_dir, tiny_data):

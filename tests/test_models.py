@@ -10,10 +10,11 @@ import tensorflow as tf
 
 from app.serving.loader import load_version
 from tests.conftest import make_client
-from training.config import MODEL_KINDS, TrainConfig
-from training.evaluate import predict_frame
+from training.config import TrainConfig
+from training.evaluation.rating import predict_frame
 from training.export import export_version
-from training.train import train
+from training.models.kinds import KINDS, MODEL_KINDS
+from training.rating import train_rating as train
 
 
 @pytest.fixture(scope="module", params=MODEL_KINDS)
@@ -81,10 +82,8 @@ def test_config_for_model_uses_tuned_defaults_and_overrides():
     assert TrainConfig() == TrainConfig.for_model("mf_bias")
     sgd = TrainConfig.for_model("dnn", optimizer="sgd")
     assert (sgd.model, sgd.optimizer) == ("dnn", "sgd")
-    from training.config import LEARNING_RATES, MODEL_DEFAULTS
-
-    assert sgd.learning_rate == LEARNING_RATES["dnn"]["sgd"]
-    assert sgd.dropout == MODEL_DEFAULTS["dnn"]["dropout"]
+    assert sgd.learning_rate == KINDS["dnn"].learning_rates["sgd"]
+    assert sgd.dropout == KINDS["dnn"].defaults["dropout"]
     assert TrainConfig.for_model("wide", learning_rate=0.5, factors=None).learning_rate == 0.5
     with pytest.raises(ValueError, match="unknown model 'svd'"):
         TrainConfig.for_model("svd")
@@ -117,7 +116,7 @@ def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_data):
 
 
 def test_a_diverging_run_raises_instead_of_returning_nan(tiny_data):
-    from training.train import TrainingDiverged
+    from training.fitting import TrainingDiverged
 
     config = TrainConfig.for_model("mf_bias", optimizer="sgd", learning_rate=1e9, epochs=3)
     with pytest.raises(TrainingDiverged, match="diverged .* try a lower --lr"):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from training.data.split import IdIndex
-from training.evaluate import liked_confusion
-from training.ranking import factor_scores, popularity_scores, ranking_metrics
+from training.evaluation.ranking import factor_scores, popularity_scores, ranking_metrics
+from training.evaluation.rating import liked_confusion
 
 
 def frame(rows):

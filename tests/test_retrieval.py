@@ -19,14 +19,7 @@ CONFIG = RetrievalConfig(factors=8, epochs=4, batch_users=16, learning_rate=0.05
 
 def fit_like_the_default(trained):
     """Retrieval vectors on the rating model's split and ids, as `recsys train` fits them."""
-    return train_retrieval(
-        trained.split,
-        trained.users,
-        trained.items,
-        CONFIG,
-        refit=trained.refitted,
-        log=lambda *_: None,
-    )
+    return train_retrieval(trained.split, CONFIG, refit=trained.refitted, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -160,16 +153,14 @@ def test_recommend_ranks_with_retrieval_vectors_by_default_and_by_rating_on_requ
 
 
 def test_export_refuses_vectors_fitted_on_other_ids(trained, retrieval, tiny_data, tmp_path):
-    from training.data.split import IdIndex
+    from training.data.split import Split
 
-    other = train_retrieval(
-        trained.split,
-        IdIndex(trained.users.to_list()[:-1]),
-        trained.items,
-        CONFIG,
-        refit=True,
-        log=lambda *_: None,
-    )
+    # A split whose train part lacks one user: vectors fitted on it alone know one user fewer.
+    split = trained.split
+    user = trained.users.to_list()[-1]
+    without = Split(split.train[split.train["user_id"] != user], split.validation, split.test, 0)
+    other = train_retrieval(without, CONFIG, refit=False, log=lambda *_: None)
+    assert len(other.users) == len(trained.users) - 1
     with pytest.raises(ValueError, match="must be fitted on the same ids"):
         export_version(trained, tmp_path, "m", tiny_data.ratings, None, other)
     assert not any((tmp_path / "m").iterdir())

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from training.cli import main as recsys
+from cli import main as recsys
 
 
 def write_ratings(path, rows) -> str:

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli import main as recsys
 from tests.conftest import MODEL_NAME, ROOT, free_port, make_client, wait_for
-from training.cli import main as recsys
 
 POLL = 0.3
 
@@ -108,7 +108,7 @@ def test_a_new_version_is_served_without_a_failed_request_and_a_bad_one_is_skipp
                 [
                     sys.executable,
                     "-m",
-                    "training.cli",
+                    "cli",
                     "train",
                     "--ratings",
                     str(ratings_path),

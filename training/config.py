@@ -1,9 +1,9 @@
 """The training configuration: plain data, importable without TensorFlow (the CLI builds its
 options from it).
 
-Each model kind has its own defaults (optimizer included), tuned on ml-100k's validation split,
-and each optimizer its own learning rate per model (bench/tune_models.py; bench/README.md).
-`TrainConfig.for_model(kind, **overrides)` starts from them; `TrainConfig()` is mf_bias's.
+Each model kind has its own defaults (optimizer included) and learning rates per optimizer, in
+the kinds table (`training.models.kinds`). `TrainConfig.for_model(kind, **overrides)` starts from
+them; `TrainConfig()` is mf_bias's.
 """
 
 from __future__ import annotations
@@ -11,32 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-MODEL_KINDS = ("mf", "mf_bias", "dnn", "wide", "residual")
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
-
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mf": {"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
-    "mf_bias": {"factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256},
-    "dnn": {
-        "factors": 32, "l2": 1.0, "dropout": 0.5, "init_std": 0.05, "batch_size": 1024,
-        "optimizer": "rmsprop",
-    },
-    "wide": {
-        "factors": 16, "l2": 0.1, "dropout": 0.0, "init_std": 0.05, "batch_size": 256,
-        "optimizer": "rmsprop",
-    },
-    "residual": {"factors": 64, "l2": 0.1, "dense_l2": 1.0, "init_std": 0.01, "batch_size": 256},
-}  # fmt: skip
-
-# Learning rate per model and optimizer. SGD always uses the tutorials' momentum of 0.9.
-LEARNING_RATES: dict[str, dict[str, float]] = {
-    "mf": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
-    "mf_bias": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
-    "dnn": {"adam": 0.001, "rmsprop": 0.00033, "sgd": 0.03},
-    "wide": {"adam": 0.0001, "rmsprop": 0.0003, "sgd": 0.03},
-    "residual": {"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
-}
-
+from training.models.kinds import model_kind
 
 SPLITS = ("rating", "user")  # how TrainConfig.split_by holds data out
 
@@ -70,22 +45,21 @@ class TrainConfig:
     def for_model(cls, model: str = "mf_bias", **overrides: Any) -> TrainConfig:
         """The tuned defaults of `model` (and of its optimizer's learning rate), then any
         overrides that are not None."""
-        if model not in MODEL_DEFAULTS:
-            raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_DEFAULTS)}")
+        kind = model_kind(model)
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}")
-        optimizer = given.get("optimizer", MODEL_DEFAULTS[model].get("optimizer", cls.optimizer))
-        if optimizer not in LEARNING_RATES[model]:
+        optimizer = given.get("optimizer", kind.defaults.get("optimizer", cls.optimizer))
+        if optimizer not in kind.learning_rates:
             raise ValueError(
-                f"unknown optimizer {optimizer!r}; choose one of {', '.join(LEARNING_RATES[model])}"
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(kind.learning_rates)}"
             )
-        values = {**MODEL_DEFAULTS[model], "learning_rate": LEARNING_RATES[model][optimizer]}
+        values = {**kind.defaults, "learning_rate": kind.learning_rates[optimizer]}
         return cls(**{**values, **given, "model": model})
 
     def model_params(self) -> dict[str, Any]:
-        """The arguments the architecture itself takes (see training.models.build_model)."""
+        """The arguments the architecture itself takes (see training.models.kinds.build_model)."""
         return {
             "factors": self.factors,
             "l2": self.l2,

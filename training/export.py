@@ -42,9 +42,9 @@ from artifact.layout import (
 )
 from artifact.manifest import FORMAT_VERSION, Manifest, ModelSpec, RecommendSpec, write_manifest
 from training.data.split import IdIndex
-from training.ranking import seen_items
+from training.evaluation.ranking import seen_items
+from training.rating import TrainedModel
 from training.retrieval import RetrievalResult
-from training.train import TrainedModel
 
 
 def export_version(

@@ -4,7 +4,7 @@ validation NDCG@10 itself, then a refit on train+validation (like the rating mod
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
@@ -13,23 +13,18 @@ import pandas as pd
 
 from training.config import RetrievalConfig
 from training.data.split import IdIndex, Split
-from training.ranking import factor_scores, ranking_metrics
+from training.evaluation.ranking import factor_scores, ranking_metrics
+from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 
 STEPS_PER_EXECUTION = 16
 
 
 @dataclass
-class RetrievalResult:
-    """The fitted model, the ids its rows stand for, how it was chosen and how it ranks."""
+class RetrievalResult(Trained):
+    """The fitted vectors (final model), the ids their rows stand for, how they were chosen and
+    how they rank."""
 
-    model: Any
     config: RetrievalConfig
-    best_epoch: int
-    history: dict[str, list[float]]
-    seconds: float
-    users: IdIndex
-    items: IdIndex
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -136,95 +131,77 @@ class ValidationRanking(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def fit_retrieval(
-    config: RetrievalConfig,
-    users: IdIndex,
-    items: IdIndex,
-    fitted_on: pd.DataFrame,
-    epochs: int,
-    validation: pd.DataFrame | None = None,
-    log=print,
-    prefix: str = "",
-):
-    """Fit on the positives of `fitted_on`; with `validation`, early-stop on its NDCG@10."""
-    from training.models.retrieval import SoftmaxRetrieval
+class RetrievalLearner:
+    """The softmax retrieval vectors; early stopping watches validation NDCG@10 itself."""
 
-    chosen, weights = positives(fitted_on, config)
-    x, y = users.lookup(chosen["user_id"]), items.lookup(chosen["item_id"])
-    keep = (x < users.oov) & (y < items.oov)
-    keras.utils.set_random_seed(config.seed)
-    model = SoftmaxRetrieval(len(users), len(items), config.factors, config.l2, config.init_std)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        steps_per_execution=STEPS_PER_EXECUTION,
-        jit_compile=model.xla,
-    )
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
-    watcher = None
-    if validation is not None and len(validation):
-        watcher = ValidationRanking(
-            users, items, fitted_on, validation, config, epochs, log, prefix
+    label = "retrieval "
+
+    def __init__(self, config: RetrievalConfig):
+        self.config, self.seed = config, config.seed
+
+    def build(self, users: IdIndex, items: IdIndex, frame: pd.DataFrame) -> Any:
+        from training.models.retrieval import SoftmaxRetrieval
+
+        config = self.config
+        model = SoftmaxRetrieval(len(users), len(items), config.factors, config.l2, config.init_std)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.learning_rate),
+            steps_per_execution=STEPS_PER_EXECUTION,
+            jit_compile=model.xla,
         )
-        callbacks.append(watcher)
-    started = time.perf_counter()
-    batches = UserBatches(
-        x[keep], y[keep], weights[keep], len(users), len(items), config.batch_users, config.seed
-    )
-    history = model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks)
-    seconds = time.perf_counter() - started
-    losses = [float(v) for v in history.history["loss"]]
-    if not np.all(np.isfinite(losses)):
-        raise ValueError(
-            f"retrieval training diverged (loss {losses[-1]}); lower its learning rate"
+        return model
+
+    def fit(self, model, users, items, frame, epochs, validation, log, prefix):
+        config = self.config
+        chosen, weights = positives(frame, config)
+        x, y = users.lookup(chosen["user_id"]), items.lookup(chosen["item_id"])
+        keep = (x < users.oov) & (y < items.oov)
+        callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+        watcher = None
+        if validation is not None and len(validation):
+            watcher = ValidationRanking(
+                users, items, frame, validation, config, epochs, log, prefix
+            )
+            callbacks.append(watcher)
+        batches = UserBatches(
+            x[keep], y[keep], weights[keep], len(users), len(items), config.batch_users, config.seed
         )
-    record: dict[str, list[float]] = {"loss": losses}
-    if watcher is not None:
+        history = model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks)
+        record: dict[str, list[float]] = {"loss": [float(v) for v in history.history["loss"]]}
+        if watcher is None:
+            return record, epochs
         record["val_ndcg"] = watcher.scores
-    best_epoch = watcher.best_epoch if watcher is not None else epochs
-    return model, best_epoch, record, seconds
+        return record, watcher.best_epoch
+
+    def measure(self, fit: Fit, fitted_on: pd.DataFrame, held_out: pd.DataFrame) -> Metrics:
+        vectors = fit.model.factors_for_export()
+        scores = factor_scores(
+            vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]
+        )
+        return ranking_metrics(scores, fit.users, fit.items, fitted_on, held_out, k=10)
+
+    def describe(self) -> str:
+        return f"retrieval at learning rate {self.config.learning_rate:g}"
+
+    def remedy(self) -> str:
+        return "try a lower --retrieval-learning-rate"
 
 
 def train_retrieval(
-    split: Split,
-    final_users: IdIndex,
-    final_items: IdIndex,
-    config: RetrievalConfig | None = None,
-    refit: bool = True,
-    log=print,
+    split: Split, config: RetrievalConfig | None = None, refit: bool = True, log: Log = print
 ) -> RetrievalResult:
     """Fit on train with early stopping on validation NDCG@10; refit on train+validation for the
-    chosen epochs on the final model's ids (so its rows line up with the rating model's); report
-    ranking metrics on validation (first fit) and test (final model)."""
+    chosen epochs (the same ids as the rating model refitted on the same split, so their rows
+    line up); report ranking metrics on validation (first fit) and test (final model).
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite.
+    """
     config = config or RetrievalConfig()
     log(
         "retrieval: positives = "
         + ("every rating" if config.positive_from is None else f"ratings >= {config.positive_from}")
         + f" (weights: {config.weighting}), K {config.factors}"
     )
-    users, items = (
-        IdIndex.from_column(split.train["user_id"]),
-        IdIndex.from_column(split.train["item_id"]),
-    )
-    model, best_epoch, history, seconds = fit_retrieval(
-        config, users, items, split.train, config.epochs, split.validation, log, "retrieval "
-    )
-    metrics = {}
-    if len(split.validation):
-        metrics["validation"] = _rank(model, users, items, split.train, split.validation)
-    refitted = refit and len(split.validation) > 0
-    if refitted:
-        log(f"retrieval refit on train+validation for the {best_epoch} epochs validation chose")
-        model, _, _, extra = fit_retrieval(
-            config, final_users, final_items, split.fitted_on(True), best_epoch
-        )
-        seconds += extra
-    users, items = (final_users, final_items) if refitted else (users, items)
-    if len(split.test):
-        metrics["test"] = _rank(model, users, items, split.fitted_on(refitted), split.test)
-    return RetrievalResult(model, config, best_epoch, history, seconds, users, items, metrics)
-
-
-def _rank(model, users, items, fitted_on, held_out) -> dict[str, float]:
-    vectors = model.factors_for_export()
-    scores = factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"])
-    return ranking_metrics(scores, users, items, fitted_on, held_out, k=10)
+    fitted = fit_and_refit(RetrievalLearner(config), split, config.epochs, refit, log)
+    return RetrievalResult(fitted, config)

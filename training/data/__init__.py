@@ -1,6 +1,2 @@
-"""Ratings data: loaders per source format, fetching, splits and a synthetic generator."""
-
-from training.data.loaders import RatingsData, load_dataset, load_files
-from training.data.split import IdIndex, Split, split_ratings
-
-__all__ = ["IdIndex", "RatingsData", "Split", "load_dataset", "load_files", "split_ratings"]
+"""Ratings data: the data sets (`datasets`), the file forms and their readers (`formats`), the
+frames and their checks (`ratings`), loading (`loaders`), fetching, splits and synthetic data."""

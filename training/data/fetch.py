@@ -9,6 +9,7 @@ download fails, e.g. on a machine that reaches only the package index.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import subprocess
 import sys
@@ -19,30 +20,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from training.data.loaders import DATASET_FILES
+from training.data.datasets import DATASETS, Dataset
+
+log = logging.getLogger("training.data")
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 
-
-@dataclass(frozen=True)
-class Archive:
-    """One GroupLens archive: its published MD5 and the file that must be inside it."""
-
-    name: str
-    md5: str | None  # ml-latest(-small) is rebuilt from time to time: no fixed checksum
-    ratings_file: str
-
-
-ARCHIVES = {
-    a.name: a
-    for a in [
-        Archive("ml-100k", "0e33842e24a9c977be4e0107933c0723", "u.data"),
-        Archive("ml-1m", "c4d9eecfca2ab87c1945afe126590906", "ratings.dat"),
-        Archive("ml-20m", "cd245b17a1ae2cc31bb14903e1204af3", "ratings.csv"),
-        Archive("ml-25m", "6b51fb2759a8657d3bfcbfc42b592ada", "ratings.csv"),
-        Archive("ml-latest-small", None, "ratings.csv"),
-    ]
-}
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
@@ -69,16 +52,15 @@ def fetch(
     base_url: str = GROUPLENS_URL,
     timeout: float = 30.0,
     fallback: bool = True,
-    log=print,
 ) -> FetchResult:
     """Fetch `name` into `data_dir/name`, unless it is already there.
 
     Raises:
         FetchError: the download failed or did not verify, and no fallback applies or it failed.
     """
-    if name not in ARCHIVES:
-        raise FetchError(f"unknown data set {name!r}; choose one of {sorted(ARCHIVES)}")
-    archive = ARCHIVES[name]
+    if name not in DATASETS:
+        raise FetchError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+    archive = DATASETS[name]
     dest = Path(data_dir) / name
     present = _present(dest, name)
     if present:
@@ -90,19 +72,21 @@ def fetch(
     except (OSError, FetchError, zipfile.BadZipFile) as err:
         if not (fallback and name == "ml-100k"):
             raise FetchError(f"could not fetch {url}: {err}") from err
-        log(f"download of {url} failed ({err}); using the copy in the PyPI wheel recbole==1.2.1")
+        log.warning(
+            "download of %s failed (%s); using the copy in the PyPI wheel recbole==1.2.1", url, err
+        )
     fetch_recbole_ml100k(dest)
     return FetchResult(dest, f"PyPI wheel {RECBOLE_WHEEL} (SHA-256 verified, 100,000 ratings)")
 
 
 def _present(dest: Path, name: str) -> str | None:
-    for ratings_name, _ in DATASET_FILES.get(name, []):
+    for ratings_name, _ in DATASETS[name].files:
         if (dest / ratings_name).is_file():
             return str(dest / ratings_name)
     return None
 
 
-def _download_archive(archive: Archive, url: str, dest: Path, timeout: float) -> None:
+def _download_archive(archive: Dataset, url: str, dest: Path, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{archive.name}-") as tmp:
         zip_path = Path(tmp) / f"{archive.name}.zip"
@@ -115,8 +99,8 @@ def _download_archive(archive: Archive, url: str, dest: Path, timeout: float) ->
             raise FetchError(f"{url} has MD5 {md5.hexdigest()}, GroupLens publishes {archive.md5}")
         staging = Path(tmp) / "files"
         _extract(zip_path, archive.name, staging)
-        if not (staging / archive.ratings_file).is_file():
-            raise FetchError(f"{url} has no {archive.name}/{archive.ratings_file}")
+        if not (staging / archive.archive_ratings_file).is_file():
+            raise FetchError(f"{url} has no {archive.name}/{archive.archive_ratings_file}")
         _move_into_place(staging, dest)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from training.compare import mean_by, summary_rows
+from training.evaluation.compare import mean_by, summary_rows
 
 
 def write_report(results: dict[str, Any], out: str | Path) -> Path:

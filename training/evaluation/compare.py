@@ -1,6 +1,7 @@
 """`recsys compare`: train a grid of models x optimizers on one seeded split and measure each run
 the same way: rating metrics, top-N metrics beside a popularity baseline, and a liked/not-liked
-confusion matrix. `training.report` turns the results into report.md, plots and results.json."""
+confusion matrix. `training.evaluation.report` turns the results into report.md, plots and
+results.json."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from typing import Any
 import numpy as np
 
 from training.config import RetrievalConfig, TrainConfig
-from training.data.loaders import RatingsData
-from training.evaluate import liked_confusion, predict_frame
-from training.ranking import (
+from training.data.ratings import RatingsData
+from training.evaluation.ranking import (
     RELEVANT_FROM,
     both_rankings,
     factor_scores,
     model_scores,
     popularity_scores,
 )
-from training.train import TrainedModel, TrainingDiverged, train
+from training.evaluation.rating import liked_confusion, predict_frame
+from training.fitting import TrainingDiverged
+from training.rating import TrainedModel, train_rating
 
 
 def measure_run(trained: TrainedModel, k: int = 10) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def compare(
         )
         log(f"[{number}/{len(grid)}] {model} + {optimizer} (lr {config.learning_rate:g})")
         try:
-            trained = train(data, config, log=lambda line: log("    " + line))
+            trained = train_rating(data, config, log=lambda line: log("    " + line))
         except TrainingDiverged as err:
             log(f"    -> {err}")
             diverged.append(str(err))
@@ -141,8 +143,6 @@ def measure_retrieval(
     log(f"[retrieval] softmax over the catalogue, K {config.factors}")
     result = train_retrieval(
         trained.split,
-        trained.users,
-        trained.items,
         config,
         refit=trained.refitted,
         log=lambda line: log("    " + line),

@@ -1,0 +1,42 @@
+"""`recsys train`: train the rating model and the retrieval vectors, export a new version."""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.options import (
+    add_config_options,
+    add_data_options,
+    add_retrieval_options,
+    config_from_args,
+    load_data,
+    retrieval_config_from_args,
+)
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("train", help="train a model and export it as a new version")
+    add_data_options(parser)
+    parser.add_argument("--name", default="movielens", help="model name (models/<name>/)")
+    parser.add_argument("--models-dir", default="models")
+    add_config_options(parser)
+    add_retrieval_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = load_data(args)
+    config, retrieval = config_from_args(args), retrieval_config_from_args(args)
+    from training.pipeline import train_version
+
+    version = train_version(data, args.models_dir, args.name, config, retrieval)
+    print(f"exported {args.name} version {version.path.name} to {version.path}")
+    for part, m in version.rating.metrics.items():
+        print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")
+    if version.retrieval is not None:
+        for part, m in version.retrieval.metrics.items():
+            print(
+                f"{part:>10}: top-10 from the retrieval vectors: NDCG {m['ndcg']:.4f}  "
+                f"recall {m['recall']:.4f}  precision {m['precision']:.4f}"
+            )
+    return 0

@@ -1,0 +1,118 @@
+"""What can be trained: one record per rating-model kind (its class, its architecture, its tuned
+defaults and learning rates) and the optimizers. Importable without TensorFlow: the CLI builds
+its options from this table; the classes are imported only when a model is built.
+
+Defaults were tuned on ml-100k's validation split (bench/tune_models.py; bench/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")  # SGD always with the tutorials' momentum of 0.9
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str  # the --model value, and the manifest's model.kind
+    summary: str  # one line for --help and the README's table
+    cls: str  # "module:Class", imported when built
+    architecture: dict[str, Any] = field(default_factory=dict)  # fixed arguments of the class
+    defaults: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields it overrides
+    learning_rates: dict[str, float] = field(default_factory=dict)  # per optimizer
+    dense: bool = False  # has dense layers: takes `dropout` and `dense_l2`
+
+
+KINDS: dict[str, ModelKind] = {
+    k.name: k
+    for k in (
+        ModelKind(
+            "mf",
+            "mu + p_u . q_i (the tutorials' dot product)",
+            "training.models.mf:MF",
+            defaults={"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
+            learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+        ),
+        ModelKind(
+            "mf_bias",
+            "mu + b_u + b_i + p_u . q_i",
+            "training.models.mf:BiasedMF",
+            defaults={
+                "factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256
+            },
+            learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+        ),
+        ModelKind(
+            "dnn",
+            "concat(p_u, q_i) -> Dense(128) -> Dense(128) -> Dense(1)",
+            "training.models.mlp:MLPRating",
+            architecture={"kind": "dnn", "hidden": (128, 128)},
+            defaults={
+                "factors": 32, "l2": 1.0, "dropout": 0.5, "init_std": 0.05, "batch_size": 1024,
+                "optimizer": "rmsprop",
+            },
+            learning_rates={"adam": 0.001, "rmsprop": 0.00033, "sgd": 0.03},
+            dense=True,
+        ),
+        ModelKind(
+            "wide",
+            "concat(p_u, q_i) -> Dense(1024) -> Dense(1)",
+            "training.models.mlp:MLPRating",
+            architecture={"kind": "wide", "hidden": (1024,)},
+            defaults={
+                "factors": 16, "l2": 0.1, "dropout": 0.0, "init_std": 0.05, "batch_size": 256,
+                "optimizer": "rmsprop",
+            },
+            learning_rates={"adam": 0.0001, "rmsprop": 0.0003, "sgd": 0.03},
+            dense=True,
+        ),
+        ModelKind(
+            "residual",
+            "mf_bias plus a side branch concat(p_u, q_i) -> Dense(400) -> elu -> Dense(1)",
+            "training.models.mlp:ResidualHybrid",
+            defaults={
+                "factors": 64, "l2": 0.1, "dense_l2": 1.0, "init_std": 0.01, "batch_size": 256
+            },
+            learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+            dense=True,
+        ),
+    )
+}  # fmt: skip
+MODEL_KINDS = tuple(KINDS)
+
+
+def model_kind(name: str) -> ModelKind:
+    """The record of `name`.
+
+    Raises:
+        ValueError: no such kind (the message lists them).
+    """
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(KINDS)}") from None
+
+
+def build_model(kind: str, n_users: int, n_items: int, global_mean: float, **params: Any) -> Any:
+    """An untrained model of `kind` for `n_users` x `n_items` ids (imports TensorFlow)."""
+    record = model_kind(kind)
+    module, name = record.cls.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not record.dense:
+        params = {k: v for k, v in params.items() if k not in ("dropout", "dense_l2")}
+    return cls(n_users, n_items, global_mean=global_mean, **record.architecture, **params)
+
+
+def make_optimizer(name: str, learning_rate: float) -> Any:
+    """Adam, RMSprop, or SGD with the tutorials' momentum of 0.9 (imports Keras)."""
+    import keras
+
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
