@@ -7,7 +7,7 @@ MODELS_DIR ?= models
 NAME ?= movielens
 DATASET ?= ml-100k
 
-.PHONY: run install fetch train serve test lint audit lock clean
+.PHONY: run install fetch train serve test test-fast lint audit lock clean
 
 run: install fetch
 	@# Train only when no version exists yet; `make train` always makes a new one.
@@ -34,6 +34,10 @@ serve: install
 
 test: install
 	$(BIN)/pytest
+
+# The inner loop (under a minute): no process-starting (integration) or slow tests.
+test-fast: install
+	$(BIN)/pytest -m "not integration and not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,42 +1,19 @@
-"""Tiny artifacts built once per session: synthetic ratings, a trained mf_bias, its export."""
+"""Fixtures: tiny artifacts built once per session (synthetic ratings, a trained mf_bias, its
+export) and a client serving them. Helpers live in tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
-import socket
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
 
-from app.main import create_app  # noqa: E402
-from app.settings import Settings  # noqa: E402
+from tests.helpers import MODEL_NAME, make_client  # noqa: E402
 from training.data.ratings import RatingsData  # noqa: E402
 from training.data.synthetic import synthetic_ratings  # noqa: E402
-
-MODEL_NAME = "tiny"
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (for a server started in a subprocess)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float) -> float:
-    """Poll `predicate` until true; the seconds it took. Fails the test after `timeout`."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if predicate():
-            return time.perf_counter() - started
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +43,6 @@ def models_dir(tmp_path_factory, trained, tiny_data) -> Path:
 @pytest.fixture(scope="session")
 def version_dir(models_dir) -> Path:
     return models_dir / MODEL_NAME / "1"
-
-
-def make_client(**settings) -> TestClient:
-    """A TestClient on its own app; use as a context manager so the lifespan loads the model."""
-    return TestClient(create_app(Settings(**settings)))
 
 
 @pytest.fixture(scope="session")

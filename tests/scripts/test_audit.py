@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 _spec = importlib.util.spec_from_file_location("audit", ROOT / "scripts" / "audit.py")
 assert _spec is not None and _spec.loader is not None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client
 
 INTERNALS = ("Traceback", "/work", "/tmp", "site-packages", ".py", "numpy", "tensorflow")
 

@@ -9,12 +9,14 @@ import pytest
 import tensorflow as tf
 
 from app.serving.loader import load_version
-from tests.conftest import make_client
+from tests.helpers import make_client
 from training.config import TrainConfig
 from training.evaluation.rating import predict_frame
 from training.export import export_version
 from training.models.kinds import KINDS, MODEL_KINDS
 from training.rating import train_rating as train
+
+pytestmark = pytest.mark.slow  # trains every model kind
 
 
 @pytest.fixture(scope="module", params=MODEL_KINDS)

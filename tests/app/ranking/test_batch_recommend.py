@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.ranking import recommend as recommender
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client
 
 
 @pytest.fixture(scope="module")

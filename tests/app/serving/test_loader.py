@@ -18,7 +18,7 @@ import pytest
 
 from app.serving.loader import load_newest, load_version
 from artifact.errors import ArtifactError
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client
 
 
 def edit_manifest(directory: Path, **changes) -> None:

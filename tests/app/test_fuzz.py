@@ -14,7 +14,9 @@ from schemathesis import GenerationMode
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import MODEL_NAME
+from tests.helpers import MODEL_NAME
+
+pytestmark = pytest.mark.slow  # thousands of generated requests
 
 EXAMPLES = 200
 # Every documented operation, read from the service's own schema (no model needed for that), in

@@ -8,27 +8,13 @@ import re
 
 import pytest
 
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client, sample
 
 
 @pytest.fixture()
 def fresh(models_dir):
     with make_client(models_dir=models_dir, model_name=MODEL_NAME) as client:
         yield client
-
-
-def sample(text: str, metric_name: str, **labels: str) -> float:
-    """The value of one Prometheus sample, labels matched exactly; 0 when absent."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        key, value = line.rsplit(" ", 1)
-        metric, _, rest = key.partition("{")
-        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
-        if metric == metric_name and got == wanted:
-            return float(value)
-    return 0.0
 
 
 def test_metrics_count_requests_by_route_template_and_status(fresh, version_dir):

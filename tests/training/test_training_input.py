@@ -61,6 +61,7 @@ def test_a_rating_outside_the_stated_scale_is_refused_with_its_line(tmp_path, ca
     assert nothing_exported(tmp_path / "models")
 
 
+@pytest.mark.slow
 def test_a_run_that_diverges_leaves_no_version(tmp_path, capsys):
     rows = [(u, i, 1 + (u * i) % 5) for u in range(20) for i in range(10)]
     ratings = write_ratings(tmp_path / "ratings.csv", rows)
@@ -71,6 +72,7 @@ def test_a_run_that_diverges_leaves_no_version(tmp_path, capsys):
     assert nothing_exported(models)  # no version, no staging directory
 
 
+@pytest.mark.slow
 def test_tiny_data_whose_validation_cannot_rank_still_exports_strict_json(tmp_path):
     """Two items, one rated once: no validation user has a held-out relevant item, so top-N
     metrics are undefined. Training must not stop at epoch 0 (it did: a KeyError), and the

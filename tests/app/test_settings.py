@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.settings import Settings
+from tests.helpers import ROOT
 
 
 def test_reads_recsys_environment(monkeypatch):
@@ -40,7 +41,7 @@ def test_refuses_bad_values_with_the_reason(field, value, message):
 
 
 def test_the_readme_configuration_table_lists_every_setting():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     missing = [
         name for name in Settings.model_fields if f"| `RECSYS_{name.upper()}` |" not in readme
     ]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client
 
 
 @pytest.fixture(scope="module")

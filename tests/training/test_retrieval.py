@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.serving.loader import load_version
-from tests.conftest import make_client
+from tests.helpers import make_client
 from training.config import RetrievalConfig
 from training.export import export_version
 from training.retrieval import UserBatches, positives, train_retrieval

@@ -11,7 +11,7 @@ import pytest
 
 from app.serving.batcher import PredictBatcher
 from app.serving.loader import load_version
-from tests.conftest import MODEL_NAME, make_client
+from tests.helpers import MODEL_NAME, make_client, sample
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,6 @@ def test_predict_answers_the_same_with_batching_on_and_off(models_dir, bundle, b
 
 
 def test_only_small_requests_are_coalesced(models_dir, bundle):
-    from tests.test_observability import sample
 
     (users, items), *_ = requests_for(bundle, 1, seed=7)
     pair = {"user_id": users[0], "item_id": items[0]}

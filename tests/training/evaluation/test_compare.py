@@ -12,6 +12,8 @@ from training.evaluation.compare import compare
 from training.evaluation.report import write_report
 from training.evaluation.version import evaluate_version
 
+pytestmark = pytest.mark.slow  # trains grids of models
+
 
 @pytest.fixture(scope="module")
 def report_dir(tiny_data, tmp_path_factory):

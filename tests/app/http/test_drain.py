@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL_NAME, ROOT, free_port, wait_for
+from tests.helpers import MODEL_NAME, ROOT, free_port, wait_for
+
+pytestmark = pytest.mark.integration  # every test here starts a process
 
 # uvicorn re-raises the signal it caught once it has shut down cleanly, so the parent sees what
 # ended the process (a shell reports 143); a crash during shutdown would exit 1 instead.

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from cli import main as recsys
-from tests.conftest import MODEL_NAME, ROOT, free_port, make_client, wait_for
+from tests.helpers import MODEL_NAME, ROOT, free_port, make_client, wait_for
 
 POLL = 0.3
 
@@ -56,6 +56,7 @@ def ratings_csv(tiny_data, tmp_path) -> tuple[Path, Path]:
     return ratings_path, movies_path
 
 
+@pytest.mark.integration
 def test_a_new_version_is_served_without_a_failed_request_and_a_bad_one_is_skipped(
     models_dir, ratings_csv, tmp_path
 ):
@@ -238,6 +239,7 @@ def test_prune_keeps_the_newest(two_versions, capsys):
     )
 
 
+@pytest.mark.integration
 def test_without_a_loadable_version_it_waits_or_exits_as_configured(models_dir, tmp_path):
     root = tmp_path / "models"
     corrupt_copy(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")

@@ -10,8 +10,10 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.helpers import ROOT, free_port
 from training.data.synthetic import synthetic_ratings
+
+pytestmark = pytest.mark.integration  # every test here starts a process
 
 RECSYS = [sys.executable, "-m", "cli"]
 

@@ -1,0 +1,55 @@
+"""What many tests use: the repository root, the tiny model's name, an app client with its own
+settings, a free loopback port, polling, and reading one Prometheus sample."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+MODEL_NAME = "tiny"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_client(**settings: Any) -> TestClient:
+    """A TestClient on its own app; use as a context manager so the lifespan loads the model."""
+    return TestClient(create_app(Settings(**settings)))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for a server started in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], object], timeout: float) -> float:
+    """Poll `predicate` until true; the seconds it took. Fails the test after `timeout`."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate():
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def sample(text: str, metric_name: str, **labels: str) -> float:
+    """The value of one Prometheus sample in /metrics' text, labels matched exactly; 0 when
+    absent."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, value = line.rsplit(" ", 1)
+        metric, _, rest = key.partition("{")
+        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if metric == metric_name and got == wanted:
+            return float(value)
+    return 0.0
