@@ -51,8 +51,7 @@ def top_n(
     n = min(n, len(scores))
     if n <= 0:
         return np.empty(0, np.int64), np.empty(0, scores.dtype)
-    cut = len(scores) - n
-    winners = _boundary_ties_by_row(scores, np.argpartition(scores, cut)[cut:])
+    winners = _best(scores, n)
     top = scores[winners]
     order = np.lexsort((winners, -top))
     winners, top = winners[order], top[order]
@@ -89,19 +88,20 @@ def top_n_block(
     if k <= 0:
         return [(np.empty(0, np.int64), np.empty(0, scores.dtype)) for _ in range(queries)]
     cut = n_items - k
-    winners = np.argpartition(scores, cut, axis=1)[:, cut:]
-    top = np.take_along_axis(scores, winners, axis=1)
-    kth = top.min(axis=1)
-    straddling = np.flatnonzero(
-        (
-            np.count_nonzero(scores == kth[:, None], axis=1)
-            > np.count_nonzero(top == kth[:, None], axis=1)
+    if cut == 0:
+        winners = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+    else:
+        # One position per row here (for blocks the pair costs ~25% more, bench/topn.py), and
+        # one vectorised comparison finds the rows whose n-th best score is shared beyond the cut.
+        winners = np.argpartition(scores, cut, axis=1)[:, cut:]
+        kth = np.take_along_axis(scores, winners, axis=1).min(axis=1)
+        tied = np.count_nonzero(scores == kth[:, None], axis=1)
+        inside = np.count_nonzero(
+            np.take_along_axis(scores, winners, axis=1) == kth[:, None], axis=1
         )
-        & (kth != -np.inf)
-    )
-    for q in straddling.tolist():  # rare with real-valued scores: fixed one query at a time
-        winners[q] = _boundary_ties_by_row(scores[q], winners[q])
-        top[q] = scores[q, winners[q]]
+        for q in np.flatnonzero((tied > inside) & (kth != -np.inf)).tolist():
+            winners[q] = _ties_by_row(scores[q], k, kth[q])  # rare with real-valued scores
+    top = np.take_along_axis(scores, winners, axis=1)
     order = np.lexsort((winners, -top), axis=1)
     winners = np.take_along_axis(winners, order, axis=1).astype(np.int64, copy=False)
     top = np.take_along_axis(top, order, axis=1)
@@ -109,17 +109,25 @@ def top_n_block(
     return [(winners[i, :e], top[i, :e]) for i, e in enumerate(eligible)]
 
 
-def _boundary_ties_by_row(scores: np.ndarray, winners: np.ndarray) -> np.ndarray:
-    """`winners` (the n best, as argpartition chose them) with ties at the n-th score settled by
-    row: when items outside the winners score exactly the n-th best score, argpartition picked
-    among them arbitrarily; the rule takes the lowest rows instead. One extra comparison pass
-    over the catalogue when there is no such tie."""
-    kth = scores[winners].min()
-    if kth == -np.inf:
-        return winners  # the tail is ineligible anyway
-    tied = scores == kth
-    in_winners = int(np.count_nonzero(scores[winners] == kth))
-    if int(np.count_nonzero(tied)) == in_winners:
-        return winners
+def _best(scores: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the `n` best scores (1 <= n <= len), unordered, ties at the cut by row.
+
+    argpartition places both the n-th best score and the best one left outside in position, so
+    a tie straddling the cut shows without another pass over the scores (and, measured in
+    bench/topn.py, asking for the two positions is faster than asking for one).
+    """
+    cut = len(scores) - n
+    if cut == 0:
+        return np.arange(len(scores))
+    part = np.argpartition(scores, (cut - 1, cut))
+    kth = scores[part[cut]]
+    if kth == -np.inf or scores[part[cut - 1]] != kth:
+        return part[cut:]
+    return _ties_by_row(scores, n, kth)  # argpartition chose among equals: take the lowest rows
+
+
+def _ties_by_row(scores: np.ndarray, n: int, kth: float) -> np.ndarray:
+    """The `n` best rows when the n-th best score `kth` is shared beyond the cut: every row
+    above it, then the lowest rows scoring exactly it."""
     above = np.flatnonzero(scores > kth)
-    return np.concatenate([above, np.flatnonzero(tied)[: len(winners) - len(above)]])
+    return np.concatenate([above, np.flatnonzero(scores == kth)[: n - len(above)]])
