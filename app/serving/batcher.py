@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger("app")
+from app.serving.loader import PredictFn  # user ids, item ids -> ratings
 
-PredictFn = Callable[[list[str], list[str]], np.ndarray]
+log = logging.getLogger("app")
 
 
 @dataclass
