@@ -31,7 +31,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PATH=/opt/venv/bin:$PATH \
-    RECSYS_MODELS_DIR=/models
+    RECSYS_MODELS_DIR=/models \
+    RECSYS_DATA_DIR=/data
 COPY --from=builder /wheels /wheels
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels recsys \
@@ -52,7 +53,7 @@ FROM common AS runtime
 ENV RECSYS_HOST=0.0.0.0 \
     RECSYS_PORT=8000 \
     RECSYS_WORKERS=1
-VOLUME ["/models"]
+VOLUME ["/models", "/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('RECSYS_PORT', '8000') + '/ready', timeout=2)"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from app.auth import require_bearer
 from app.errors import ModelNotReady
 from app.serving.loader import LoadedVersion
 from app.serving.versions import ServedVersion
@@ -31,3 +32,11 @@ def served(request: Request) -> ServedVersion:
 
 def loaded(request: Request) -> LoadedVersion:
     return served(request).loaded
+
+
+def writable(request: Request) -> None:
+    """A dependency of the write routes: with RECSYS_WRITE_TOKEN set, the request must carry it
+    (checked before the body is read, so an unauthorised caller learns nothing from it)."""
+    token = service_of(request).settings.write_token
+    if token is not None:
+        require_bearer(request, token)

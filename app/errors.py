@@ -32,6 +32,13 @@ class ModelNotReady(ServiceError):
     status = 503
 
 
+class StoreUnavailable(ServiceError):
+    """A write the event store did not take; the detail names the store and why. Nothing of
+    the request was stored."""
+
+    status = 503
+
+
 class NoSuchVersion(ServiceError):
     """An admin asked for a version directory that does not exist."""
 

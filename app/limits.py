@@ -87,4 +87,5 @@ MAX_BATCH_USERS = Limit(
 MAX_PREDICT_INSTANCES = Limit(
     "max_predict_instances", "length", (BodyField("PredictRequest", "instances"),)
 )
-LIMITS = (MAX_N, MAX_BATCH_USERS, MAX_PREDICT_INSTANCES)
+MAX_EVENTS = Limit("max_events", "length", (BodyField("EventsRequest", "events"),))
+LIMITS = (MAX_N, MAX_BATCH_USERS, MAX_PREDICT_INSTANCES, MAX_EVENTS)

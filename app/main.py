@@ -13,7 +13,7 @@ from app.errors import install_error_handlers
 from app.http.body_limit import BodyLimitMiddleware
 from app.http.observability import ObservabilityMiddleware
 from app.http.openapi import install_openapi_with_limits
-from app.routes import admin, health, metrics, models, predict, recommend
+from app.routes import admin, events, health, items, metrics, models, predict, recommend, users
 from app.settings import Settings
 from app.state import ServiceState
 
@@ -33,10 +33,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
             await service.versions.start()
+            await service.events.start()
             service.drain.install()
             try:
                 yield
             finally:
+                await service.events.stop()
                 await service.versions.stop()
 
     app = FastAPI(
@@ -47,15 +49,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
-    install_openapi_with_limits(app, settings)
+    install_openapi_with_limits(app, settings, service.versions)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["*"],
         )
-    for module in (recommend, predict, health, metrics, models, admin):  # hot routes first
+    # The hot routes first.
+    for module in (recommend, predict, events, users, items, health, metrics, models, admin):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.

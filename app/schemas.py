@@ -72,9 +72,18 @@ class RecommendedItem(BaseModel):
     genres: list[str] = Field(default_factory=list)
 
 
+Source = Literal["model", "fold_in", "popular"]
+SOURCE_DESCRIPTION = (
+    "what ranked the items: 'model' (the user's trained vectors), 'fold_in' (vectors solved from "
+    "ratings the version never saw) or 'popular' (the most-rated items, for a user without "
+    "history)"
+)
+
+
 class RecommendResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem]
+    source: Source = Field(description=SOURCE_DESCRIPTION)
     model: ModelRef
 
 
@@ -92,11 +101,15 @@ class RecommendBatchRequest(BaseModel):
     by: Literal["default", "rating"] = Field(
         "default", description="'rating': rank by the rating model's predicted rating"
     )
+    fallback: bool = Field(
+        True, description="users without history get popular items; false: 404 for them"
+    )
 
 
 class UserRecommendations(BaseModel):
     user_id: str
     items: list[RecommendedItem]
+    source: Source = Field(description=SOURCE_DESCRIPTION)
 
 
 class RecommendBatchResponse(BaseModel):
@@ -123,9 +136,19 @@ class Health(BaseModel):
     status: str
 
 
+class StoreStatus(BaseModel):
+    status: Literal["ok", "unavailable"]
+    url: str = Field(description="the store, without password (SQLite: the file's name)")
+    applied_through: int = Field(description="the newest event-log id this worker has applied")
+    error: str | None = Field(None, description="why it is unavailable")
+
+
 class Readiness(BaseModel):
     status: str
     model: ModelRef | None = None
+    store: StoreStatus | None = Field(
+        None, description="the event store: reads keep serving while it is unavailable"
+    )
     refused: dict[str, str] = Field(
         default_factory=dict,
         description="version -> why it was refused (the file, relative to RECSYS_MODELS_DIR)",
@@ -149,6 +172,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: ("the body is not valid JSON or not UTF-8", ErrorBody),
         404: ("an id the served model does not know", ErrorBody),
         413: ("the body is over RECSYS_MAX_BODY_BYTES", ErrorBody),
-        503: ("no model loaded yet", ErrorBody),
+        401: ("a write token is set and the request does not carry it", ErrorBody),
+        503: ("no model loaded yet, or (writes) the event store did not take it", ErrorBody),
     }
     return {s: {"description": described[s][0], "model": described[s][1]} for s in statuses}

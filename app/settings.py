@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -64,6 +64,27 @@ class Settings(BaseSettings):
         ge=1,
         description="on SIGTERM, how long requests in flight may take before they are cancelled",
     )
+    data_dir: Path = Field(
+        Path("data"), description="writable directory for the default SQLite event store"
+    )
+    store_url: str | None = Field(
+        None,
+        description="event store: sqlite:///path or postgresql://user:pass@host/db; "
+        "default sqlite:///<data_dir>/events.sqlite3",
+    )
+    store_synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="SQLite: 'full' syncs every commit (durable across power loss), 'normal' "
+        "survives a crash of the process only",
+    )
+    sync_seconds: float = Field(
+        1.0, ge=0, description="how often each worker reads other workers' writes (0: never)"
+    )
+    write_token: SecretStr | None = Field(
+        None, description="bearer token the write routes require; unset: writes are open"
+    )
+    max_events: int = Field(10_000, ge=1, description="most events per POST /events")
+    events_commit_size: int = Field(20_000, ge=1, description="most events one group commit writes")
     log_level: str = Field("info", description="uvicorn/service log level")
     access_log: bool = Field(True, description="one JSON line per request (with its request id)")
 
@@ -77,11 +98,21 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("admin_token", mode="before")
+    @property
+    def resolved_store_url(self) -> str:
+        """`store_url`, or the default SQLite file in `data_dir`."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'events.sqlite3').as_posix()}"
+
+    @field_validator("admin_token", "write_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         # RECSYS_ADMIN_TOKEN= (empty, as compose passes an unset variable) must not turn the
         # admin routes on with an empty password.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("store_url", mode="before")
+    @classmethod
+    def _empty_url_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", mode="before")

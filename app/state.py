@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.events.service import EventService
 from app.http.drain import Drain
 from app.http.observability import Metrics
 from app.serving.versions import VersionOwner
@@ -14,17 +15,19 @@ from app.settings import Settings
 class ServiceState:
     """Everything handlers and middleware share, built once by `create_app`.
 
-    `versions` owns the served version (and swaps it); the rest is configuration and counters.
+    `versions` owns the served version (and swaps it); `events` owns the event store and the
+    live state built from it; the rest is configuration and counters.
     """
 
     settings: Settings
     metrics: Metrics
     drain: Drain
     versions: VersionOwner
+    events: EventService
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
         metrics = Metrics()
-        return cls(
-            settings, metrics, Drain(settings.drain_seconds), VersionOwner(settings, metrics)
-        )
+        versions, events = VersionOwner(settings, metrics), EventService(settings, metrics)
+        versions.on_swap.append(events.live.rebase)
+        return cls(settings, metrics, Drain(settings.drain_seconds), versions, events)

@@ -17,6 +17,8 @@ ITEM_IDS = "item_ids.json"
 ITEMS = "items.json"  # title and genres per item row (optional)
 SEEN_INDPTR = "seen_indptr.npy"
 SEEN_INDICES = "seen_indices.npy"
+SEEN_RATINGS = "seen_ratings.npy"  # the rating of each seen item (optional: older versions)
+SEEN_TIMESTAMPS = "seen_timestamps.npy"  # and when it was given (0: the data had no time)
 STAGING_PREFIX = ".staging-"
 
 # The rating model's arrays; the retrieval vectors carry this prefix in front of the same names.

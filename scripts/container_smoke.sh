@@ -15,12 +15,13 @@ PORT=${SMOKE_PORT:-18080}
 WORK=$(mktemp -d)
 CONTAINER=recsys-smoke-$$
 MODELS_VOLUME=recsys-smoke-models-$$
+STORE_VOLUME=recsys-smoke-store-$$
 
 log() { printf '[container_smoke] %s\n' "$*" >&2; }
 
 cleanup() {
     podman --runtime runc rm -f "$CONTAINER" >/dev/null 2>&1 || true
-    podman volume rm -f "$MODELS_VOLUME" >/dev/null 2>&1 || true
+    podman volume rm -f "$MODELS_VOLUME" "$STORE_VOLUME" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -90,9 +91,11 @@ log "training a small model with the trainer image"
 grep -h "exported" "$WORK/train.log" >&2
 
 log "serving it with the runtime image on 127.0.0.1:$PORT, read-only root filesystem"
-# --read-only: nothing in the image is writable (podman still mounts a tmpfs on /tmp and /run).
+# --read-only: nothing in the image is writable (podman still mounts a tmpfs on /tmp and /run);
+# the event store lives in its own volume at /data.
+"${PODMAN[@]}" volume create "$STORE_VOLUME" >/dev/null
 "${PODMAN[@]}" run -d --name "$CONTAINER" --network host -e "RECSYS_PORT=$PORT" --read-only \
-    -v "$MODELS_VOLUME:/models:ro" localhost/recsys-runtime:smoke >/dev/null
+    -v "$MODELS_VOLUME:/models:ro" -v "$STORE_VOLUME:/data" localhost/recsys-runtime:smoke >/dev/null
 for _ in $(seq 1 120); do
     if curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null; then break; fi
     sleep 1
@@ -106,6 +109,15 @@ grep -q '"predictions":\[' "$WORK/predict.json"
 curl -sf "http://127.0.0.1:$PORT/recommend/196?n=3" | tee "$WORK/recommend.json" >&2
 echo >&2
 grep -q '"items":\[{"item_id"' "$WORK/recommend.json"
+# The event store is on: a new user's rating is stored and never recommended back to them.
+first=$(curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=1" | sed 's/.*"item_id":"\([^"]*\)".*/\1/')
+curl -sf -X POST "http://127.0.0.1:$PORT/events" -H 'Content-Type: application/json' \
+    -d "{\"events\": [{\"user_id\": \"smoke-user\", \"item_id\": \"$first\", \"rating\": 5}]}" >&2
+echo >&2
+curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=3" | tee "$WORK/after.json" >&2
+echo >&2
+grep -q '"source":"popular"' "$WORK/after.json" && ! grep -q "\"item_id\":\"$first\"" "$WORK/after.json" ||
+    { log "the rated item came back, or the store is off"; exit 1; }
 [ "$("${PODMAN[@]}" exec "$CONTAINER" id -u)" != 0 ] || { log "the api runs as root"; exit 1; }
 if "${PODMAN[@]}" exec "$CONTAINER" sh -c 'touch /opt/venv/x || touch /home/recsys/x' 2>/dev/null; then
     log "the root filesystem is writable"; exit 1
@@ -115,4 +127,4 @@ log "stopping it (SIGTERM): it must shut down cleanly, not be killed after the g
 "${PODMAN[@]}" stop -t 30 "$CONTAINER" >/dev/null
 "${PODMAN[@]}" logs "$CONTAINER" >"$WORK/api.log" 2>&1
 grep -q "Finished server process" "$WORK/api.log" || { tail -30 "$WORK/api.log" >&2; exit 1; }
-log "OK: built, trained, served read-only as non-root; /ready, /predict and /recommend answered from outside; stopped cleanly"
+log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend and /events answered from outside; stopped cleanly"

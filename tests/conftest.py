@@ -4,8 +4,12 @@ export) and a client serving them. Helpers live in tests/helpers.py."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Apps and `python -m app` processes the tests start keep their default event store out of the
+# checkout (most tests give each app its own store: tests.helpers.make_client).
+os.environ.setdefault("RECSYS_DATA_DIR", tempfile.mkdtemp(prefix="recsys-test-data-"))
 
 from pathlib import Path  # noqa: E402
 
@@ -49,3 +53,18 @@ def version_dir(models_dir) -> Path:
 def client(models_dir):
     with make_client(models_dir=models_dir, model_name=MODEL_NAME, max_n=20) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (Debian's `postgresql` package; `.ci/run` installs it), started
+    for the session. Without one the tests that need it are skipped, and the run says so."""
+    from tests.postgres import PostgresServer, binaries
+
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql): NOT TESTED on it")
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.remove()

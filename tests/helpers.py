@@ -4,6 +4,7 @@ settings, a free loopback port, polling, and reading one Prometheus sample."""
 from __future__ import annotations
 
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_client(**settings: Any) -> TestClient:
-    """A TestClient on its own app; use as a context manager so the lifespan loads the model."""
+    """A TestClient on its own app, with its own empty event store unless `store_url` is given;
+    use as a context manager so the lifespan loads the model."""
+    settings.setdefault("store_url", fresh_store_url())
     return TestClient(create_app(Settings(**settings)))
+
+
+def fresh_store_url() -> str:
+    """An SQLite event store in a new temporary directory (removed when the tests end)."""
+    return f"sqlite:///{tempfile.mkdtemp(prefix='recsys-store-')}/events.sqlite3"
 
 
 def free_port() -> int:

@@ -63,6 +63,39 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.store_up = Gauge(
+            "recsys_store_up",
+            "1 while the event store answers, 0 while it does not",
+            registry=self.registry,
+        )
+        self.store_cursor = Gauge(
+            "recsys_store_applied_through",
+            "The highest event-log id applied to this worker's live state",
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "recsys_events",
+            "Ratings posted, by outcome (accepted or duplicate)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.commit_requests = Histogram(
+            "recsys_store_commit_requests",
+            "Write requests in one group commit",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_events = Histogram(
+            "recsys_store_commit_events",
+            "Events in one group commit",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_commit(self, requests: int, events: int) -> None:
+        self.commit_requests.observe(requests)
+        self.commit_events.observe(events)
+
     def observe_batch(self, requests: int, instances: int) -> None:
         self.batch_requests.observe(requests)
         self.batch_instances.observe(instances)

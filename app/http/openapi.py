@@ -1,7 +1,9 @@
 """The OpenAPI schema with this deployment's limits in it.
 
 The limits are settings (app.limits), so the route declarations cannot carry them; they are
-written into the generated schema once, from the same declarations the handlers check."""
+written into the generated schema once, from the same declarations the handlers check. So is
+the rating scale an event must respect, which is the served version's: the schema is made
+again after every swap."""
 
 from __future__ import annotations
 
@@ -10,18 +12,30 @@ from typing import Any
 from fastapi import FastAPI
 
 from app.limits import LIMITS, BodyField
+from app.serving.versions import VersionOwner
 from app.settings import Settings
 
 
-def install_openapi_with_limits(app: FastAPI, settings: Settings) -> None:
+def install_openapi_with_limits(app: FastAPI, settings: Settings, versions: VersionOwner) -> None:
     generate = app.openapi  # FastAPI's own generator; it caches in app.openapi_schema
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _add_limits(generate(), settings)  # generate() stores what it returns
+            schema = generate()  # generate() stores what it returns
+            _add_limits(schema, settings)
+            _add_rating_scale(schema, versions)
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
+    versions.on_swap.append(lambda _: setattr(app, "openapi_schema", None))
+
+
+def _add_rating_scale(schema: dict[str, Any], versions: VersionOwner) -> None:
+    if versions.served is None:
+        return
+    low, high = versions.served.loaded.manifest.rating_range
+    rating = schema["components"]["schemas"]["Event"]["properties"]["rating"]
+    rating.update({"minimum": low, "maximum": high})
 
 
 def _add_limits(schema: dict[str, Any], settings: Settings) -> None:

@@ -1,24 +1,42 @@
-"""Top-N on a loaded version: one user, or many at once, through the shared kernel
-(`artifact.topn`), and the id checks that turn unknown ids into 404s."""
+"""Top-N on the served version and the live state: one user, or many at once, through the shared
+kernel (`artifact.topn`); and the id checks that turn unknown ids into 404s.
+
+A user the version knows is ranked with their vectors, never shown an item they rated, in
+training or since (live events). A user it does not know (new, or forgotten since it was
+trained) gets the most-rated items, training counts plus live ratings, minus what they rated:
+`source="popular"`, or a 404 when the caller asks for no fallback.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
+from app.events.live import LiveState
 from app.serving.loader import LoadedVersion, RankingVectors
-from artifact.topn import Ranked, score, top_n, top_n_block
+from artifact.topn import score, top_n, top_n_block
 
 BLOCK_USERS = 256  # users scored per matrix-matrix product: bounds the (users, items) block
 
 
+@dataclass(frozen=True)
+class Recommendation:
+    rows: np.ndarray  # item rows, best first
+    scores: np.ndarray
+    source: str  # "model" or "popular" (see app.schemas.Source)
+
+
 def recommend(
     loaded: LoadedVersion,
+    live: LiveState,
     user_id: str,
     n: int,
     exclude_seen: bool = True,
     by_rating: bool = False,
-) -> Ranked:
+    fallback: bool = True,
+) -> Recommendation:
     """The `n` best item rows for `user_id` and their scores, best first.
 
     One matvec over the catalogue and the kernel's partial sort. Fewer than `n` come back when
@@ -27,61 +45,86 @@ def recommend(
     score is then the predicted rating before clipping.
 
     Raises:
-        UnknownUser: `user_id` is not in the served model.
+        UnknownUser: the version does not know `user_id` and `fallback` is off.
     """
-    row = loaded.user_index.get(user_id)
+    row = live.base_row(user_id)
     if row is None:
-        raise UnknownUser(user_id)
+        if not fallback:
+            raise UnknownUser(user_id)
+        return _popular(live, user_id, n, exclude_seen)
     vectors = _vectors(loaded, by_rating)
     scores = score(vectors.user_factors[row], vectors.item_factors, vectors.item_bias)
-    rows, top = top_n(scores, n, loaded.seen.of(row) if exclude_seen else None)
+    rows, top = top_n(scores, n, _exclusions(loaded, live, user_id, row) if exclude_seen else None)
     if vectors.user_offset is not None:
         top = top + vectors.user_offset[row]
-    return rows, top
+    return Recommendation(rows, top, "model")
 
 
 def recommend_many(
     loaded: LoadedVersion,
+    live: LiveState,
     user_ids: list[str],
     n: int,
     exclude_seen: bool = True,
     by_rating: bool = False,
-) -> list[Ranked]:
-    """`recommend` for many users at once, one matrix-matrix product per block of users. Same
-    answers as `recommend` per user (up to float rounding of near-ties).
+    fallback: bool = True,
+) -> list[Recommendation]:
+    """`recommend` for many users at once, one matrix-matrix product per block of known users.
+    Same answers as `recommend` per user (up to float rounding of near-ties).
 
     Raises:
-        UnknownIds: any user is not in the served model (nothing is computed then).
+        UnknownIds: with `fallback` off, any user the version does not know (nothing is
+            computed then).
     """
-    unknown = _unknown(user_ids, loaded.user_index)
-    if unknown:
+    rows = [live.base_row(u) for u in user_ids]
+    unknown = list(dict.fromkeys(u for u, r in zip(user_ids, rows, strict=True) if r is None))
+    if unknown and not fallback:
         raise UnknownIds(unknown, [])
-    rows = np.fromiter((loaded.user_index[u] for u in user_ids), np.int64, len(user_ids))
+    out: dict[int, Recommendation] = {}
+    known = [(i, r) for i, r in enumerate(rows) if r is not None]
     vectors = _vectors(loaded, by_rating)
-    out: list[Ranked] = []
-    for start in range(0, len(rows), BLOCK_USERS):
-        block = rows[start : start + BLOCK_USERS]
-        scores = score(vectors.user_factors[block], vectors.item_factors, vectors.item_bias)
-        exclude = loaded.seen.of_rows(block) if exclude_seen else None
+    for start in range(0, len(known), BLOCK_USERS):
+        block = known[start : start + BLOCK_USERS]
+        block_rows = np.fromiter((r for _, r in block), np.int64, len(block))
+        scores = score(vectors.user_factors[block_rows], vectors.item_factors, vectors.item_bias)
+        exclude = (
+            [_exclusions(loaded, live, user_ids[i], r) for i, r in block] if exclude_seen else None
+        )
         ranked = top_n_block(scores, n, exclude)
-        if vectors.user_offset is not None:
-            offsets = vectors.user_offset[block].tolist()
-            ranked = [(r, s + offset) for (r, s), offset in zip(ranked, offsets, strict=True)]
-        out.extend(ranked)
-    return out
+        offsets = vectors.user_offset
+        for (i, r), (item_rows, top) in zip(block, ranked, strict=True):
+            if offsets is not None:
+                top = top + offsets[r]
+            out[i] = Recommendation(item_rows, top, "model")
+    for i, user in enumerate(user_ids):
+        if i not in out:
+            out[i] = _popular(live, user, n, exclude_seen)
+    return [out[i] for i in range(len(user_ids))]
 
 
-def check_known(loaded: LoadedVersion, user_ids: list[str], item_ids: list[str]) -> None:
-    """Raises UnknownIds naming every id the served model does not know."""
-    unknown_users = _unknown(user_ids, loaded.user_index)
-    unknown_items = _unknown(item_ids, loaded.item_index)
+def check_known(
+    loaded: LoadedVersion, live: LiveState, user_ids: list[str], item_ids: list[str]
+) -> None:
+    """Raises UnknownIds naming every id the served model cannot predict for."""
+    unknown_users = list(dict.fromkeys(u for u in user_ids if live.base_row(u) is None))
+    unknown_items = list(dict.fromkeys(i for i in item_ids if i not in loaded.item_index))
     if unknown_users or unknown_items:
         raise UnknownIds(unknown_users, unknown_items)
 
 
+def _exclusions(loaded: LoadedVersion, live: LiveState, user_id: str, row: int) -> np.ndarray:
+    """What the user rated: in the data the version learned from, and since."""
+    seen = loaded.seen.of(row)
+    if user_id not in live.ratings:
+        return seen
+    return np.concatenate([seen, live.rated_rows(user_id)])
+
+
+def _popular(live: LiveState, user_id: str, n: int, exclude_seen: bool) -> Recommendation:
+    exclude = live.rated_rows(user_id) if exclude_seen else None
+    rows, top = top_n(live.popularity.copy(), n, exclude)
+    return Recommendation(rows, top, "popular")
+
+
 def _vectors(loaded: LoadedVersion, by_rating: bool) -> RankingVectors:
     return loaded.rating_vectors if by_rating else loaded.vectors
-
-
-def _unknown(ids: list[str], index: dict[str, int]) -> list[str]:
-    return list(dict.fromkeys(i for i in ids if i not in index))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 
+from app.auth import require_bearer
 from app.deps import service_of
-from app.errors import AdminDisabled, Unauthorized
+from app.errors import AdminDisabled
 from app.serving.versions import VersionOwner
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -20,10 +20,7 @@ def _authorised(request: Request) -> VersionOwner:
     token = service.settings.admin_token
     if token is None:
         raise AdminDisabled()
-    given = request.headers.get("authorization", "")
-    expected = "Bearer " + token.get_secret_value()
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized()
+    require_bearer(request, token)
     return service.versions
 
 

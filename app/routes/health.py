@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import service_of
-from app.schemas import Health, ModelRef, Readiness
+from app.schemas import Health, ModelRef, Readiness, StoreStatus
 
 router = APIRouter(tags=["health"])
 
@@ -18,11 +18,12 @@ async def health() -> Health:
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 async def ready(request: Request) -> Readiness | JSONResponse:
     """Ready: a model is loaded and serving (503 until then, saying why versions were refused)."""
-    versions = service_of(request).versions
+    service = service_of(request)
+    versions, store = service.versions, service.events.status()
     refused = versions.refusals()  # e.g. newer ones not swapped to
     if versions.served is None:
-        body = {"status": "no model loaded", "model": None, "refused": refused}
+        body = {"status": "no model loaded", "model": None, "store": store, "refused": refused}
         return JSONResponse(body, status_code=503)
     loaded = versions.served.loaded
     model = ModelRef(name=loaded.name, version=loaded.version)
-    return Readiness(status="ready", model=model, refused=refused)
+    return Readiness(status="ready", model=model, store=StoreStatus(**store), refused=refused)

@@ -26,11 +26,11 @@ router = APIRouter(tags=["predict"])
 )
 async def predict_ratings(body: PredictRequest, request: Request) -> PredictResponse:
     """Predicted ratings for user-item pairs, in order, from the exported SavedModel."""
-    current, settings = served(request), service_of(request).settings
-    version = current.loaded
+    current, service = served(request), service_of(request)
+    version, settings = current.loaded, service.settings
     MAX_PREDICT_INSTANCES.check(settings, ("body", "instances"), len(body.instances))
     user_ids, item_ids = [i.user_id for i in body.instances], [i.item_id for i in body.instances]
-    check_known(version, user_ids, item_ids)
+    check_known(version, service.events.live, user_ids, item_ids)
     batcher = current.batcher
     if batcher is not None and len(user_ids) < settings.predict_batch_below:
         ratings = await batcher.predict_async(user_ids, item_ids)

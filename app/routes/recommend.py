@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.deps import loaded, service_of
 from app.limits import MAX_BATCH_USERS, MAX_N
-from app.ranking.recommend import recommend, recommend_many
+from app.ranking.recommend import Recommendation, recommend, recommend_many
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -31,13 +30,23 @@ async def recommend_for_user(
         Literal["default", "rating"],
         Query(description="'rating': rank by the rating model's predicted rating"),
     ] = "default",
+    fallback: Annotated[
+        bool, Query(description="a user without history gets popular items; false: 404")
+    ] = True,
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked)."""
-    version, settings = loaded(request), service_of(request).settings
-    MAX_N.check(settings, ("query", "n"), n)
-    rows, scores = recommend(version, user_id, n, exclude_seen, by_rating=by == "rating")
+    version, service = loaded(request), service_of(request)
+    MAX_N.check(service.settings, ("query", "n"), n)
+    ranked = recommend(
+        version, service.events.live, user_id, n, exclude_seen, by == "rating", fallback
+    )
     return _json(
-        {"user_id": user_id, "items": _items(version, rows, scores), "model": _model(version)}
+        {
+            "user_id": user_id,
+            "items": _items(version, ranked),
+            "source": ranked.source,
+            "model": _model(version),
+        }
     )
 
 
@@ -48,25 +57,32 @@ async def recommend_for_user(
 )
 async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> Response:
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
-    block of users). All or nothing: an unknown user answers 404 naming every unknown one."""
-    version, settings = loaded(request), service_of(request).settings
-    MAX_BATCH_USERS.check(settings, ("body", "user_ids"), len(body.user_ids))
-    MAX_N.check(settings, ("body", "n"), body.n)
+    block of users). Users without history get popular items; with `fallback` off, all or
+    nothing: an unknown user answers 404 naming every unknown one."""
+    version, service = loaded(request), service_of(request)
+    MAX_BATCH_USERS.check(service.settings, ("body", "user_ids"), len(body.user_ids))
+    MAX_N.check(service.settings, ("body", "n"), body.n)
     ranked = recommend_many(
-        version, body.user_ids, body.n, body.exclude_seen, by_rating=body.by == "rating"
+        version,
+        service.events.live,
+        body.user_ids,
+        body.n,
+        body.exclude_seen,
+        body.by == "rating",
+        body.fallback,
     )
     return _json(
         {
             "results": [
-                {"user_id": user, "items": _items(version, rows, scores)}
-                for user, (rows, scores) in zip(body.user_ids, ranked, strict=True)
+                {"user_id": user, "items": _items(version, r), "source": r.source}
+                for user, r in zip(body.user_ids, ranked, strict=True)
             ],
             "model": _model(version),
         }
     )
 
 
-def _items(version: LoadedVersion, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+def _items(version: LoadedVersion, ranked: Recommendation) -> list[dict[str, Any]]:
     """The RecommendedItem shape as plain dicts (the response models document it; building and
     validating pydantic objects per item cost more than the top-N maths itself)."""
     ids, titles, genres = version.item_ids, version.titles, version.genres
@@ -77,7 +93,7 @@ def _items(version: LoadedVersion, rows: np.ndarray, scores: np.ndarray) -> list
             "title": titles[r] if titles else None,
             "genres": genres[r] if genres else [],
         }
-        for r, s in zip(rows.tolist(), scores.astype(float).tolist(), strict=True)
+        for r, s in zip(ranked.rows.tolist(), ranked.scores.astype(float).tolist(), strict=True)
     ]
 
 

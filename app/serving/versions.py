@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ class VersionOwner:
         self.refused: dict[int, tuple[float, str]] = {}  # version -> (manifest mtime, reason)
         self.lock = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
+        # Told of every swap, in the same step (the live state recounts against the new one).
+        self.on_swap: list[Callable[[LoadedVersion], None]] = []
 
     async def start(self) -> None:
         """Serve the pinned or newest loadable version, then poll. With none: /ready says 503
@@ -143,6 +146,8 @@ class VersionOwner:
             )
             batcher.start()
         old = self.served
+        for listener in self.on_swap:
+            listener(loaded)
         self.served = ServedVersion(loaded, batcher)  # the swap
         self.metrics.model.labels(loaded.name).set(loaded.version)
         log.info("serving %s version %s from %s", loaded.name, loaded.version, loaded.path)

@@ -54,6 +54,12 @@ def test_health_ready_and_models(client):
     assert client.get("/ready").json() == {
         "status": "ready",
         "model": {"name": MODEL_NAME, "version": 1},
+        "store": {
+            "status": "ok",
+            "url": "sqlite:events.sqlite3",
+            "applied_through": 0,
+            "error": None,
+        },
         "refused": {},
     }
     info = client.get("/models").json()
@@ -197,8 +203,8 @@ def test_recommend_never_pads_beyond_the_unseen_items(client, exported):
 
 
 def test_recommend_errors(client):
-    assert client.get("/recommend/ghost").status_code == 404
-    assert client.get("/recommend/ghost").json() == {"detail": "unknown user_id 'ghost'"}
+    strict = client.get("/recommend/ghost", params={"fallback": "false"})
+    assert strict.status_code == 404 and strict.json() == {"detail": "unknown user_id 'ghost'"}
     for n, bound in (
         ("0", "greater than or equal to 1"),
         ("21", "less than or equal to 20"),

@@ -83,12 +83,15 @@ def test_odd_ids_are_just_unknown(client, ids, weird):
         client.post("/predict", json={"instances": [{"user_id": weird, "item_id": item}]}), 404
     )
     assert body["unknown_user_ids"] == [weird]
-    assert_clean_4xx(client.post("/recommend", json={"user_ids": [weird]}), 404)
+    strict = {"user_ids": [weird], "fallback": False}
+    assert_clean_4xx(client.post("/recommend", json=strict), 404)
+    popular = client.post("/recommend", json={"user_ids": [weird]})  # no history: popular items
+    assert popular.status_code == 200 and popular.json()["results"][0]["source"] == "popular"
 
 
 def test_odd_ids_in_the_path(client):
     for path in ("/recommend/%00", "/recommend/..%2F..%2Fetc", "/recommend/" + "x" * 129):
-        response = client.get(path)
+        response = client.get(path, params={"fallback": "false"})
         assert response.status_code in (404, 422)
         assert_clean_4xx(response, response.status_code)
 

@@ -14,7 +14,7 @@ from schemathesis import GenerationMode
 
 from app.main import create_app
 from app.settings import Settings
-from tests.helpers import MODEL_NAME
+from tests.helpers import MODEL_NAME, fresh_store_url
 
 pytestmark = pytest.mark.slow  # thousands of generated requests
 
@@ -34,7 +34,10 @@ CASES = sorted(
 def api_schema(models_dir):
     # schemathesis starts the app's lifespan at the first call (the model loads once per test)
     # on its own event loop, keeps it for every generated call, and ends it with the test.
-    app = create_app(Settings(models_dir=models_dir, model_name=MODEL_NAME, poll_seconds=0))
+    settings = Settings(
+        models_dir=models_dir, model_name=MODEL_NAME, poll_seconds=0, store_url=fresh_store_url()
+    )
+    app = create_app(settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -132,7 +132,15 @@ def seen_items(users: IdIndex, items: IdIndex, ratings: pd.DataFrame) -> SeenIte
     u = users.lookup(ratings["user_id"])
     i = items.lookup(ratings["item_id"])
     keep = (u < users.oov) & (i < items.oov)
-    return SeenItems.from_pairs(u[keep], i[keep], len(users), len(items))
+    stamps = ratings["timestamp"] if "timestamp" in ratings else np.zeros(len(ratings), np.int64)
+    return SeenItems.from_pairs(
+        u[keep],
+        i[keep],
+        len(users),
+        len(items),
+        ratings["rating"].to_numpy(np.float32)[keep],
+        np.asarray(stamps, np.int64)[keep],
+    )
 
 
 def model_scores(model, n_items: int) -> ScoreFn:

@@ -22,7 +22,7 @@ def test_metrics_count_requests_by_route_template_and_status(fresh, version_dir)
     item = json.loads((version_dir / "item_ids.json").read_text())[0]
     for _ in range(3):
         assert fresh.get(f"/recommend/{user}").status_code == 200
-    assert fresh.get("/recommend/ghost").status_code == 404
+    assert fresh.get("/recommend/ghost?fallback=false").status_code == 404
     assert fresh.get("/no/such/path").status_code == 404
     body = {"instances": [{"user_id": user, "item_id": item}] * 5}
     assert fresh.post("/predict", json=body).status_code == 200
@@ -52,13 +52,13 @@ def test_request_ids_are_echoed_when_safe_and_made_otherwise(fresh):
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
     unsafe = fresh.get("/health", headers={"X-Request-ID": "a b<script>"})
     assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["x-request-id"])
-    errors = fresh.get("/recommend/ghost", headers={"X-Request-ID": "r-404"})
+    errors = fresh.get("/recommend/ghost?fallback=false", headers={"X-Request-ID": "r-404"})
     assert errors.status_code == 404 and errors.headers["x-request-id"] == "r-404"
 
 
 def test_each_request_writes_one_json_access_line(fresh, caplog):
     with caplog.at_level(logging.INFO, logger="app.access"):
-        fresh.get("/recommend/ghost", headers={"X-Request-ID": "trace-7"})
+        fresh.get("/recommend/ghost?fallback=false", headers={"X-Request-ID": "trace-7"})
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
     assert len(lines) == 1
     line = lines[0]

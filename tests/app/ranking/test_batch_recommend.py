@@ -48,7 +48,8 @@ def test_integer_ids_and_defaults(client, users):
 
 
 def test_unknown_users_are_404_naming_them_all(client, users):
-    response = client.post("/recommend", json={"user_ids": [users[0], "ghost", "phantom"]})
+    body = {"user_ids": [users[0], "ghost", "phantom"], "fallback": False}
+    response = client.post("/recommend", json=body)
     assert response.status_code == 404
     assert response.json() == {
         "detail": "2 unknown user_id: 'ghost', 'phantom'",

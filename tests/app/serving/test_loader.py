@@ -268,5 +268,11 @@ def test_with_only_broken_versions_ready_is_503_and_says_why(good_and_bad):
         assert response.json() == {
             "status": "no model loaded",
             "model": None,
+            "store": {
+                "status": "ok",
+                "url": "sqlite:events.sqlite3",
+                "applied_through": 0,
+                "error": None,
+            },  # fmt: skip
             "refused": {"2": f"{MODEL_NAME}/2/item_bias.npy: missing (listed in manifest.json)"},
         }

@@ -1,0 +1,130 @@
+"""The event store as the service uses it: writes group-committed in one writer thread, this
+worker's own writes applied to its live state at once, everyone else's picked up by a poller
+every `RECSYS_SYNC_SECONDS`.
+
+When the store cannot be reached (PostgreSQL stopped, a read-only SQLite file), writes answer
+503 naming the store and nothing is stored; reads keep serving from the live state already
+built; the next write or poll that reaches the store again recovers on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from app.batching import Batcher
+from app.errors import StoreUnavailable
+from app.events.live import LiveState
+from app.events.store import EventStore, StoreError, Write, Written
+from app.http.observability import Metrics
+from app.settings import Settings
+
+log = logging.getLogger("app.events")
+
+POLL_BATCH = 100_000  # log rows read per query when catching up
+
+
+class EventService:
+    def __init__(self, settings: Settings, metrics: Metrics):
+        self.settings, self.metrics = settings, metrics
+        self.store = EventStore(settings.resolved_store_url, settings.store_synchronous)
+        self.live = LiveState()
+        self.error: str | None = "not opened yet"
+        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
+        self.writer: Batcher[Write, Written] = Batcher(
+            self.store.write,
+            lambda w: len(w) if isinstance(w, list) else 1,
+            settings.events_commit_size,
+            0.0,
+            metrics.observe_commit,
+            name="events-commit",
+        )
+        self.poller: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the store (migrating its schema), read the whole log into the live state, then
+        poll. A store that cannot be opened is logged; the poller keeps trying."""
+        self.writer.start()
+        await self._catch_up()
+        if self.error is not None:
+            log.error("event store not available, writes answer 503 until it is: %s", self.error)
+        if self.settings.sync_seconds > 0:
+            self.poller = asyncio.get_running_loop().create_task(self._poll(), name="events-sync")
+
+    async def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.poller
+        await self.writer.drain()  # acknowledged writes are committed; answer the queued ones
+        self.reader.shutdown(wait=True)
+        self.store.close()
+
+    async def write(self, write: Write) -> Written:
+        """Store one write (with whatever else is queued, in one transaction) and apply it here.
+
+        Raises:
+            StoreUnavailable: it was not stored (503, naming the store).
+        """
+        try:
+            written = await self.writer.submit(write)
+        except StoreError as err:
+            self._down(str(err))
+            raise StoreUnavailable(str(err)) from None
+        self._up()
+        self.live.apply(written.changes, contiguous=False)
+        return written
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sync_seconds)
+            try:
+                await self._catch_up()
+            except Exception:  # the poller must survive anything; reads keep serving
+                log.exception("event sync failed")
+
+    async def _catch_up(self) -> None:
+        """Apply every change after the live state's cursor, in batches."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        while True:
+            cursor = self.live.cursor
+            try:
+                changes = await loop.run_in_executor(
+                    self.reader, self.store.changes_after, cursor, POLL_BATCH
+                )
+            except StoreError as err:
+                self._down(str(err))
+                return
+            self._up()
+            self.live.apply(changes, contiguous=True)
+            self.metrics.store_cursor.set(self.live.cursor)
+            if len(changes) < POLL_BATCH:
+                break
+        if time.perf_counter() - started > 1:
+            log.info("applied the event log up to id %d", self.live.cursor)
+
+    def _down(self, error: str) -> None:
+        if self.error != error:
+            log.error("%s", error)
+        self.error = error
+        self.metrics.store_up.set(0)
+
+    def _up(self) -> None:
+        if self.error is not None and self.error != "not opened yet":
+            log.info("event store %s is back", self.store.public_url)
+        self.error = None
+        self.metrics.store_up.set(1)
+
+    def status(self) -> dict[str, Any]:
+        """What /ready says of the store."""
+        return {
+            "status": "ok" if self.error is None else "unavailable",
+            "url": self.store.public_url,
+            "applied_through": self.live.cursor,
+            "error": self.error,
+        }

@@ -1,0 +1,298 @@
+"""The event store: an SQL database holding the log (`app.events.tables`), behind SQLAlchemy.
+
+SQLite (the default: a file, WAL journal) serves one host; PostgreSQL (`postgresql://...`)
+serves several workers or replicas sharing one store. Every method here is blocking and is
+called from one dedicated thread (`app.events.service`): writes arrive as batches of many
+requests and commit in one transaction (group commit), so a write is acknowledged only once it
+is durable, at the cost of one commit per batch rather than per request.
+
+Durability: PostgreSQL commits are durable across power loss (its default `synchronous_commit`).
+SQLite with `synchronous="full"` (the default here) syncs the WAL at every commit: durable across
+power loss; `"normal"` survives a crash of the process but may lose the last commits on power
+loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.events.tables import log
+
+logger = logging.getLogger("app.events")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class StoreError(Exception):
+    """The store could not be reached or refused a write; the message names the store."""
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One rating as a caller sent it (checked), before the store gives it an id."""
+
+    user_id: str
+    item_id: str
+    rating: float
+    ts: int
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    title: str | None = None
+    genres: list[str] = field(default_factory=list)
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the log as it was stored."""
+
+    id: int
+    kind: Literal["rating", "item", "forget"]
+    user_id: str | None = None
+    item_id: str | None = None
+    rating: float | None = None
+    ts: int = 0
+    title: str | None = None
+    genres: list[str] = field(default_factory=list)
+    year: int | None = None
+
+
+# What the writer thread takes: ratings of one request, an item to register, a user to forget.
+Write = list[Rating] | Item | str
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one write stored: the new rows (in log order) and, for ratings, how many were
+    duplicates of an event id already stored (or repeated in the same batch)."""
+
+    changes: list[Change]
+    duplicates: int = 0
+    deleted: int = 0  # a forget: the user's rating rows deleted
+
+
+def engine_url(url: str) -> str:
+    """`postgresql://` and `postgres://` URLs use psycopg (3); anything else as given."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class EventStore:
+    def __init__(self, url: str, sqlite_synchronous: str = "full"):
+        self.url = engine_url(url)
+        self.public_url = public_url(self.url)
+        self.synchronous = sqlite_synchronous
+        self.engine: Engine | None = None
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    def open(self) -> None:
+        """Connect and bring the schema to the newest revision (creating the SQLite file and
+        its directory if needed).
+
+        Raises:
+            StoreError: the database cannot be reached or migrated.
+        """
+        try:
+            if self.dialect == "sqlite":
+                database = make_url(self.url).database
+                if database and database != ":memory:":
+                    Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(self.url, pool_pre_ping=True)
+            if self.dialect == "sqlite":
+                event.listen(engine, "connect", self._sqlite_pragmas)
+            with engine.begin() as conn:
+                config = Config()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except (SQLAlchemyError, OSError) as err:
+            raise StoreError(
+                f"event store {self.public_url}: cannot open ({_reason(err)})"
+            ) from None
+        self.engine = engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+    def _sqlite_pragmas(self, connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
+        cursor.execute("PRAGMA busy_timeout=5000")  # another process writing: wait, then fail
+        cursor.close()
+
+    def write(self, writes: list[Write]) -> list[Written]:
+        """Store every write in one transaction, in order; one result per write.
+
+        Raises:
+            StoreError: nothing was stored (the transaction rolled back).
+        """
+        engine = self._engine()
+        now = time.time()
+        try:
+            with engine.begin() as conn:
+                seen_ids: set[str] = set()
+                return [self._write_one(conn, w, now, seen_ids) for w in writes]
+        except SQLAlchemyError as err:
+            engine.dispose()  # the next write opens fresh connections (the store may be back)
+            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+
+    def _write_one(self, conn: Connection, write: Write, now: float, seen: set[str]) -> Written:
+        if isinstance(write, Item):
+            row = {
+                "kind": "item",
+                "item_id": write.item_id,
+                "title": write.title,
+                "genres": json.dumps(write.genres),
+                "year": write.year,
+                "ts": int(now),
+                "received": now,
+            }
+            new_id = conn.execute(insert(log).returning(log.c.id), row).scalar_one()
+            change = Change(
+                new_id,
+                "item",
+                item_id=write.item_id,
+                title=write.title,
+                genres=list(write.genres),
+                year=write.year,
+                ts=int(now),
+            )
+            return Written([change])
+        if isinstance(write, str):
+            deleted = conn.execute(
+                delete(log).where((log.c.kind == "rating") & (log.c.user_id == write))
+            ).rowcount
+            row = {"kind": "forget", "user_id": write, "ts": int(now), "received": now}
+            new_id = conn.execute(insert(log).returning(log.c.id), row).scalar_one()
+            return Written([Change(new_id, "forget", user_id=write, ts=int(now))], deleted=deleted)
+        return self._write_ratings(conn, write, now, seen)
+
+    def _write_ratings(
+        self, conn: Connection, ratings: list[Rating], now: float, seen: set[str]
+    ) -> Written:
+        """One INSERT ... ON CONFLICT (event_id) DO NOTHING for the request, rows in request
+        order, so ids follow it: of two ratings of one (user, item) with the same timestamp, the
+        later one in the request wins, as the loaders keep the later row."""
+        kept, duplicates = [], 0
+        for r in ratings:
+            if r.event_id is not None and r.event_id in seen:
+                duplicates += 1  # the same key twice in this batch: stored once
+                continue
+            if r.event_id is not None:
+                seen.add(r.event_id)
+            kept.append(r)
+        if not kept:
+            return Written([], duplicates)
+        upsert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = (
+            upsert(log)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(log.c.id, log.c.event_id)
+        )
+        rows = conn.execute(statement, [_rating_row(r, now) for r in kept]).all()
+        stored_keys = {row.event_id for row in rows if row.event_id is not None}
+        survivors = [r for r in kept if r.event_id is None or r.event_id in stored_keys]
+        duplicates += len(kept) - len(survivors)
+        # Ids are handed out in VALUES order (rows skipped on conflict leave no row).
+        ids = sorted(row.id for row in rows)
+        changes = [
+            Change(i, "rating", r.user_id, r.item_id, r.rating, r.ts)
+            for i, r in zip(ids, survivors, strict=True)
+        ]
+        return Written(changes, duplicates)
+
+    def changes_after(self, cursor: int, limit: int = 100_000) -> list[Change]:
+        """The log's rows with an id above `cursor`, in id order (at most `limit`).
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        engine = self._engine()
+        statement = select(log).where(log.c.id > cursor).order_by(log.c.id).limit(limit)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(statement).all()
+        except SQLAlchemyError as err:
+            engine.dispose()
+            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+        return [_change(row._mapping) for row in rows]
+
+    def last_id(self) -> int:
+        """The highest id in the log (0 when empty)."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(select(func.coalesce(func.max(log.c.id), 0))).scalar_one())
+        except SQLAlchemyError as err:
+            engine.dispose()
+            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            self.open()
+        assert self.engine is not None
+        return self.engine
+
+
+def public_url(url: str) -> str:
+    """The store as answers and logs name it: no password, and for SQLite the file's name
+    without the host's directories."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite:{Path(parsed.database or ':memory:').name}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _rating_row(r: Rating, now: float) -> dict[str, Any]:
+    return {
+        "kind": "rating",
+        "event_id": r.event_id,
+        "user_id": r.user_id,
+        "item_id": r.item_id,
+        "rating": r.rating,
+        "ts": r.ts,
+        "received": now,
+    }
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        id=int(row["id"]),
+        kind=row["kind"],
+        user_id=row["user_id"],
+        item_id=row["item_id"],
+        rating=row["rating"],
+        ts=int(row["ts"]),
+        title=row["title"],
+        genres=json.loads(row["genres"]) if row["genres"] else [],
+        year=row["year"],
+    )
+
+
+def _reason(err: BaseException) -> str:
+    """The driver's own message, first line only (no SQL, no parameters)."""
+    original = getattr(err, "orig", None) or err
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(err).__name__

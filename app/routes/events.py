@@ -1,0 +1,66 @@
+"""POST /events: ratings in, stored durably, counted at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+
+from app.deps import loaded, service_of, writable
+from app.errors import MAX_LISTED_IDS, UnknownIds
+from app.event_schemas import EventsRequest, EventsResponse
+from app.events.store import Rating
+from app.limits import MAX_EVENTS
+from app.schemas import UnknownIdsBody, error_responses
+
+router = APIRouter(tags=["events"], dependencies=[Depends(writable)])
+
+
+@router.post(
+    "/events",
+    response_model=EventsResponse,
+    responses={
+        **error_responses(400, 401, 413, 503),
+        404: {"description": "items neither in the model nor registered", "model": UnknownIdsBody},
+    },
+)
+async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
+    """Store ratings, all or nothing; answered once they are durable, and from then on the
+    user's rated items are never recommended back."""
+    service, version = service_of(request), loaded(request)
+    MAX_EVENTS.check(service.settings, ("body", "events"), len(body.events))
+    low, high = version.manifest.rating_range
+    outside = [(i, e.rating) for i, e in enumerate(body.events) if not low <= e.rating <= high]
+    if outside:
+        raise RequestValidationError(
+            [_off_scale(i, r, low, high) for i, r in outside[:MAX_LISTED_IDS]]
+        )
+    registered, catalogue = service.events.live.items, version.item_index
+    unknown = [
+        e.item_id for e in body.events if e.item_id not in catalogue and e.item_id not in registered
+    ]
+    if unknown:
+        raise UnknownIds([], list(dict.fromkeys(unknown)))
+    now = int(time.time())
+    ratings = [
+        Rating(
+            e.user_id, e.item_id, e.rating, now if e.timestamp is None else e.timestamp, e.event_id
+        )
+        for e in body.events
+    ]
+    written = await service.events.write(ratings)
+    service.metrics.events.labels("accepted").inc(len(written.changes))
+    service.metrics.events.labels("duplicate").inc(written.duplicates)
+    return EventsResponse(accepted=len(written.changes), duplicates=written.duplicates)
+
+
+def _off_scale(index: int, rating: float, low: float, high: float) -> dict[str, Any]:
+    return {
+        "type": "rating_scale",
+        "loc": ("body", "events", index, "rating"),
+        "msg": f"Input should be within the served model's rating scale, {low:g} to {high:g}",
+        "input": rating,
+        "ctx": {"ge": low, "le": high},
+    }
