@@ -42,22 +42,25 @@ class LiveState:
         up to the last one (a poll), so the cursor moves; otherwise (own writes) they are
         remembered as applied ahead of it."""
         for change in changes:
-            if change.id <= self.cursor or change.id in self.ahead:
-                continue
-            if change.kind == "rating":
-                self._rate(change)
-            elif change.kind == "item" and change.item_id is not None:
-                self.items[change.item_id] = Item(
-                    change.item_id, change.title, change.genres, change.year
-                )
-            elif change.kind == "forget" and change.user_id is not None:
-                self._forget(change.user_id, change.id)
+            applied = change.id <= self.cursor or change.id in self.ahead
+            if not applied:
+                self._apply_one(change)
             if contiguous:
-                self.cursor = change.id
-            else:
+                self.cursor = max(self.cursor, change.id)
+            elif not applied:
                 self.ahead.add(change.id)
         if contiguous:
             self.ahead = {i for i in self.ahead if i > self.cursor}
+
+    def _apply_one(self, change: Change) -> None:
+        if change.kind == "rating":
+            self._rate(change)
+        elif change.kind == "item" and change.item_id is not None:
+            self.items[change.item_id] = Item(
+                change.item_id, change.title, change.genres, change.year
+            )
+        elif change.kind == "forget" and change.user_id is not None:
+            self._forget(change.user_id, change.id)
 
     def _rate(self, change: Change) -> None:
         user, item = change.user_id, change.item_id

@@ -217,6 +217,8 @@ def test_events_outlive_the_process_and_reach_other_workers(models_dir, store_ur
         waited = wait_for(lambda: not set(top) & set(recommended(other, user, n=3)), 5)
         assert waited < 2
         assert other.get("/ready").json()["store"]["applied_through"] == 3
+        # The writer applied its own writes at once; its poller then moves its cursor past them.
+        wait_for(lambda: writer.get("/ready").json()["store"]["applied_through"] == 3, 5)
     with make_client(**settings) as restarted:  # a new process on the same store
         assert not set(top) & set(recommended(restarted, user))
 
