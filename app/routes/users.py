@@ -26,6 +26,7 @@ async def user_ratings(
     trained on and those posted since (a later one replaces an earlier one of the same item)."""
     version, live = loaded(request), service_of(request).events.live
     by_item: dict[str, UserRating] = {}
+    order: dict[str, int] = {}  # log id of each event: among equal times, the later posted first
     row = live.base_row(user_id)
     if row is not None:
         lo, hi = int(version.seen.indptr[row]), int(version.seen.indptr[row + 1])
@@ -50,9 +51,12 @@ async def user_ratings(
             source="event",
             title=title or (registered.title if registered else None),
         )
+        order[item] = rated.id
     if not by_item:
         raise UnknownUser(user_id)
-    newest = sorted(by_item.values(), key=lambda r: (-r.timestamp, r.source != "event", r.item_id))
+    newest = sorted(
+        by_item.values(), key=lambda r: (-r.timestamp, -order.get(r.item_id, 0), r.item_id)
+    )
     return UserRatings(
         user_id=user_id,
         ratings=newest[offset : offset + limit],
