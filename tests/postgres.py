@@ -24,8 +24,10 @@ def binaries() -> Path | None:
 
 
 class PostgresServer:
-    def __init__(self, bin_dir: Path):
-        self.bin_dir = bin_dir
+    def __init__(self, bin_dir: Path, fsync: bool = False):
+        """`fsync=False` (tests): faster, not durable across a crash of the machine; benchmarks
+        of durability run with it on."""
+        self.bin_dir, self.fsync = bin_dir, fsync
         self.root = Path(tempfile.mkdtemp(prefix="recsys-pg-"))
         self.port = free_port()
         self.data = self.root / "data"
@@ -43,13 +45,15 @@ class PostgresServer:
 
     def start(self) -> None:
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "--no-sync")  # fmt: skip
+                  "--auth=trust", *([] if self.fsync else ["--no-sync"]))  # fmt: skip
         self.resume()
         self._run(str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
                   "-U", "postgres", "recsys")  # fmt: skip
 
     def resume(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        if not self.fsync:
+            options += " -c fsync=off"
         self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.log), "-w", "start")  # fmt: skip
 
