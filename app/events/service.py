@@ -31,7 +31,13 @@ POLL_BATCH = 100_000  # log rows read per query when catching up
 class EventService:
     def __init__(self, settings: Settings, metrics: Metrics):
         self.settings, self.metrics = settings, metrics
-        self.store = EventStore(settings.resolved_store_url, settings.store_synchronous)
+        # With a poller, SQLite's WAL checkpoints run in it, off the commit path (auto-checkpoint
+        # inside a commit held every queued write: p99 75 ms with synchronous=FULL).
+        self.store = EventStore(
+            settings.resolved_store_url,
+            settings.store_synchronous,
+            background_checkpoints=settings.sync_seconds > 0,
+        )
         self.live = LiveState()
         self.error: str | None = "not opened yet"
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
@@ -76,7 +82,7 @@ class EventService:
             self._down(str(err))
             raise StoreUnavailable(str(err)) from None
         self._up()
-        self.live.apply(written.changes, contiguous=False)
+        self.live.apply(written.changes)
         return written
 
     async def _poll(self) -> None:
@@ -84,6 +90,9 @@ class EventService:
             await asyncio.sleep(self.settings.sync_seconds)
             try:
                 await self._catch_up()
+                await asyncio.get_running_loop().run_in_executor(self.reader, self.store.checkpoint)
+            except StoreError as err:
+                self._down(str(err))
             except Exception:  # the poller must survive anything; reads keep serving
                 log.exception("event sync failed")
 
@@ -92,18 +101,18 @@ class EventService:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         while True:
-            cursor = self.live.cursor
+            cursor, known = self.live.cursor, frozenset(self.live.ahead)
             try:
-                changes = await loop.run_in_executor(
-                    self.reader, self.store.changes_after, cursor, POLL_BATCH
+                changes, through = await loop.run_in_executor(
+                    self.reader, self.store.changes_after, cursor, POLL_BATCH, known
                 )
             except StoreError as err:
                 self._down(str(err))
                 return
             self._up()
-            self.live.apply(changes, contiguous=True)
+            self.live.apply(changes, through)
             self.metrics.store_cursor.set(self.live.cursor)
-            if len(changes) < POLL_BATCH:
+            if through - cursor < POLL_BATCH:
                 break
         if time.perf_counter() - started > 1:
             log.info("applied the event log up to id %d", self.live.cursor)

@@ -44,14 +44,15 @@ async def user_ratings(
         col = version.item_index.get(item)
         registered = live.items.get(item)
         title = version.titles[col] if version.titles and col is not None else None
+        rating, ts, log_id = rated
         by_item[item] = UserRating(
             item_id=item,
-            rating=rated.rating,
-            timestamp=rated.ts,
+            rating=rating,
+            timestamp=ts,
             source="event",
             title=title or (registered.title if registered else None),
         )
-        order[item] = rated.id
+        order[item] = log_id
     if not by_item:
         raise UnknownUser(user_id)
     newest = sorted(

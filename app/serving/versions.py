@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,6 +154,11 @@ class VersionOwner:
         log.info("serving %s version %s from %s", loaded.name, loaded.version, loaded.path)
         if old is not None and old.batcher is not None:
             await old.batcher.drain()
+        if old is not None:  # the old version's objects were frozen with start-up's: let them go
+            del old
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def refusals(self) -> dict[str, str]:
         """version -> why it is not served, as answers show it (see `public`)."""

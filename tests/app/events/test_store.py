@@ -49,7 +49,7 @@ def test_writes_commit_in_request_order_and_event_ids_are_stored_once(store):
     assert [c.item_id for c in second.changes] == ["b"]
     (again,) = store.write([[Rating("w", "z", 3, 12, "k2")]])  # a retry: already stored
     assert again.changes == [] and again.duplicates == 1
-    ids = [c.id for c in store.changes_after(0)]
+    ids = [c.id for c in store.changes_after(0)[0]]
     assert ids == sorted(ids) and len(ids) == 3
 
 
@@ -57,7 +57,7 @@ def test_items_and_forgets_are_changes_too(store):
     store.write([[Rating("u", "a", 4, 10)], Item("new", "A film", ["Drama"], 2026)])
     (forget,) = store.write(["u"])
     assert forget.deleted == 1
-    changes = store.changes_after(0)
+    changes, _ = store.changes_after(0)
     assert [(c.kind, c.user_id, c.item_id) for c in changes] == [
         ("item", None, "new"),
         ("forget", "u", None),
@@ -70,13 +70,17 @@ def test_ids_are_never_reused_after_the_newest_rows_are_deleted(store):
     newest = max(c.id for c in written.changes)
     (forget,) = store.write(["u"])  # deletes the two newest rows
     assert forget.changes[0].id > newest
-    assert store.changes_after(newest)[0].kind == "forget"
+    assert store.changes_after(newest)[0][0].kind == "forget"
 
 
 def test_a_cursor_reads_only_what_came_after_it(store):
     store.write([[Rating("u", str(i), 3, i) for i in range(10)]])
-    assert [c.item_id for c in store.changes_after(7)] == ["7", "8", "9"]
-    assert [c.item_id for c in store.changes_after(0, limit=2)] == ["0", "1"]
+    assert [c.item_id for c in store.changes_after(7)[0]] == ["7", "8", "9"]
+    first_two, through = store.changes_after(0, limit=2)
+    assert [c.item_id for c in first_two] == ["0", "1"] and through == first_two[-1].id
+    # Ids the caller already applied (its own writes) are passed over, the cursor still moves.
+    rest, through = store.changes_after(through, known={3, 4, 5})
+    assert [c.id for c in rest] == [6, 7, 8, 9, 10] and through == 10
 
 
 def test_an_unreachable_store_is_named_and_stores_nothing(tmp_path):
@@ -102,5 +106,5 @@ def test_postgres_stopped_then_back_the_store_recovers_by_itself(postgres):
     finally:
         postgres.resume()
     store.write([[Rating("u", "c", 4, 3)]])  # no restart of ours needed
-    assert [c.item_id for c in store.changes_after(0)] == ["a", "c"]
+    assert [c.item_id for c in store.changes_after(0)[0]] == ["a", "c"]
     store.close()
