@@ -10,12 +10,12 @@ built; the next write or poll that reaches the store again recovers on its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from app import periodic
 from app.batching import Batcher
 from app.errors import StoreUnavailable
 from app.events.live import LiveState
@@ -59,13 +59,10 @@ class EventService:
         if self.error is not None:
             log.error("event store not available, writes answer 503 until it is: %s", self.error)
         if self.settings.sync_seconds > 0:
-            self.poller = asyncio.get_running_loop().create_task(self._poll(), name="events-sync")
+            self.poller = periodic.every(self.settings.sync_seconds, self._sync, "event sync")
 
     async def stop(self) -> None:
-        if self.poller is not None:
-            self.poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.poller
+        await periodic.stop(self.poller)
         await self.writer.drain()  # acknowledged writes are committed; answer the queued ones
         self.reader.shutdown(wait=True)
         self.store.close()
@@ -85,16 +82,13 @@ class EventService:
         self.live.apply(written.changes)
         return written
 
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sync_seconds)
-            try:
-                await self._catch_up()
-                await asyncio.get_running_loop().run_in_executor(self.reader, self.store.checkpoint)
-            except StoreError as err:
-                self._down(str(err))
-            except Exception:  # the poller must survive anything; reads keep serving
-                log.exception("event sync failed")
+    async def _sync(self) -> None:
+        """One poll: other workers' changes, then (SQLite) a checkpoint off the commit path."""
+        await self._catch_up()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.reader, self.store.checkpoint)
+        except StoreError as err:
+            self._down(str(err))
 
     async def _catch_up(self) -> None:
         """Apply every change after the live state's cursor, in batches."""

@@ -11,13 +11,13 @@ that fails is logged with the reason and skipped until its manifest changes on d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import periodic
 from app.errors import NoSuchVersion, VersionRefused
 from app.http.observability import Metrics
 from app.serving.batcher import PredictBatcher
@@ -70,23 +70,14 @@ class VersionOwner:
         for version, reason in refused.items():  # not retried until their manifest changes
             self.refused[version] = (_mtime(self.base / str(version)), reason)
         if self.settings.poll_seconds > 0:
-            self.poller = asyncio.get_running_loop().create_task(self._poll(), name="poll")
+            self.poller = periodic.every(
+                self.settings.poll_seconds, self.swap_to_newest, "version check"
+            )
 
     async def stop(self) -> None:
-        if self.poller is not None:
-            self.poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.poller
+        await periodic.stop(self.poller)
         if self.served is not None and self.served.batcher is not None:
             await self.served.batcher.cancel()
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.poll_seconds)
-            try:
-                await self.swap_to_newest()
-            except Exception:  # the poller must survive anything; the old version keeps serving
-                log.exception("version check failed")
 
     async def swap_to_newest(self) -> bool:
         """Serve the newest version if it is newer than the served one and not refused (and
