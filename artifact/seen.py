@@ -87,6 +87,3 @@ class SeenItems:
         """`of(row)` for each of `rows`, in order (one exclusion list per query for top_n)."""
         indptr, indices = self.indptr, self.indices
         return [indices[indptr[r] : indptr[r + 1]] for r in rows.tolist()]
-
-    def count(self, row: int) -> int:
-        return int(self.indptr[row + 1] - self.indptr[row])

@@ -75,8 +75,7 @@ class LiveState:
             self._count(user, item, +1)
 
     def _forget(self, user: str, at: int) -> None:
-        loaded = self.loaded
-        if loaded is not None and self.base_row(user) is not None:
+        if self.base_row(user) is not None:
             self._count_base(user, -1)  # their training ratings stop counting
         for item in self.ratings.pop(user, {}):
             self._count(user, item, -1)
@@ -90,8 +89,8 @@ class LiveState:
         counts = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float32)
         self.popularity = counts
         for user in self.forgotten:
-            if loaded.user_index.get(user) is not None:
-                counts[loaded.seen.of(loaded.user_index[user])] -= 1
+            if user in loaded.user_index:
+                self._count_base(user, -1)
         for user, items in self.ratings.items():
             for item in items:
                 self._count(user, item, +1)

@@ -17,14 +17,16 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -163,9 +165,15 @@ class EventStore:
         if self.dialect != "sqlite":
             return
         engine = self._engine()
+        with self._reaching(engine), engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    @contextmanager
+    def _reaching(self, engine: Engine) -> Iterator[None]:
+        """Turn a driver failure into a StoreError naming the store, and drop the pooled
+        connections so the next call opens fresh ones (the store may be back by then)."""
         try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            yield
         except SQLAlchemyError as err:
             engine.dispose()
             raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
@@ -178,23 +186,19 @@ class EventStore:
         """
         engine = self._engine()
         now = time.time()
-        try:
-            with engine.begin() as conn:
-                seen_ids: set[str] = set()
-                results: list[Written] = []
-                run: list[list[Rating]] = []  # consecutive rating writes: one statement
-                for write in writes:
-                    if isinstance(write, list):
-                        run.append(write)
-                        continue
-                    results += self._write_ratings(conn, run, now, seen_ids)
-                    run = []
-                    results.append(self._write_one(conn, write, now))
+        with self._reaching(engine), engine.begin() as conn:
+            seen_ids: set[str] = set()
+            results: list[Written] = []
+            run: list[list[Rating]] = []  # consecutive rating writes: one statement
+            for write in writes:
+                if isinstance(write, list):
+                    run.append(write)
+                    continue
                 results += self._write_ratings(conn, run, now, seen_ids)
-                return results
-        except SQLAlchemyError as err:
-            engine.dispose()  # the next write opens fresh connections (the store may be back)
-            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+                run = []
+                results.append(self._write_one(conn, write, now))
+            results += self._write_ratings(conn, run, now, seen_ids)
+            return results
 
     def _write_one(self, conn: Connection, write: Item | str, now: float) -> Written:
         if isinstance(write, Item):
@@ -280,35 +284,21 @@ class EventStore:
             StoreError: the store cannot be read.
         """
         engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                ids = (
-                    conn.execute(
-                        select(log.c.id).where(log.c.id > cursor).order_by(log.c.id).limit(limit)
-                    )
-                    .scalars()
-                    .all()
+        with self._reaching(engine), engine.connect() as conn:
+            ids = (
+                conn.execute(
+                    select(log.c.id).where(log.c.id > cursor).order_by(log.c.id).limit(limit)
                 )
-                wanted = [i for i in ids if i not in known]
-                rows: list[Any] = []
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    rows += conn.execute(select(log).where(log.c.id.in_(chunk))).all()
-        except SQLAlchemyError as err:
-            engine.dispose()
-            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+                .scalars()
+                .all()
+            )
+            wanted = [i for i in ids if i not in known]
+            rows: list[Any] = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows += conn.execute(select(log).where(log.c.id.in_(chunk))).all()
         changes = sorted((_change(row._mapping) for row in rows), key=lambda c: c.id)
         return changes, (ids[-1] if ids else cursor)
-
-    def last_id(self) -> int:
-        """The highest id in the log (0 when empty)."""
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                return int(conn.execute(select(func.coalesce(func.max(log.c.id), 0))).scalar_one())
-        except SQLAlchemyError as err:
-            engine.dispose()
-            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
 
     def _engine(self) -> Engine:
         if self.engine is None:
