@@ -8,7 +8,8 @@
 - `user_factors.npy`, `item_factors.npy` and, for models with biases, `user_bias.npy`,
   `item_bias.npy`: float32 arrays the
   service memory-maps for top-N; row i belongs to the i-th id of `user_ids.json`/`item_ids.json`.
-- `seen_indptr.npy`, `seen_indices.npy`: each user's rated items (CSR), excluded from top-N.
+- `seen_indptr.npy`, `seen_indices.npy`: each user's rated items (CSR), excluded from top-N;
+  `seen_ratings.npy`, `seen_timestamps.npy`: the rating and time of each (GET /users/{id}/ratings).
 - `items.json`: title and genres per item row, when the data had item metadata.
 - `manifest.json`: what the version is, how it scored, and the SHA-256 of every other file.
 
