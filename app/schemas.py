@@ -60,8 +60,21 @@ class PredictRequest(BaseModel):
     instances: list[Instance] = Field(min_length=1)
 
 
+Source = Literal["model", "fold_in", "popular"]
+SOURCE_DESCRIPTION = (
+    "what ranked the items: 'model' (the user's trained vectors), 'fold_in' (vectors solved from "
+    "ratings the version never saw) or 'popular' (the most-rated items, for a user without "
+    "history)"
+)
+
+
 class PredictResponse(BaseModel):
     predictions: list[float] = Field(description="predicted ratings, in request order")
+    sources: list[Source] = Field(
+        description="where each prediction came from: 'model' (the trained user), 'fold_in' "
+        "(factors solved from ratings the version never saw) or 'popular' (a user the model "
+        "cannot personalise for: its answer for an unknown user)"
+    )
     model: ModelRef
 
 
@@ -70,14 +83,6 @@ class RecommendedItem(BaseModel):
     score: float = Field(description="ranking score; for rating models the unclipped rating")
     title: str | None = None
     genres: list[str] = Field(default_factory=list)
-
-
-Source = Literal["model", "fold_in", "popular"]
-SOURCE_DESCRIPTION = (
-    "what ranked the items: 'model' (the user's trained vectors), 'fold_in' (vectors solved from "
-    "ratings the version never saw) or 'popular' (the most-rated items, for a user without "
-    "history)"
-)
 
 
 class RecommendResponse(BaseModel):

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.helpers import MODEL_NAME, make_client  # noqa: E402
+from tests.helpers import MODEL_NAME, RETRIEVAL_SETTINGS, make_client  # noqa: E402
 from training.data.ratings import RatingsData  # noqa: E402
 from training.data.synthetic import synthetic_ratings  # noqa: E402
 
@@ -47,6 +47,27 @@ def models_dir(tmp_path_factory, trained, tiny_data) -> Path:
 @pytest.fixture(scope="session")
 def version_dir(models_dir) -> Path:
     return models_dir / MODEL_NAME / "1"
+
+
+@pytest.fixture(scope="session")
+def retrieval(trained):
+    """Retrieval vectors on the rating model's split and ids, as `recsys train` fits them."""
+    from training.config import RetrievalConfig
+    from training.retrieval import train_retrieval
+
+    config = RetrievalConfig(**RETRIEVAL_SETTINGS)
+    return train_retrieval(trained.split, config, refit=trained.refitted, log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def default_version(trained, retrieval, tiny_data, tmp_path_factory) -> tuple[Path, Path]:
+    """(models dir, version dir) of a version shaped like `recsys train`'s: the rating model
+    and the retrieval vectors /recommend ranks with."""
+    from training.export import export_version
+
+    root = tmp_path_factory.mktemp("default-models")
+    path = export_version(trained, root, "both", tiny_data.ratings, tiny_data.items, retrieval)
+    return root, path
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,10 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 
+# Small retrieval vectors for the tiny data (the `retrieval` fixture and its tests).
+RETRIEVAL_SETTINGS = {
+    "factors": 8, "epochs": 4, "batch_users": 16, "learning_rate": 0.05, "patience": 2
+}  # fmt: skip
 MODEL_NAME = "tiny"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,12 +9,16 @@ forget is ignored, and a change already applied is skipped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import numpy as np
 
 from app.events.store import Change, Item
+from app.ranking.foldin import Folded, Folder
 from app.serving.loader import LoadedVersion
+
+log = logging.getLogger("app.events")
 
 # One live rating: (rating, timestamp, log id), the id breaking ties between equal times. A
 # plain tuple of numbers on purpose: CPython stops tracking such tuples (and dicts holding only
@@ -33,22 +37,74 @@ class LiveState:
         self.items: dict[str, Item] = {}  # registered with PUT /items, latest wins
         self.loaded: LoadedVersion | None = None
         self.popularity = np.zeros(0, np.float32)  # raters per item row of `loaded`
+        self.log_popularity = np.zeros(0, np.float32)  # log(1 + popularity)
+        self.folder: Folder | None = None
+        self.folded: dict[str, Folded] = {}  # users with live ratings, solved against `loaded`
 
     # --- applying changes ------------------------------------------------------------------
 
-    def apply(self, changes: Iterable[Change], through: int | None = None) -> None:
+    def apply(self, changes: Iterable[Change], through: int | None = None) -> set[str]:
         """Apply `changes` (in id order). With `through` (a poll), they are every change after
         the cursor up to that id that this worker had not applied yet, and the cursor moves
-        there; without (this worker's own writes), they are remembered as applied ahead of it."""
+        there; without (this worker's own writes), they are remembered as applied ahead of it.
+
+        Returns the users whose live ratings changed: their fold-in is due (`refold`)."""
+        rated: set[str] = set()
         for change in changes:
             if change.id <= self.cursor or change.id in self.ahead:
                 continue
             self._apply_one(change)
+            if change.kind == "rating" and change.user_id is not None:
+                rated.add(change.user_id)
             if through is None:
                 self.ahead.add(change.id)
         if through is not None and through > self.cursor:
             self.cursor = through
             self.ahead = {i for i in self.ahead if i > through}
+        return rated
+
+    # --- fold-in -------------------------------------------------------------------------------
+
+    def refold(self, users: Iterable[str]) -> None:
+        """Solve the users' vectors from their live ratings against the served version. Safe to
+        run in a thread beside the event loop: it reads a snapshot of each user's ratings and
+        keeps a result only if the version it was solved against still serves."""
+        for user in users:
+            folder = self.folder
+            if folder is None:
+                return
+            try:
+                folded = self._fold(folder, user)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+                log.error("fold-in of user %r failed (%s); served as before", user, err)
+                continue
+            if folder is not self.folder:
+                continue  # a swap refolds everyone against the new version
+            if folded is None:
+                self.folded.pop(user, None)
+            else:
+                self.folded[user] = folded
+
+    def folded_of(self, user: str) -> Folded | None:
+        """The user's folded-in vectors for the served version, if they have any."""
+        folded = self.folded.get(user)
+        if folded is None or self.folder is None or folded.version != self.folder.version:
+            return None
+        return folded
+
+    def _fold(self, folder: Folder, user: str) -> Folded | None:
+        mine = self.ratings.get(user)
+        if not mine:
+            return None
+        index = folder.loaded.item_index
+        pairs = [(index[item], r[0]) for item, r in list(mine.items()) if item in index]
+        if not pairs:
+            return None
+        rows = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+        ratings = np.fromiter((p[1] for p in pairs), np.float64, len(pairs))
+        row = None if user in self.forgotten else folder.loaded.user_index.get(user)
+        count = 0 if row is None else len(folder.loaded.seen.of(row))
+        return folder.fold(rows, ratings, row, count)
 
     def _apply_one(self, change: Change) -> None:
         if change.kind == "rating":
@@ -80,11 +136,13 @@ class LiveState:
         for item in self.ratings.pop(user, {}):
             self._count(user, item, -1)
         self.forgotten[user] = max(at, self.forgotten.get(user, 0))
+        self.folded.pop(user, None)
 
     # --- per version ---------------------------------------------------------------------------
 
     def rebase(self, loaded: LoadedVersion) -> None:
-        """A new version serves: recount popularity against its catalogue and seen items."""
+        """A new version serves: recount popularity against its catalogue and seen items, and
+        fold every user with live ratings in again against its vectors."""
         self.loaded = loaded
         counts = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float32)
         self.popularity = counts
@@ -94,6 +152,10 @@ class LiveState:
         for user, items in self.ratings.items():
             for item in items:
                 self._count(user, item, +1)
+        self.log_popularity = np.log1p(np.maximum(self.popularity, 0))
+        self.folder = Folder(loaded)
+        self.folded = {}
+        self.refold(list(self.ratings))
 
     def base_row(self, user: str) -> int | None:
         """The user's row in the served version, unless they were forgotten since it was
@@ -125,8 +187,13 @@ class LiveState:
             if at < len(seen) and seen[at] == col:
                 return
         self.popularity[col] += step
+        if len(self.log_popularity) == len(self.popularity):
+            self.log_popularity[col] = np.log1p(max(float(self.popularity[col]), 0.0))
 
     def _count_base(self, user: str, step: int) -> None:
         assert self.loaded is not None
         row = self.loaded.user_index[user]
-        self.popularity[self.loaded.seen.of(row)] += step
+        cols = self.loaded.seen.of(row)
+        self.popularity[cols] += step
+        if len(self.log_popularity) == len(self.popularity):
+            self.log_popularity[cols] = np.log1p(np.maximum(self.popularity[cols], 0))

@@ -49,12 +49,18 @@ class EventService:
             metrics.observe_commit,
             name="events-commit",
         )
+        # Fold-in runs in its own thread, beside the event loop; users queued while it solves
+        # are solved together, each once.
+        self.refolder: Batcher[frozenset[str], None] = Batcher(
+            self._refold, len, 10_000, 0.0, name="events-fold-in"
+        )
         self.poller: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the store (migrating its schema), read the whole log into the live state, then
         poll. A store that cannot be opened is logged; the poller keeps trying."""
         self.writer.start()
+        self.refolder.start()
         await self._catch_up()
         if self.error is not None:
             log.error("event store not available, writes answer 503 until it is: %s", self.error)
@@ -64,11 +70,13 @@ class EventService:
     async def stop(self) -> None:
         await periodic.stop(self.poller)
         await self.writer.drain()  # acknowledged writes are committed; answer the queued ones
+        await self.refolder.drain()
         self.reader.shutdown(wait=True)
         self.store.close()
 
     async def write(self, write: Write) -> Written:
-        """Store one write (with whatever else is queued, in one transaction) and apply it here.
+        """Store one write (with whatever else is queued, in one transaction), apply it here and
+        fold its users in again; answered once their new vectors serve.
 
         Raises:
             StoreUnavailable: it was not stored (503, naming the store).
@@ -79,7 +87,7 @@ class EventService:
             self._down(str(err))
             raise StoreUnavailable(str(err)) from None
         self._up()
-        self.live.apply(written.changes)
+        await self._fold_in(self.live.apply(written.changes))
         return written
 
     async def _sync(self) -> None:
@@ -104,12 +112,20 @@ class EventService:
                 self._down(str(err))
                 return
             self._up()
-            self.live.apply(changes, through)
+            await self._fold_in(self.live.apply(changes, through))
             self.metrics.store_cursor.set(self.live.cursor)
             if through - cursor < POLL_BATCH:
                 break
         if time.perf_counter() - started > 1:
             log.info("applied the event log up to id %d", self.live.cursor)
+
+    async def _fold_in(self, users: set[str]) -> None:
+        if users:
+            await self.refolder.submit(frozenset(users))
+
+    def _refold(self, batches: list[frozenset[str]]) -> list[None]:
+        self.live.refold(frozenset().union(*batches))
+        return [None] * len(batches)
 
     def _down(self, error: str) -> None:
         if self.error != error:

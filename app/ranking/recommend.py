@@ -2,9 +2,11 @@
 kernel (`artifact.topn`); and the id checks that turn unknown ids into 404s.
 
 A user the version knows is ranked with their vectors, never shown an item they rated, in
-training or since (live events). A user it does not know (new, or forgotten since it was
-trained) gets the most-rated items, training counts plus live ratings, minus what they rated:
-`source="popular"`, or a 404 when the caller asks for no fallback.
+training or since (live events). A user with live ratings is ranked with the vectors folded in
+from them (`app.ranking.foldin`, solved when the ratings arrived): `source="fold_in"`. A user
+with neither (new, or forgotten since the version was trained) gets the most-rated items,
+training counts plus live ratings, minus what they rated: `source="popular"`, or a 404 when the
+caller asks for no fallback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState
+from app.ranking.foldin import Folded
 from app.serving.loader import LoadedVersion, RankingVectors
 from artifact.topn import score, top_n, top_n_block
 
@@ -25,7 +28,7 @@ BLOCK_USERS = 256  # users scored per matrix-matrix product: bounds the (users, 
 class Recommendation:
     rows: np.ndarray  # item rows, best first
     scores: np.ndarray
-    source: str  # "model" or "popular" (see app.schemas.Source)
+    source: str  # "model", "fold_in" or "popular" (see app.schemas.Source)
 
 
 def recommend(
@@ -48,6 +51,9 @@ def recommend(
         UnknownUser: the version does not know `user_id` and `fallback` is off.
     """
     row = live.base_row(user_id)
+    folded = live.folded_of(user_id)
+    if folded is not None:
+        return _folded(loaded, live, user_id, row, folded, n, exclude_seen, by_rating)
     if row is None:
         if not fallback:
             raise UnknownUser(user_id)
@@ -77,11 +83,19 @@ def recommend_many(
             computed then).
     """
     rows = [live.base_row(u) for u in user_ids]
-    unknown = list(dict.fromkeys(u for u, r in zip(user_ids, rows, strict=True) if r is None))
+    folded = [live.folded_of(u) for u in user_ids]
+    unknown = list(
+        dict.fromkeys(
+            u for u, r, f in zip(user_ids, rows, folded, strict=True) if r is None and f is None
+        )
+    )
     if unknown and not fallback:
         raise UnknownIds(unknown, [])
     out: dict[int, Recommendation] = {}
-    known = [(i, r) for i, r in enumerate(rows) if r is not None]
+    for i, f in enumerate(folded):
+        if f is not None:
+            out[i] = _folded(loaded, live, user_ids[i], rows[i], f, n, exclude_seen, by_rating)
+    known = [(i, r) for i, r in enumerate(rows) if r is not None and i not in out]
     vectors = _vectors(loaded, by_rating)
     for start in range(0, len(known), BLOCK_USERS):
         block = known[start : start + BLOCK_USERS]
@@ -105,15 +119,50 @@ def recommend_many(
 def check_known(
     loaded: LoadedVersion, live: LiveState, user_ids: list[str], item_ids: list[str]
 ) -> None:
-    """Raises UnknownIds naming every id the served model cannot predict for."""
-    unknown_users = list(dict.fromkeys(u for u in user_ids if live.base_row(u) is None))
+    """Raises UnknownIds naming every id the served model cannot predict for: users neither
+    trained nor folded in, items not in its catalogue."""
+    unknown_users = list(
+        dict.fromkeys(u for u in user_ids if live.base_row(u) is None and live.folded_of(u) is None)
+    )
     unknown_items = list(dict.fromkeys(i for i in item_ids if i not in loaded.item_index))
     if unknown_users or unknown_items:
         raise UnknownIds(unknown_users, unknown_items)
 
 
-def _exclusions(loaded: LoadedVersion, live: LiveState, user_id: str, row: int) -> np.ndarray:
+def _folded(
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    row: int | None,
+    folded: Folded,
+    n: int,
+    exclude_seen: bool,
+    by_rating: bool,
+) -> Recommendation:
+    """Top-n with the user's folded-in vectors: the default ranking vector plus the popularity
+    blend (new users), or with `by_rating` the rating factors, scored as a rating."""
+    exclude = _exclusions(loaded, live, user_id, row) if exclude_seen else None
+    if by_rating and folded.rating is not None:
+        vectors = loaded.rating_vectors
+        p, bias = folded.rating
+        rows, top = top_n(score(p, vectors.item_factors, vectors.item_bias), n, exclude)
+        return Recommendation(rows, top + (loaded.manifest.global_mean + bias), "fold_in")
+    vectors = loaded.vectors
+    scores = score(folded.vector, vectors.item_factors, vectors.item_bias)
+    if folded.popularity:
+        scores += folded.popularity * live.log_popularity
+    rows, top = top_n(scores, n, exclude)
+    if vectors.user_offset is not None and folded.rating is not None:
+        top = top + (loaded.manifest.global_mean + folded.rating[1])  # a rating model's score
+    return Recommendation(rows, top, "fold_in")
+
+
+def _exclusions(
+    loaded: LoadedVersion, live: LiveState, user_id: str, row: int | None
+) -> np.ndarray:
     """What the user rated: in the data the version learned from, and since."""
+    if row is None:
+        return live.rated_rows(user_id)
     seen = loaded.seen.of(row)
     if user_id not in live.ratings:
         return seen

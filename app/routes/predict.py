@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 
 from app.deps import served, service_of
 from app.limits import MAX_PREDICT_INSTANCES
+from app.ranking.predict import with_fold_in
 from app.ranking.recommend import check_known
 from app.schemas import (
     ModelRef,
@@ -25,7 +26,8 @@ router = APIRouter(tags=["predict"])
     },
 )
 async def predict_ratings(body: PredictRequest, request: Request) -> PredictResponse:
-    """Predicted ratings for user-item pairs, in order, from the exported SavedModel."""
+    """Predicted ratings for user-item pairs, in order: from the exported SavedModel, or for a
+    user with ratings it never saw, from the factors folded in from them."""
     current, service = served(request), service_of(request)
     version, settings = current.loaded, service.settings
     MAX_PREDICT_INSTANCES.check(settings, ("body", "instances"), len(body.instances))
@@ -38,7 +40,9 @@ async def predict_ratings(body: PredictRequest, request: Request) -> PredictResp
         # On the event loop, one SavedModel call. A big request is a batch already: measured with
         # 1,000 instances, the hop to the batcher's thread cost more than coalescing saved.
         ratings = version.predict_ratings(user_ids, item_ids)
+    ratings, sources = with_fold_in(version, service.events.live, user_ids, item_ids, ratings)
     return PredictResponse(
         predictions=ratings.astype(float).round(6).tolist(),
+        sources=sources,
         model=ModelRef(name=version.name, version=version.version),
     )

@@ -9,29 +9,17 @@ import numpy as np
 import pytest
 
 from app.serving.loader import load_version
-from tests.helpers import make_client
+from tests.helpers import RETRIEVAL_SETTINGS, make_client
 from training.config import RetrievalConfig
 from training.export import export_version
 from training.retrieval import UserBatches, positives, train_retrieval
 
-CONFIG = RetrievalConfig(factors=8, epochs=4, batch_users=16, learning_rate=0.05, patience=2)
+CONFIG = RetrievalConfig(**RETRIEVAL_SETTINGS)
 
 
 def fit_like_the_default(trained):
     """Retrieval vectors on the rating model's split and ids, as `recsys train` fits them."""
     return train_retrieval(trained.split, CONFIG, refit=trained.refitted, log=lambda *_: None)
-
-
-@pytest.fixture(scope="module")
-def retrieval(trained):
-    return fit_like_the_default(trained)
-
-
-@pytest.fixture(scope="module")
-def default_version(trained, retrieval, tiny_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("default-models")
-    path = export_version(trained, root, "both", tiny_data.ratings, tiny_data.items, retrieval)
-    return root, path
 
 
 def test_positives_follow_the_threshold_and_weights(tiny_data):

@@ -82,9 +82,8 @@ def test_a_rated_item_is_never_recommended_back_from_the_answer_on(app, ids):
     assert app.post("/events", json={"events": events}).status_code == 200
     after = recommended(app, user)
     assert not set(top) & set(after)
-    assert after == [i for i in before if i not in top] + after[len(before) - 3 :]
     batch = app.post("/recommend", json={"user_ids": [user], "n": 40}).json()["results"][0]
-    assert [i["item_id"] for i in batch["items"]] == after and batch["source"] == "model"
+    assert [i["item_id"] for i in batch["items"]] == after and batch["source"] == "fold_in"
 
 
 def test_a_user_without_history_gets_popular_items_minus_what_they_rated(app, ids, tiny_data):

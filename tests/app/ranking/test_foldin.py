@@ -1,0 +1,205 @@
+"""Fold-in: the solvers against independent reference computations, then through the running
+app: a new user is personalised from their first rating, /predict answers for them, a known
+user's new ratings move their vectors, and a forget or a swap leaves nothing stale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.ranking.foldin import Prior, RidgeFold, SoftmaxFold
+from app.serving.loader import load_version
+from tests.helpers import make_client
+
+RNG = np.random.default_rng(7)
+N_ITEMS, K = 30, 4
+ITEMS = RNG.normal(0, 0.5, (N_ITEMS, K))
+ITEM_BIAS = RNG.normal(0, 0.3, N_ITEMS)
+USERS = RNG.normal(0.2, 0.4, (50, K))
+USER_BIAS = RNG.normal(0.1, 0.2, 50)
+ROWS = np.array([3, 7, 11, 19, 25])
+RATINGS = np.array([5.0, 4.0, 1.0, 3.5, 4.5])
+
+
+def test_the_prior_is_the_trained_users_mean_and_inverse_covariance():
+    prior = Prior.of(USERS)
+    assert np.allclose(prior.mean, USERS.mean(axis=0))
+    assert np.allclose(prior.precision @ np.cov(USERS, rowvar=False), np.eye(K), atol=1e-4)
+
+
+def test_the_ridge_fold_is_the_regularised_least_squares_solution():
+    l2, bias_l2, mu, strength = 0.1, 0.02, 3.5, 2.0
+    fold = RidgeFold.of(USERS, ITEMS, USER_BIAS, ITEM_BIAS, mu, l2, bias_l2, strength)
+    p, b = fold.solve(ROWS, RATINGS)
+    # The same objective as one stacked least-squares problem: data rows, the per-example L2
+    # rows, and the prior's rows (its precision's Cholesky factor times the offset).
+    n = len(ROWS)
+    z = np.column_stack([ITEMS[ROWS], np.ones(n)])
+    y = RATINGS - mu - ITEM_BIAS[ROWS]
+    penalty = np.diag(np.sqrt(n * np.r_[np.full(K, l2), bias_l2]))
+    prior = Prior.of(np.column_stack([USERS, USER_BIAS]))
+    root = np.linalg.cholesky(strength * prior.precision).T
+    a = np.vstack([z, penalty, root])
+    rhs = np.concatenate([y, np.zeros(K + 1), root @ prior.mean])
+    expected = np.linalg.lstsq(a, rhs, rcond=None)[0]
+    assert np.allclose(np.r_[p, b], expected, atol=1e-5)
+
+
+def test_with_no_ratings_a_fold_is_the_average_user():
+    ridge = RidgeFold.of(USERS, ITEMS, USER_BIAS, ITEM_BIAS, 3.5, 0.1, 0.0)
+    p, b = ridge.solve(np.empty(0, np.int64), np.empty(0))
+    assert np.allclose(p, USERS.mean(axis=0), atol=1e-6)
+    assert b == pytest.approx(USER_BIAS.mean(), abs=1e-6)
+    softmax = SoftmaxFold(USERS, ITEMS, ITEM_BIAS, 3.5, True)
+    assert np.allclose(softmax.solve(np.empty(0, np.int64), np.empty(0)), USERS.mean(axis=0))
+
+
+def softmax_objective(p, weights, strength, prior):
+    logits = ITEMS @ p + ITEM_BIAS
+    log_softmax = logits - np.log(np.exp(logits).sum())
+    d = p - prior.mean
+    return weights @ log_softmax[ROWS] - strength / 2 * d @ prior.precision @ d
+
+
+def test_the_softmax_fold_maximises_the_weighted_log_softmax_with_the_prior():
+    strength, mean_rating = 3.0, 3.5
+    fold = SoftmaxFold(USERS, ITEMS, ITEM_BIAS, mean_rating, True, strength)
+    p = fold.solve(ROWS, RATINGS).astype(np.float64)
+    weights = RATINGS / mean_rating
+    prior = Prior.of(USERS)
+    # Its gradient, written out independently, vanishes there...
+    pi = np.exp(ITEMS @ p + ITEM_BIAS)
+    pi /= pi.sum()
+    grad = weights @ ITEMS[ROWS] - weights.sum() * pi @ ITEMS
+    grad -= strength * prior.precision @ (p - prior.mean)
+    assert np.abs(grad).max() < 1e-4
+    # ...and no nearby point scores higher.
+    best = softmax_objective(p, weights, strength, prior)
+    for _ in range(50):
+        nudged = p + RNG.normal(0, 0.05, K)
+        assert softmax_objective(nudged, weights, strength, prior) < best
+    # Unweighted: every rating counts 1.
+    flat = SoftmaxFold(USERS, ITEMS, ITEM_BIAS, mean_rating, False, strength).solve(ROWS, RATINGS)
+    grad = ITEMS[ROWS].sum(0) - len(ROWS) * _softmax(flat) @ ITEMS
+    assert np.abs(grad - strength * prior.precision @ (flat - prior.mean)).max() < 1e-4
+
+
+def test_a_strong_prior_keeps_the_vector_where_it_is_centred():
+    fold = SoftmaxFold(USERS, ITEMS, ITEM_BIAS, 3.5, True)
+    centre = USERS[4]
+    kept = fold.solve(ROWS, RATINGS, mean=centre, strength=1e9)
+    assert np.allclose(kept, centre, atol=1e-5)
+    moved = fold.solve(ROWS, RATINGS, mean=centre, strength=0.1)
+    assert (ITEMS[ROWS[0]] @ moved) > (ITEMS[ROWS[0]] @ centre)  # toward the 5-star item
+
+
+def _softmax(p):
+    e = np.exp(ITEMS @ p + ITEM_BIAS)
+    return e / e.sum()
+
+
+# --- through the app ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(default_version):
+    models_dir, path = default_version
+    with make_client(models_dir=models_dir, model_name="both") as client:
+        yield client, load_version(path)
+
+
+def post(client, user, pairs):
+    events = [{"user_id": user, "item_id": i, "rating": r} for i, r in pairs]
+    response = client.post("/events", json={"events": events})
+    assert response.status_code == 200, response.text
+
+
+def test_a_new_user_is_personalised_from_their_first_rating(served):
+    client, loaded = served
+    item = loaded.item_ids[5]
+    assert client.get("/recommend/fresh").json()["source"] == "popular"
+    post(client, "fresh", [(item, 5)])
+    body = client.get("/recommend/fresh", params={"n": 5}).json()
+    assert body["source"] == "fold_in"
+    # The reference: the version's own vectors, solved from that one rating, plus the
+    # popularity blend for one rating; the rated item never comes back.
+    app_live = client.app.state.service.events.live
+    folder = app_live.folder
+    row = np.array([loaded.item_index[item]])
+    p = folder.softmax.solve(row, np.array([5.0]))
+    raters = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float64)
+    raters[row] += 1
+    scores = loaded.vectors.item_factors @ p + loaded.vectors.item_bias
+    scores = scores + folder.trust.popularity_weight(1) * np.log1p(raters)
+    scores[row] = -np.inf
+    best = np.argsort(-scores, kind="stable")[:5]
+    assert [i["item_id"] for i in body["items"]] == [loaded.item_ids[r] for r in best]
+    assert [i["score"] for i in body["items"]] == pytest.approx(scores[best], abs=1e-4)
+    batch = client.post("/recommend", json={"user_ids": ["fresh"], "n": 5}).json()["results"]
+    assert batch[0]["source"] == "fold_in" and batch[0]["items"] == body["items"]
+    assert client.get("/recommend/fresh", params={"fallback": "false"}).status_code == 200
+
+
+def test_predict_answers_for_a_folded_in_user_from_their_factors(served):
+    client, loaded = served
+    rated = [(loaded.item_ids[1], 5), (loaded.item_ids[2], 1)]
+    post(client, "newbie", rated)
+    target = loaded.item_ids[9]
+    response = client.post(
+        "/predict", json={"instances": [{"user_id": "newbie", "item_id": target}]}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["sources"] == ["fold_in"]
+    ridge = client.app.state.service.events.live.folder.ridge
+    rows = np.array([loaded.item_index[i] for i, _ in rated])
+    p, b = ridge.solve(rows, np.array([5.0, 1.0]))
+    col = loaded.item_index[target]
+    v = loaded.rating_vectors
+    expected = loaded.manifest.global_mean + b + v.item_factors[col] @ p + v.item_bias[col]
+    low, high = loaded.manifest.rating_range
+    assert body["predictions"][0] == pytest.approx(np.clip(expected, low, high), abs=1e-5)
+    # Someone with no ratings at all is still unknown to /predict.
+    stranger = client.post(
+        "/predict", json={"instances": [{"user_id": "nobody", "item_id": target}]}
+    )
+    assert stranger.status_code == 404 and "nobody" in stranger.text
+
+
+def test_a_known_users_new_rating_moves_their_vectors(served):
+    client, loaded = served
+    user = next(iter(loaded.user_index))
+    row = loaded.user_index[user]
+    seen = set(loaded.seen.of(row).tolist())
+    item = next(i for i in loaded.item_ids if loaded.item_index[i] not in seen)
+    pair = {"instances": [{"user_id": user, "item_id": item}]}
+    before = client.post("/predict", json=pair).json()
+    assert before["sources"] == ["model"]
+    post(client, user, [(item, 5)])
+    after = client.post("/predict", json=pair).json()
+    assert after["sources"] == ["fold_in"]
+    assert after["predictions"][0] > before["predictions"][0]  # toward the 5 stars given
+    body = client.get(f"/recommend/{user}").json()
+    assert body["source"] == "fold_in" and item not in [i["item_id"] for i in body["items"]]
+
+
+def test_a_forgotten_user_loses_their_fold_in_at_once(served):
+    client, loaded = served
+    post(client, "leaving", [(loaded.item_ids[3], 4)])
+    assert client.get("/recommend/leaving").json()["source"] == "fold_in"
+    assert client.delete("/users/leaving").status_code == 200
+    assert client.get("/recommend/leaving").json()["source"] == "popular"
+    pair = {"instances": [{"user_id": "leaving", "item_id": loaded.item_ids[0]}]}
+    assert client.post("/predict", json=pair).status_code == 404
+
+
+def test_a_swap_folds_everyone_in_again_against_the_new_version(served, default_version):
+    client, loaded = served
+    post(client, "stays", [(loaded.item_ids[4], 5), (loaded.item_ids[6], 2)])
+    live = client.app.state.service.events.live
+    before = live.folded_of("stays")
+    again = load_version(default_version[1])  # the same files, loaded anew: another object
+    live.rebase(again)
+    after = live.folded_of("stays")
+    assert after is not None and after is not before
+    assert np.allclose(after.vector, before.vector, atol=1e-6)
