@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     )
     max_events: int = Field(10_000, ge=1, description="most events per POST /events")
     events_commit_size: int = Field(20_000, ge=1, description="most events one group commit writes")
+    min_item_ratings: int = Field(
+        5,
+        ge=1,
+        description="ratings from users the model knows before a new item is folded in and "
+        "recommended",
+    )
     log_level: str = Field("info", description="uvicorn/service log level")
     access_log: bool = Field(True, description="one JSON line per request (with its request id)")
 

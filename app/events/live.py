@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.events.store import Change, Item
-from app.ranking.foldin import Folded, Folder
+from app.ranking.foldin import Folded, FoldedItem, Folder
 from app.serving.loader import LoadedVersion
 
 log = logging.getLogger("app.events")
@@ -28,8 +29,37 @@ log = logging.getLogger("app.events")
 Rated = tuple[float, int, int]
 
 
+@dataclass(frozen=True)
+class NewItems:
+    """The items folded in beyond the served catalogue, as one snapshot readers take whole:
+    row n_items + j is `ids[j]`."""
+
+    ids: tuple[str, ...]
+    index: dict[str, int]  # id -> row (n_items + j)
+    vectors: np.ndarray  # (m, K) in the default ranking vectors
+    bias: np.ndarray  # (m,)
+    rating_factors: np.ndarray | None  # (m, K') in the rating model's factors
+    rating_bias: np.ndarray | None  # (m,)
+    log_popularity: np.ndarray  # (m,) log(1 + raters)
+
+    @classmethod
+    def of(cls, n_items: int, folded: dict[str, FoldedItem], raters: dict[str, int]) -> NewItems:
+        ids = tuple(sorted(folded))
+        items = [folded[i] for i in ids]
+        with_rating = all(f.rating is not None for f in items)
+        return cls(
+            ids,
+            {item: n_items + j for j, item in enumerate(ids)},
+            np.array([f.vector for f in items], np.float32),
+            np.array([f.bias for f in items], np.float32),
+            np.array([f.rating[0] for f in items if f.rating], np.float32) if with_rating else None,
+            np.array([f.rating[1] for f in items if f.rating], np.float32) if with_rating else None,
+            np.log1p(np.array([raters.get(i, 0) for i in ids], np.float32)),
+        )
+
+
 class LiveState:
-    def __init__(self) -> None:
+    def __init__(self, min_item_ratings: int = 5) -> None:
         self.cursor = 0  # every change with an id up to here is applied
         self.ahead: set[int] = set()  # applied ids above the cursor (this worker's own writes)
         self.ratings: dict[str, dict[str, Rated]] = {}  # user -> item -> latest live rating
@@ -40,35 +70,48 @@ class LiveState:
         self.log_popularity = np.zeros(0, np.float32)  # log(1 + popularity)
         self.folder: Folder | None = None
         self.folded: dict[str, Folded] = {}  # users with live ratings, solved against `loaded`
+        # Items outside the served catalogue: who rated them, and those folded in so far.
+        self.min_item_ratings = min_item_ratings
+        self.raters: dict[str, dict[str, float]] = {}  # item -> user -> rating
+        self.folded_items: dict[str, FoldedItem] = {}
+        self.new_items: NewItems | None = None
 
     # --- applying changes ------------------------------------------------------------------
 
-    def apply(self, changes: Iterable[Change], through: int | None = None) -> set[str]:
+    def apply(
+        self, changes: Iterable[Change], through: int | None = None
+    ) -> tuple[set[str], set[str]]:
         """Apply `changes` (in id order). With `through` (a poll), they are every change after
         the cursor up to that id that this worker had not applied yet, and the cursor moves
         there; without (this worker's own writes), they are remembered as applied ahead of it.
 
-        Returns the users whose live ratings changed: their fold-in is due (`refold`)."""
+        Returns the users whose live ratings changed and the new items (outside the served
+        catalogue) that were rated: their fold-in is due (`refold`)."""
         rated: set[str] = set()
+        items: set[str] = set()
         for change in changes:
             if change.id <= self.cursor or change.id in self.ahead:
                 continue
             self._apply_one(change)
             if change.kind == "rating" and change.user_id is not None:
                 rated.add(change.user_id)
+                if change.item_id in self.raters:
+                    items.add(change.item_id)
             if through is None:
                 self.ahead.add(change.id)
         if through is not None and through > self.cursor:
             self.cursor = through
             self.ahead = {i for i in self.ahead if i > through}
-        return rated
+        return rated, items
 
     # --- fold-in -------------------------------------------------------------------------------
 
-    def refold(self, users: Iterable[str]) -> None:
-        """Solve the users' vectors from their live ratings against the served version. Safe to
-        run in a thread beside the event loop: it reads a snapshot of each user's ratings and
-        keeps a result only if the version it was solved against still serves."""
+    def refold(self, users: Iterable[str], items: Iterable[str] = ()) -> None:
+        """Solve the users' vectors from their live ratings, and the new items' from theirs,
+        against the served version. Safe to run in a thread beside the event loop: it reads a
+        snapshot of each one's ratings and keeps a result only if the version it was solved
+        against still serves."""
+        self._refold_items(items)
         for user in users:
             folder = self.folder
             if folder is None:
@@ -84,6 +127,49 @@ class LiveState:
                 self.folded.pop(user, None)
             else:
                 self.folded[user] = folded
+
+    def _refold_items(self, items: Iterable[str]) -> None:
+        folder = self.folder
+        if folder is None:
+            return
+        changed = False
+        for item in items:
+            raters = dict(self.raters.get(item, {}))
+            known = [(folder.loaded.user_index[u], r) for u, r in raters.items()
+                     if u not in self.forgotten and u in folder.loaded.user_index]  # fmt: skip
+            folded = None
+            if len(known) >= self.min_item_ratings:
+                rows = np.fromiter((k[0] for k in known), np.int64, len(known))
+                ratings = np.fromiter((k[1] for k in known), np.float64, len(known))
+                try:
+                    folded = folder.fold_item(rows, ratings)
+                except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+                    log.error("fold-in of item %r failed (%s)", item, err)
+            if folder is not self.folder:
+                return  # a swap refolds every new item against the new version
+            if folded is not None:
+                self.folded_items[item] = folded
+                changed = True
+            elif self.folded_items.pop(item, None) is not None:
+                changed = True
+        if changed:
+            self._publish_new_items(folder)
+
+    def _publish_new_items(self, folder: Folder) -> None:
+        counts = {item: len(users) for item, users in list(self.raters.items())}
+        self.new_items = (
+            NewItems.of(folder.loaded.n_items, dict(self.folded_items), counts)
+            if self.folded_items
+            else None
+        )
+
+    def item_row(self, item: str, new: NewItems | None) -> int | None:
+        """The item's row: in the served catalogue, or among the folded-in new items."""
+        assert self.loaded is not None
+        row = self.loaded.item_index.get(item)
+        if row is None and new is not None:
+            row = new.index.get(item)
+        return row
 
     def folded_of(self, user: str) -> Folded | None:
         """The user's folded-in vectors for the served version, if they have any."""
@@ -127,6 +213,8 @@ class LiveState:
         if old is not None and old[1:] >= new[1:]:
             return
         mine[item] = new
+        if self.loaded is None or item not in self.loaded.item_index:
+            self.raters.setdefault(item, {})[user] = new[0]
         if old is None:
             self._count(user, item, +1)
 
@@ -135,6 +223,8 @@ class LiveState:
             self._count_base(user, -1)  # their training ratings stop counting
         for item in self.ratings.pop(user, {}):
             self._count(user, item, -1)
+            if item in self.raters:
+                self.raters[item].pop(user, None)
         self.forgotten[user] = max(at, self.forgotten.get(user, 0))
         self.folded.pop(user, None)
 
@@ -153,9 +243,14 @@ class LiveState:
             for item in items:
                 self._count(user, item, +1)
         self.log_popularity = np.log1p(np.maximum(self.popularity, 0))
+        self.raters = {}
+        for user, rated in self.ratings.items():
+            for item, r in rated.items():
+                if item not in loaded.item_index:
+                    self.raters.setdefault(item, {})[user] = r[0]
         self.folder = Folder(loaded)
-        self.folded = {}
-        self.refold(list(self.ratings))
+        self.folded, self.folded_items, self.new_items = {}, {}, None
+        self.refold(list(self.ratings), list(self.raters))
 
     def base_row(self, user: str) -> int | None:
         """The user's row in the served version, unless they were forgotten since it was
@@ -164,13 +259,15 @@ class LiveState:
             return None
         return self.loaded.user_index.get(user)
 
-    def rated_rows(self, user: str) -> np.ndarray:
-        """Item rows (in the served version) of the user's live ratings."""
+    def rated_rows(self, user: str, new: NewItems | None = None) -> np.ndarray:
+        """Item rows (in the served version, and among `new` items) of the user's live
+        ratings."""
         items = self.ratings.get(user)
         if not items or self.loaded is None:
             return np.empty(0, np.int64)
         index = self.loaded.item_index
-        return np.fromiter((index[i] for i in items if i in index), np.int64)
+        rows = (index.get(i) if new is None else self.item_row(i, new) for i in list(items))
+        return np.fromiter((r for r in rows if r is not None), np.int64)
 
     def _count(self, user: str, item: str, step: int) -> None:
         """A live (user, item) pair adds a rater to the item, unless the user's training ratings

@@ -27,6 +27,8 @@ log = logging.getLogger("app.events")
 
 POLL_BATCH = 100_000  # log rows read per query when catching up
 
+Due = tuple[frozenset[str], frozenset[str]]  # users and new items whose fold-in is due
+
 
 class EventService:
     def __init__(self, settings: Settings, metrics: Metrics):
@@ -38,7 +40,7 @@ class EventService:
             settings.store_synchronous,
             background_checkpoints=settings.sync_seconds > 0,
         )
-        self.live = LiveState()
+        self.live = LiveState(settings.min_item_ratings)
         self.error: str | None = "not opened yet"
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
         self.writer: Batcher[Write, Written] = Batcher(
@@ -51,8 +53,8 @@ class EventService:
         )
         # Fold-in runs in its own thread, beside the event loop; users queued while it solves
         # are solved together, each once.
-        self.refolder: Batcher[frozenset[str], None] = Batcher(
-            self._refold, len, 10_000, 0.0, name="events-fold-in"
+        self.refolder: Batcher[Due, None] = Batcher(
+            self._refold, lambda due: len(due[0]) + len(due[1]), 10_000, 0.0, name="events-fold-in"
         )
         self.poller: asyncio.Task[None] | None = None
 
@@ -119,12 +121,15 @@ class EventService:
         if time.perf_counter() - started > 1:
             log.info("applied the event log up to id %d", self.live.cursor)
 
-    async def _fold_in(self, users: set[str]) -> None:
-        if users:
-            await self.refolder.submit(frozenset(users))
+    async def _fold_in(self, due: tuple[set[str], set[str]]) -> None:
+        users, items = due
+        if users or items:
+            await self.refolder.submit((frozenset(users), frozenset(items)))
 
-    def _refold(self, batches: list[frozenset[str]]) -> list[None]:
-        self.live.refold(frozenset().union(*batches))
+    def _refold(self, batches: list[Due]) -> list[None]:
+        users = frozenset().union(*(b[0] for b in batches))
+        items = frozenset().union(*(b[1] for b in batches))
+        self.live.refold(users, items)
         return [None] * len(batches)
 
     def _down(self, error: str) -> None:

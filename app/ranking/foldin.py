@@ -56,6 +56,9 @@ class Trust:
 # Chosen on validation users by bench/coldstart.py (bench/README.md, "Cold start").
 TRUST = Trust(strength=1.0, popularity=64.0, half=30.0)
 RIDGE_STRENGTH = 1.0
+# New items: the prior's strength (in ratings) for an item's vector. Not tuned: no benchmark
+# holds items out yet; 1 is the users' choice.
+ITEM_STRENGTH = 1.0
 
 NEWTON_STEPS = 30
 NEWTON_TOLERANCE = 1e-5
@@ -242,6 +245,16 @@ class Folded:
     popularity: float  # weight of log(1 + raters) added to the ranking scores
 
 
+@dataclass(frozen=True)
+class FoldedItem:
+    """A new item's vectors, solved against one served version's trained users."""
+
+    version: int
+    vector: np.ndarray  # in the version's default ranking vectors
+    bias: float
+    rating: tuple[np.ndarray, float] | None  # (q_i, b_i) in the rating model's factors
+
+
 class Folder:
     """Fold-in for one served version: the solvers for its default ranking vectors and for its
     rating model (when the factors reproduce its rating: mf and mf_bias, not the MLPs)."""
@@ -275,6 +288,46 @@ class Folder:
                 trust.strength,
             )
         self.loaded = loaded
+        self._item_folds: tuple[RidgeFold | None, SoftmaxItemFold | None] | None = None
+
+    def fold_item(self, user_rows: np.ndarray, ratings: np.ndarray) -> FoldedItem | None:
+        """A new item's vectors from its ratings by trained users (their rows). The solvers are
+        built on first use (the softmax one scores every user against the catalogue once)."""
+        if self._item_folds is None:
+            self._item_folds = self._build_item_folds()
+        ridge, softmax = self._item_folds
+        rating = ridge.solve(user_rows, ratings) if ridge is not None else None
+        if softmax is not None:
+            vector, bias = softmax.solve(user_rows, ratings)
+        elif rating is not None:
+            vector, bias = rating
+        else:
+            return None
+        return FoldedItem(self.version, vector, bias, rating)
+
+    def _build_item_folds(self) -> tuple[RidgeFold | None, SoftmaxItemFold | None]:
+        loaded, manifest = self.loaded, self.loaded.manifest
+        rating = loaded.rating_vectors
+        ridge = None
+        if rating.user_offset is not None:
+            # The rating model is symmetric in users and items: the same solver, roles swapped.
+            user_bias = None
+            if rating.item_bias is not None:
+                user_bias = rating.user_offset - manifest.global_mean
+            ridge = RidgeFold.of(
+                rating.item_factors,
+                rating.user_factors,
+                rating.item_bias,
+                user_bias,
+                manifest.global_mean,
+                float(manifest.training.get("l2", 0.0)),
+                float(manifest.training.get("bias_l2", 0.0)),
+                ITEM_STRENGTH,
+            )
+        softmax = None
+        if self.softmax is not None:
+            softmax = SoftmaxItemFold(loaded, self.softmax.weighted)
+        return ridge, softmax
 
     def fold(
         self, rows: np.ndarray, ratings: np.ndarray, base_row: int | None, base_count: int
@@ -309,3 +362,67 @@ class Folder:
             return None
         popularity = 0.0 if known else self.trust.popularity_weight(len(rows))
         return Folded(self.version, vector, rating, popularity)
+
+
+class SoftmaxItemFold:
+    """Folds a new item into the retrieval vectors: its vector and bias x = [q, b] maximise the
+    training objective restricted to them, with every trained user's vector frozen:
+
+        sum_{u rated it} w_u (p_u . q + b) - sum_u W_u log(Z_u + exp(p_u . q + b))
+          - strength / 2 * (x - x_bar)' P (x - x_bar)
+
+    where Z_u is user u's softmax normaliser over the catalogue and W_u their total weight in
+    training (the new item enters every user's softmax, not only its raters'), and the prior is
+    the trained items' [q_i, b_i]. Exact Newton (one pass over the users a step), halving steps
+    that do not gain."""
+
+    def __init__(self, loaded: LoadedVersion, weighted: bool, strength: float = ITEM_STRENGTH):
+        v = loaded.vectors
+        assert v.item_bias is not None
+        self.users = np.asarray(v.user_factors, np.float64)
+        items = np.column_stack([np.asarray(v.item_factors, np.float64), v.item_bias])
+        self.prior, self.strength = Prior.of(items), float(strength)
+        logits = self.users @ items[:, :-1].T + items[:, -1]
+        top = logits.max(axis=1)
+        self.log_z = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+        seen = loaded.seen
+        per_rating = (
+            seen.ratings / loaded.manifest.global_mean
+            if weighted and seen.ratings is not None
+            else np.ones(len(seen.indices))
+        )
+        owner = np.repeat(np.arange(len(self.users)), np.diff(seen.indptr))
+        self.total = np.bincount(owner, weights=per_rating, minlength=len(self.users))
+        self.mean_rating, self.weighted = loaded.manifest.global_mean, weighted
+
+    def solve(self, user_rows: np.ndarray, ratings: np.ndarray) -> tuple[np.ndarray, float]:
+        z_all = np.column_stack([self.users, np.ones(len(self.users))])
+        w = np.asarray(ratings, np.float64)
+        w = w / self.mean_rating if self.weighted else np.ones(len(user_rows))
+        pulled = w @ z_all[user_rows]
+        precision = self.strength * self.prior.precision
+        centre = self.prior.mean
+
+        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+            t = z_all @ x
+            d = x - centre
+            value = pulled @ x - self.total @ np.logaddexp(self.log_z, t) - 0.5 * d @ precision @ d
+            return float(value), np.exp(t - np.logaddexp(self.log_z, t))
+
+        x = centre.copy()
+        value, sigma = objective(x)
+        for _ in range(NEWTON_STEPS):
+            grad = pulled - (self.total * sigma) @ z_all - precision @ (x - centre)
+            curve = self.total * sigma * (1 - sigma)
+            step = np.linalg.solve((z_all * curve[:, None]).T @ z_all + precision, grad)
+            for _ in range(MAX_HALVINGS):
+                new_value, new_sigma = objective(x + step)
+                if new_value >= value:
+                    break
+                step = step / 2
+            else:
+                break
+            x, value, sigma = x + step, new_value, new_sigma
+            if float(np.abs(step).max()) < NEWTON_TOLERANCE:
+                break
+        return x[:-1].astype(np.float32), float(x[-1])

@@ -1,6 +1,7 @@
-"""Predicted ratings with the live state: the SavedModel's answer, replaced for users with
-folded-in rating factors by mu + b_u + b_i + p_u . q_i (clipped to the scale), the same formula
-the factors reproduce for trained users. Each prediction says where it came from."""
+"""Predicted ratings with the live state: the SavedModel's answer, replaced by
+mu + b_u + b_i + p_u . q_i (clipped to the scale) from the factors, the formula they reproduce
+for trained pairs, wherever a side was folded in: a user with live ratings, or a new item. Each
+prediction says where it came from."""
 
 from __future__ import annotations
 
@@ -17,23 +18,38 @@ def with_fold_in(
     item_ids: list[str],
     predicted: np.ndarray,
 ) -> tuple[np.ndarray, list[str]]:
-    """`predicted` (the SavedModel's ratings for the pairs) with folded-in users' pairs
-    recomputed from their factors, and each pair's source: "fold_in", "model" (a trained user
-    without live ratings, or a version whose rating cannot be folded in, the MLPs), or
-    "popular" (the model's answer for a user it does not know: no personal signal)."""
+    """`predicted` (the SavedModel's ratings for the pairs) with every pair that has a folded-in
+    side recomputed from the factors, and each pair's source: "fold_in", "model" (a trained
+    pair, or a version whose rating cannot be folded in, the MLPs), or "popular" (the model's
+    answer for a user it does not know: no personal signal)."""
     out = np.array(predicted, np.float64)
     sources = ["model" if live.base_row(u) is not None else "popular" for u in user_ids]
-    vectors = loaded.rating_vectors
+    vectors, new = loaded.rating_vectors, live.new_items
+    if vectors.user_offset is None:
+        return out, sources
+    mean = loaded.manifest.global_mean
     low, high = loaded.manifest.rating_range
     for i, (user, item) in enumerate(zip(user_ids, item_ids, strict=True)):
-        folded = live.folded_of(user)
-        if folded is None or folded.rating is None:
+        folded, row = live.folded_of(user), live.base_row(user)
+        col = loaded.item_index.get(item)
+        if folded is None and col is not None:
+            continue  # a trained pair: the SavedModel's answer
+        if folded is not None and folded.rating is not None:
+            p, user_bias = folded.rating
+        elif row is not None:
+            p, user_bias = vectors.user_factors[row], float(vectors.user_offset[row]) - mean
+        else:
             continue
-        p, bias = folded.rating
-        col = loaded.item_index[item]
-        value = loaded.manifest.global_mean + bias + float(vectors.item_factors[col] @ p)
-        if vectors.item_bias is not None:
-            value += float(vectors.item_bias[col])
+        if col is not None:
+            q = vectors.item_factors[col]
+            item_bias = 0.0 if vectors.item_bias is None else float(vectors.item_bias[col])
+        elif new is not None and item in new.index and new.rating_factors is not None:
+            j = new.index[item] - loaded.n_items
+            q = new.rating_factors[j]
+            item_bias = 0.0 if new.rating_bias is None else float(new.rating_bias[j])
+        else:
+            continue
+        value = mean + user_bias + item_bias + float(q @ p)
         out[i] = min(max(value, low), high)
         sources[i] = "fold_in"
     return out, sources

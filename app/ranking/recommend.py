@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
-from app.events.live import LiveState
+from app.events.live import LiveState, NewItems
 from app.ranking.foldin import Folded
 from app.serving.loader import LoadedVersion, RankingVectors
 from artifact.topn import score, top_n, top_n_block
@@ -29,6 +29,12 @@ class Recommendation:
     rows: np.ndarray  # item rows, best first
     scores: np.ndarray
     source: str  # "model", "fold_in" or "popular" (see app.schemas.Source)
+    # The folded-in new items the rows may point past the catalogue into (row n_items + j).
+    new_items: NewItems | None = None
+
+    def item_ids(self, loaded: LoadedVersion) -> list[str]:
+        ids, n, new = loaded.item_ids, loaded.n_items, self.new_items
+        return [ids[r] if r < n or new is None else new.ids[r - n] for r in self.rows.tolist()]
 
 
 def recommend(
@@ -58,12 +64,14 @@ def recommend(
         if not fallback:
             raise UnknownUser(user_id)
         return _popular(live, user_id, n, exclude_seen)
-    vectors = _vectors(loaded, by_rating)
+    vectors, new = _vectors(loaded, by_rating), live.new_items
     scores = score(vectors.user_factors[row], vectors.item_factors, vectors.item_bias)
-    rows, top = top_n(scores, n, _exclusions(loaded, live, user_id, row) if exclude_seen else None)
+    scores = _with_new_items(scores, vectors.user_factors[row], new, by_rating)
+    exclude = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    rows, top = top_n(scores, n, exclude)
     if vectors.user_offset is not None:
         top = top + vectors.user_offset[row]
-    return Recommendation(rows, top, "model")
+    return Recommendation(rows, top, "model", new)
 
 
 def recommend_many(
@@ -96,20 +104,24 @@ def recommend_many(
         if f is not None:
             out[i] = _folded(loaded, live, user_ids[i], rows[i], f, n, exclude_seen, by_rating)
     known = [(i, r) for i, r in enumerate(rows) if r is not None and i not in out]
-    vectors = _vectors(loaded, by_rating)
+    vectors, new = _vectors(loaded, by_rating), live.new_items
     for start in range(0, len(known), BLOCK_USERS):
         block = known[start : start + BLOCK_USERS]
         block_rows = np.fromiter((r for _, r in block), np.int64, len(block))
-        scores = score(vectors.user_factors[block_rows], vectors.item_factors, vectors.item_bias)
+        queries = vectors.user_factors[block_rows]
+        scores = score(queries, vectors.item_factors, vectors.item_bias)
+        scores = _with_new_items(scores, queries, new, by_rating)
         exclude = (
-            [_exclusions(loaded, live, user_ids[i], r) for i, r in block] if exclude_seen else None
+            [_exclusions(loaded, live, user_ids[i], r, new) for i, r in block]
+            if exclude_seen
+            else None
         )
         ranked = top_n_block(scores, n, exclude)
         offsets = vectors.user_offset
         for (i, r), (item_rows, top) in zip(block, ranked, strict=True):
             if offsets is not None:
                 top = top + offsets[r]
-            out[i] = Recommendation(item_rows, top, "model")
+            out[i] = Recommendation(item_rows, top, "model", new)
     for i, user in enumerate(user_ids):
         if i not in out:
             out[i] = _popular(live, user, n, exclude_seen)
@@ -120,11 +132,18 @@ def check_known(
     loaded: LoadedVersion, live: LiveState, user_ids: list[str], item_ids: list[str]
 ) -> None:
     """Raises UnknownIds naming every id the served model cannot predict for: users neither
-    trained nor folded in, items not in its catalogue."""
+    trained nor folded in, items neither in its catalogue nor folded in."""
     unknown_users = list(
         dict.fromkeys(u for u in user_ids if live.base_row(u) is None and live.folded_of(u) is None)
     )
-    unknown_items = list(dict.fromkeys(i for i in item_ids if i not in loaded.item_index))
+    new = live.new_items
+    unknown_items = list(
+        dict.fromkeys(
+            i
+            for i in item_ids
+            if i not in loaded.item_index and (new is None or i not in new.index)
+        )
+    )
     if unknown_users or unknown_items:
         raise UnknownIds(unknown_users, unknown_items)
 
@@ -141,32 +160,59 @@ def _folded(
 ) -> Recommendation:
     """Top-n with the user's folded-in vectors: the default ranking vector plus the popularity
     blend (new users), or with `by_rating` the rating factors, scored as a rating."""
-    exclude = _exclusions(loaded, live, user_id, row) if exclude_seen else None
+    new = live.new_items
+    exclude = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     if by_rating and folded.rating is not None:
         vectors = loaded.rating_vectors
         p, bias = folded.rating
-        rows, top = top_n(score(p, vectors.item_factors, vectors.item_bias), n, exclude)
-        return Recommendation(rows, top + (loaded.manifest.global_mean + bias), "fold_in")
+        scores = _with_new_items(score(p, vectors.item_factors, vectors.item_bias), p, new, True)
+        rows, top = top_n(scores, n, exclude)
+        return Recommendation(rows, top + (loaded.manifest.global_mean + bias), "fold_in", new)
     vectors = loaded.vectors
     scores = score(folded.vector, vectors.item_factors, vectors.item_bias)
     if folded.popularity:
         scores += folded.popularity * live.log_popularity
+    if new is not None:
+        extra = new.vectors @ folded.vector + new.bias
+        if folded.popularity:
+            extra += folded.popularity * new.log_popularity
+        scores = np.concatenate([scores, extra.astype(scores.dtype)])
     rows, top = top_n(scores, n, exclude)
     if vectors.user_offset is not None and folded.rating is not None:
         top = top + (loaded.manifest.global_mean + folded.rating[1])  # a rating model's score
-    return Recommendation(rows, top, "fold_in")
+    return Recommendation(rows, top, "fold_in", new)
+
+
+def _with_new_items(
+    scores: np.ndarray, queries: np.ndarray, new: NewItems | None, by_rating: bool
+) -> np.ndarray:
+    """`scores` (one query's, or a block's) with the folded-in new items' scores after the
+    catalogue's, in their rows. By rating without rating factors for them, they score -inf."""
+    if new is None:
+        return scores
+    if not by_rating:
+        extra = queries @ new.vectors.T + new.bias
+    elif new.rating_factors is not None and new.rating_bias is not None:
+        extra = queries @ new.rating_factors.T + new.rating_bias
+    else:
+        extra = np.full((*queries.shape[:-1], len(new.ids)), -np.inf, scores.dtype)
+    return np.concatenate([scores, extra.astype(scores.dtype)], axis=-1)
 
 
 def _exclusions(
-    loaded: LoadedVersion, live: LiveState, user_id: str, row: int | None
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    row: int | None,
+    new: NewItems | None = None,
 ) -> np.ndarray:
     """What the user rated: in the data the version learned from, and since."""
     if row is None:
-        return live.rated_rows(user_id)
+        return live.rated_rows(user_id, new)
     seen = loaded.seen.of(row)
     if user_id not in live.ratings:
         return seen
-    return np.concatenate([seen, live.rated_rows(user_id)])
+    return np.concatenate([seen, live.rated_rows(user_id, new)])
 
 
 def _popular(live: LiveState, user_id: str, n: int, exclude_seen: bool) -> Recommendation:

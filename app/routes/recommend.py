@@ -6,6 +6,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.deps import loaded, service_of
+from app.events.live import LiveState
 from app.limits import MAX_BATCH_USERS, MAX_N
 from app.ranking.recommend import Recommendation, recommend, recommend_many
 from app.schemas import (
@@ -43,7 +44,7 @@ async def recommend_for_user(
     return _json(
         {
             "user_id": user_id,
-            "items": _items(version, ranked),
+            "items": _items(version, service.events.live, ranked),
             "source": ranked.source,
             "model": _model(version),
         }
@@ -62,9 +63,10 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     version, service = loaded(request), service_of(request)
     MAX_BATCH_USERS.check(service.settings, ("body", "user_ids"), len(body.user_ids))
     MAX_N.check(service.settings, ("body", "n"), body.n)
+    live = service.events.live
     ranked = recommend_many(
         version,
-        service.events.live,
+        live,
         body.user_ids,
         body.n,
         body.exclude_seen,
@@ -74,7 +76,7 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     return _json(
         {
             "results": [
-                {"user_id": user, "items": _items(version, r), "source": r.source}
+                {"user_id": user, "items": _items(version, live, r), "source": r.source}
                 for user, r in zip(body.user_ids, ranked, strict=True)
             ],
             "model": _model(version),
@@ -82,19 +84,26 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     )
 
 
-def _items(version: LoadedVersion, ranked: Recommendation) -> list[dict[str, Any]]:
+def _items(version: LoadedVersion, live: LiveState, ranked: Recommendation) -> list[dict[str, Any]]:
     """The RecommendedItem shape as plain dicts (the response models document it; building and
-    validating pydantic objects per item cost more than the top-N maths itself)."""
-    ids, titles, genres = version.item_ids, version.titles, version.genres
-    return [
-        {
-            "item_id": ids[r],
-            "score": round(s, 6),
-            "title": titles[r] if titles else None,
-            "genres": genres[r] if genres else [],
-        }
-        for r, s in zip(ranked.rows.tolist(), ranked.scores.astype(float).tolist(), strict=True)
-    ]
+    validating pydantic objects per item cost more than the top-N maths itself). A folded-in
+    new item shows what PUT /items registered for it."""
+    titles, genres, n = version.titles, version.genres, version.n_items
+    out = []
+    for r, item, s in zip(
+        ranked.rows.tolist(),
+        ranked.item_ids(version),
+        ranked.scores.astype(float).tolist(),
+        strict=True,
+    ):
+        if r < n:
+            title, kinds = (titles[r] if titles else None), (genres[r] if genres else [])
+        else:
+            registered = live.items.get(item)
+            title = registered.title if registered else None
+            kinds = list(registered.genres) if registered else []
+        out.append({"item_id": item, "score": round(s, 6), "title": title, "genres": kinds})
+    return out
 
 
 def _model(version: LoadedVersion) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ranking.foldin import Prior, RidgeFold, SoftmaxFold
+from app.ranking.foldin import ITEM_STRENGTH, Prior, RidgeFold, SoftmaxFold, SoftmaxItemFold
 from app.serving.loader import load_version
 from tests.helpers import make_client
 
@@ -31,18 +31,25 @@ def test_the_ridge_fold_is_the_regularised_least_squares_solution():
     l2, bias_l2, mu, strength = 0.1, 0.02, 3.5, 2.0
     fold = RidgeFold.of(USERS, ITEMS, USER_BIAS, ITEM_BIAS, mu, l2, bias_l2, strength)
     p, b = fold.solve(ROWS, RATINGS)
-    # The same objective as one stacked least-squares problem: data rows, the per-example L2
-    # rows, and the prior's rows (its precision's Cholesky factor times the offset).
-    n = len(ROWS)
-    z = np.column_stack([ITEMS[ROWS], np.ones(n)])
+    z = np.column_stack([ITEMS[ROWS], np.ones(len(ROWS))])
     y = RATINGS - mu - ITEM_BIAS[ROWS]
-    penalty = np.diag(np.sqrt(n * np.r_[np.full(K, l2), bias_l2]))
-    prior = Prior.of(np.column_stack([USERS, USER_BIAS]))
-    root = np.linalg.cholesky(strength * prior.precision).T
+    expected = ridge_reference(z, y, l2, bias_l2, np.column_stack([USERS, USER_BIAS]), strength)
+    assert np.allclose(p, expected[0], atol=1e-5) and b == pytest.approx(expected[1], abs=1e-5)
+
+
+def ridge_reference(z, y, l2, bias_l2, population, strength):
+    """The ridge fold's objective as one stacked least-squares problem: the data rows, the
+    per-example L2 rows, and the prior's rows (its precision's Cholesky factor times the
+    offset from the population's mean). Returns (factors, bias)."""
+    n, d = z.shape
+    penalty = np.diag(np.sqrt(n * np.r_[np.full(d - 1, l2), bias_l2]))
+    mean = population.mean(axis=0)
+    precision = np.linalg.inv(np.cov(population, rowvar=False))
+    root = np.linalg.cholesky(strength * precision).T
     a = np.vstack([z, penalty, root])
-    rhs = np.concatenate([y, np.zeros(K + 1), root @ prior.mean])
-    expected = np.linalg.lstsq(a, rhs, rcond=None)[0]
-    assert np.allclose(np.r_[p, b], expected, atol=1e-5)
+    rhs = np.concatenate([y, np.zeros(d), root @ mean])
+    x = np.linalg.lstsq(a, rhs, rcond=None)[0]
+    return x[:-1], x[-1]
 
 
 def test_with_no_ratings_a_fold_is_the_average_user():
@@ -203,3 +210,79 @@ def test_a_swap_folds_everyone_in_again_against_the_new_version(served, default_
     after = live.folded_of("stays")
     assert after is not None and after is not before
     assert np.allclose(after.vector, before.vector, atol=1e-6)
+
+
+# --- new items ----------------------------------------------------------------------------------
+
+
+def register(client, item, title="A New Film (2026)"):
+    body = {"title": title, "genres": ["Drama"], "year": 2026}
+    assert client.put(f"/items/{item}", json=body).status_code == 200
+
+
+def test_a_new_item_is_folded_in_after_enough_ratings_from_known_users(served):
+    client, loaded = served
+    register(client, "premiere")
+    users = list(loaded.user_index)
+    post(client, "outsider", [("premiere", 5)])  # unknown to the model: does not count
+    for user in users[:4]:
+        post(client, user, [("premiere", 5)])
+    viewer = users[10]
+    pair = {"instances": [{"user_id": viewer, "item_id": "premiere"}]}
+    assert client.post("/predict", json=pair).status_code == 404
+    everything = {"n": loaded.n_items + 1}
+    shown = client.get(f"/recommend/{viewer}", params=everything).json()["items"]
+    assert "premiere" not in [i["item_id"] for i in shown]
+
+    post(client, users[4], [("premiere", 4)])  # the fifth known rater (RECSYS_MIN_ITEM_RATINGS)
+    body = client.post("/predict", json=pair).json()
+    assert body["sources"] == ["fold_in"]
+    # The reference: the rating model's loss restricted to the item, against the five raters'
+    # frozen vectors, with the trained items as the prior (the ridge solver, roles swapped).
+    v = loaded.rating_vectors
+    mean = loaded.manifest.global_mean
+    rows = np.array([loaded.user_index[u] for u in users[:5]])
+    user_bias = v.user_offset - mean
+    q, b = ridge_reference(
+        np.column_stack([v.user_factors[rows], np.ones(5)]),
+        np.array([5.0, 5, 5, 5, 4]) - mean - user_bias[rows],
+        loaded.manifest.training["l2"],
+        loaded.manifest.training["bias_l2"],
+        np.column_stack([v.item_factors, v.item_bias]),
+        ITEM_STRENGTH,
+    )
+    r = loaded.user_index[viewer]
+    expected = mean + (v.user_offset[r] - mean) + b + v.user_factors[r] @ q
+    low, high = loaded.manifest.rating_range
+    assert body["predictions"][0] == pytest.approx(np.clip(expected, low, high), abs=1e-5)
+    # Ranked with everything else for users who did not rate it, shown as registered...
+    shown = client.get(f"/recommend/{viewer}", params=everything).json()["items"]
+    mine = [i for i in shown if i["item_id"] == "premiere"]
+    assert mine and mine[0]["title"] == "A New Film (2026)" and mine[0]["genres"] == ["Drama"]
+    batch = client.post("/recommend", json={"user_ids": [viewer], **everything}).json()
+    assert [i["item_id"] for i in batch["results"][0]["items"]] == [i["item_id"] for i in shown]
+    # ...and never to those who did.
+    rater = client.get(f"/recommend/{users[0]}", params=everything).json()["items"]
+    assert "premiere" not in [i["item_id"] for i in rater]
+
+
+def test_the_softmax_item_fold_solves_the_retrieval_objective_for_the_item(default_version):
+    loaded = load_version(default_version[1])
+    rows, ratings = np.array([0, 3, 5, 8, 13]), np.array([5.0, 4, 3, 5, 2])
+    q, b = SoftmaxItemFold(loaded, weighted=True).solve(rows, ratings)
+    # Its gradient, written out independently: the raters pull, every user's softmax (which
+    # the item joins) pushes back in proportion to their training weight, the prior holds.
+    v, mean = loaded.vectors, loaded.manifest.global_mean
+    users = np.asarray(v.user_factors, np.float64)
+    logits = users @ np.asarray(v.item_factors, np.float64).T + v.item_bias
+    z_u = np.exp(logits).sum(axis=1)
+    bounds = zip(loaded.seen.indptr[:-1], loaded.seen.indptr[1:], strict=True)
+    weight = np.array([loaded.seen.ratings[lo:hi].sum() / mean for lo, hi in bounds])
+    t = users @ q.astype(np.float64) + b
+    share = np.exp(t) / (z_u + np.exp(t))
+    with_one = np.column_stack([users, np.ones(len(users))])
+    prior = Prior.of(np.column_stack([v.item_factors, v.item_bias]))
+    x = np.r_[q, b]
+    grad = (ratings / mean) @ with_one[rows] - (weight * share) @ with_one
+    grad -= ITEM_STRENGTH * prior.precision @ (x - prior.mean)
+    assert np.abs(grad).max() < 1e-3 * max(1.0, np.abs((weight * share) @ with_one).max())
