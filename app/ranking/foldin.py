@@ -32,6 +32,7 @@ on popularity until a user has rated dozens of films.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,21 +213,36 @@ class SoftmaxFold:
             value = pulled @ p + fixed - total * (top + np.log(norm)) - 0.5 * d @ precision @ d
             return float(value), e / norm
 
-        value, pi = objective(p)
-        for _ in range(NEWTON_STEPS):
+        def step(p: np.ndarray, pi: np.ndarray) -> np.ndarray:
             grad = pulled - total * (pi @ q) - precision @ (p - centre)
-            step = self.basis @ (scale * (self.basis.T @ grad))
-            for _ in range(MAX_HALVINGS):
-                new_value, new_pi = objective(p + step)
-                if new_value >= value:
-                    break
-                step = step / 2
-            else:
+            out: np.ndarray = self.basis @ (scale * (self.basis.T @ grad))
+            return out
+
+        return _ascend(p, objective, step).astype(np.float32)
+
+
+def _ascend(
+    x: np.ndarray,
+    objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    step: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Maximise a concave `objective` (value and whatever the step needs, at a point) from `x`
+    by Newton-like `step`s, halving a step until it gains: a step far from the optimum can
+    overshoot, and a halved one always gains a little."""
+    value, state = objective(x)
+    for _ in range(NEWTON_STEPS):
+        move = step(x, state)
+        for _ in range(MAX_HALVINGS):
+            new_value, new_state = objective(x + move)
+            if new_value >= value:
                 break
-            p, value, pi = p + step, new_value, new_pi
-            if float(np.abs(step).max()) < NEWTON_TOLERANCE:
-                break
-        return p.astype(np.float32)
+            move = move / 2
+        else:
+            break
+        x, value, state = x + move, new_value, new_state
+        if float(np.abs(move).max()) < NEWTON_TOLERANCE:
+            break
+    return x
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -409,20 +425,11 @@ class SoftmaxItemFold:
             value = pulled @ x - self.total @ np.logaddexp(self.log_z, t) - 0.5 * d @ precision @ d
             return float(value), np.exp(t - np.logaddexp(self.log_z, t))
 
-        x = centre.copy()
-        value, sigma = objective(x)
-        for _ in range(NEWTON_STEPS):
+        def step(x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
             grad = pulled - (self.total * sigma) @ z_all - precision @ (x - centre)
             curve = self.total * sigma * (1 - sigma)
-            step = np.linalg.solve((z_all * curve[:, None]).T @ z_all + precision, grad)
-            for _ in range(MAX_HALVINGS):
-                new_value, new_sigma = objective(x + step)
-                if new_value >= value:
-                    break
-                step = step / 2
-            else:
-                break
-            x, value, sigma = x + step, new_value, new_sigma
-            if float(np.abs(step).max()) < NEWTON_TOLERANCE:
-                break
+            out: np.ndarray = np.linalg.solve((z_all * curve[:, None]).T @ z_all + precision, grad)
+            return out
+
+        x = _ascend(centre.copy(), objective, step)
         return x[:-1].astype(np.float32), float(x[-1])
