@@ -277,6 +277,37 @@ def retrained(ratings, base, items, test_users: list[HeldOut], work: Path) -> di
     return out
 
 
+def read_cost(loaded: LoadedVersion, test_users: list[HeldOut], repeats: int = 2000) -> dict:
+    """Microseconds per /recommend computation (n=10, seen excluded) for trained users and for
+    folded-in ones (10 live ratings each), interleaved, one BLAS thread: what the fold-in adds
+    to a read once its vectors are solved."""
+    from app.events.live import LiveState
+    from app.events.store import Change
+    from app.ranking.recommend import recommend
+
+    live = LiveState()
+    live.rebase(loaded)
+    changes, next_id = [], 1
+    for u in test_users:
+        for i in range(10):
+            changes.append(Change(next_id, "rating", u.user, u.items[i], float(u.ratings[i]), i))
+            next_id += 1
+    users, _ = live.apply(changes)
+    live.refold(users)
+    trained = list(loaded.user_index)[:100]
+    folded = [u.user for u in test_users][:100]
+    times = {"trained": [], "fold_in": []}
+    for r in range(repeats):
+        for label, pool in (("trained", trained), ("fold_in", folded)):
+            user = pool[r % len(pool)]
+            started = time.perf_counter_ns()
+            got = recommend(loaded, live, user, TOP)
+            times[label].append(time.perf_counter_ns() - started)
+            assert got.source == ("model" if label == "trained" else "fold_in")
+    med = {k: float(np.median(v)) / 1e3 for k, v in times.items()}
+    return {**med, "ratio": med["fold_in"] / med["trained"]}
+
+
 def through_the_service(path: Path, test_users: list[HeldOut], loaded: LoadedVersion) -> dict:
     """Per k: each test user's ratings up to their k-th sent through POST /events to a running
     `python -m app` serving `path`, then GET /recommend (n=10) and POST /predict on the rest.
@@ -359,6 +390,9 @@ def main() -> None:
             "fold_in": evaluate_offline(loaded, test, ridge_strength, chosen),
             "fold_in_shipped": evaluate_offline(loaded, test, RIDGE_STRENGTH, TRUST),
         }
+    with threadpool_limits(1):
+        report["read_cost_us"] = read_cost(loaded, test)
+    print("  read cost:", report["read_cost_us"])
     report["service"] = through_the_service(path, test, loaded)
     if not args.skip_retrain:
         report["retrain"] = retrained(ratings, base, data.items, test, work)

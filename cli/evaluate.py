@@ -53,6 +53,12 @@ def print_evaluation(version: Path, source: str, figures: dict[str, Any]) -> Non
     )
     if not figures["split_matches_manifest"]:
         print("warning: this split's sizes differ from the manifest's: not the training data?")
+    if figures["version_learned_test"]:
+        print(
+            "warning: this version was exported on every rating, test included, so the test "
+            "figures below flatter it; the manifest's test metrics (from the model fitted on "
+            "train+validation) are the honest ones"
+        )
     t = figures["test"]
     print(f"test: RMSE {t['rmse']:.4f}  MAE {t['mae']:.4f}  MSE {t['mse']:.4f}  ({t['count']:,})")
     rows = (

@@ -86,9 +86,10 @@ def write_saved_model(trained: TrainedModel, path: Path) -> None:
     import keras
     import tensorflow as tf
 
-    model = trained.model
-    user_table = _lookup_table(trained.users)
-    item_table = _lookup_table(trained.items)
+    fit = trained.exported
+    model = fit.model
+    user_table = _lookup_table(fit.users)
+    item_table = _lookup_table(fit.items)
     low, high = trained.rating_range
 
     def serve(user_id, item_id):
@@ -128,12 +129,13 @@ def _write_arrays(
     items: pd.DataFrame | None,
     retrieval: RetrievalResult | None,
 ) -> None:
-    arrays = dict(trained.model.factors_for_export())
+    fit = trained.exported
+    arrays = dict(fit.model.factors_for_export())
     if retrieval is not None:
-        vectors = retrieval.model.factors_for_export()
+        vectors = retrieval.exported.model.factors_for_export()
         for kind, theirs, ours in (
-            ("users", retrieval.users, trained.users),
-            ("items", retrieval.items, trained.items),
+            ("users", retrieval.exported.users, fit.users),
+            ("items", retrieval.exported.items, fit.items),
         ):
             if theirs.to_list() != ours.to_list():
                 raise ValueError(
@@ -143,11 +145,11 @@ def _write_arrays(
         arrays.update({RETRIEVAL_PREFIX + name: array for name, array in vectors.items()})
     for name, array in arrays.items():
         np.save(out / array_file(name), np.ascontiguousarray(array, dtype=np.float32))
-    write_json(out / USER_IDS, trained.users.to_list())
-    write_json(out / ITEM_IDS, trained.items.to_list())
-    seen_items(trained.users, trained.items, ratings).save(out)
+    write_json(out / USER_IDS, fit.users.to_list())
+    write_json(out / ITEM_IDS, fit.items.to_list())
+    seen_items(fit.users, fit.items, ratings).save(out)
     if items is not None:
-        write_json(out / ITEMS, item_metadata(trained.items, items))
+        write_json(out / ITEMS, item_metadata(fit.items, items))
 
 
 def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
@@ -199,7 +201,8 @@ def manifest(
     metrics = dict(trained.metrics)
     if retrieval is not None:
         metrics.update({f"ranking_{part}": m for part, m in retrieval.metrics.items()})
-    by_rating = recommend_spec(trained.model)
+    fit = trained.exported
+    by_rating = recommend_spec(fit.model)
     return Manifest(
         format_version=FORMAT_VERSION,
         name=name,
@@ -208,14 +211,14 @@ def manifest(
         model=ModelSpec(
             kind=trained.config.model,
             factors=trained.config.factors,
-            parameters=int(trained.model.count_params()),
+            parameters=int(fit.model.count_params()),
             signature=SIGNATURE,
         ),
-        global_mean=trained.global_mean,
+        global_mean=float(fit.model.global_mean),
         rating_range=trained.rating_range,
         counts={
-            "users": len(trained.users),
-            "items": len(trained.items),
+            "users": len(fit.users),
+            "items": len(fit.items),
             "train": len(split.train),
             "validation": len(split.validation),
             "test": len(split.test),
@@ -225,7 +228,7 @@ def manifest(
         retrieval=retrieval.summary() if retrieval is not None else None,
         # /recommend's default vectors, and the rating model's for ?by=rating.
         recommend=(
-            recommend_spec(retrieval.model, RETRIEVAL_PREFIX)
+            recommend_spec(retrieval.exported.model, RETRIEVAL_PREFIX)
             if retrieval is not None
             else by_rating
         ),

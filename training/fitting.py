@@ -42,13 +42,20 @@ class Fit:
 
 @dataclass
 class Fitted:
-    """The first fit (on train, validation watching) and the final model (refitted on
-    train+validation, or the first fit again), with validation and test metrics."""
+    """The first fit (on train, validation watching), the final model (refitted on
+    train+validation, or the first fit again) with validation and test metrics, and the model
+    fitted on every rating (`whole`, after a refit when there is a test split): the one a
+    version exports, so that every user and item given is known to it."""
 
     first: Fit
     final: Fit
     refitted: bool
     metrics: dict[str, Metrics]
+    whole: Fit | None = None
+
+    @property
+    def exported(self) -> Fit:
+        return self.whole or self.final
 
     @property
     def best_epoch(self) -> int:
@@ -56,7 +63,15 @@ class Fitted:
 
     @property
     def seconds(self) -> float:
-        return self.first.seconds + (self.final.seconds if self.refitted else 0.0)
+        refit = self.final.seconds if self.refitted else 0.0
+        return self.first.seconds + refit + (self.whole.seconds if self.whole else 0.0)
+
+    @property
+    def exported_on(self) -> str:
+        """Which parts the exported model learned from."""
+        if self.whole is not None:
+            return "train+validation+test"
+        return "train+validation" if self.refitted else "train"
 
 
 @dataclass
@@ -68,7 +83,22 @@ class Trained:
 
     @property
     def model(self) -> Any:
+        """The model the test metrics belong to (it never saw test)."""
         return self.fitted.final.model
+
+    @property
+    def exported(self) -> Fit:
+        """The model a version exports: fitted on every rating when there was a refit and a
+        test split (test was scored before, by `model`), else `model` itself."""
+        return self.fitted.exported
+
+    def provenance(self) -> dict[str, str]:
+        """What the manifest says of where its figures and its model come from."""
+        scored_by = "train+validation" if self.refitted else "train"
+        return {
+            "exported_model_fitted_on": self.fitted.exported_on,
+            "test_metrics_from_model_fitted_on": scored_by,
+        }
 
     @property
     def users(self) -> IdIndex:
@@ -175,8 +205,9 @@ def fit_and_refit(
     learner: Learner, split: Split, epochs: int, refit: bool = True, log: Log = print
 ) -> Fitted:
     """Fit on train with early stopping on validation; then, with `refit` and a validation
-    split, fit again on train+validation for the epochs validation chose. Validation metrics
-    come from the first fit, test metrics from the final model."""
+    split, fit again on train+validation for the epochs validation chose, and (with a test
+    split) once more on every rating, the model to export. Validation metrics come from the
+    first fit, test metrics from the train+validation model, which never saw test."""
     first = fit_once(learner, split.train, epochs, split.validation, log)
     metrics: dict[str, Metrics] = {}
     if len(split.validation):
@@ -190,6 +221,14 @@ def fit_and_refit(
             f"{first.best_epoch} epochs validation chose"
         )
         final = fit_once(learner, fitted_on, first.best_epoch, None, log, prefix="refit ")
+    whole = None
     if len(split.test):
         metrics["test"] = learner.measure(final, split.fitted_on(refitted), split.test)
-    return Fitted(first, final, refitted, metrics)
+        if refitted:
+            everything = split.everything()
+            log(
+                f"{learner.label}fit on every rating ({len(everything):,}) for the "
+                f"{first.best_epoch} epochs validation chose: the model exported"
+            )
+            whole = fit_once(learner, everything, first.best_epoch, None, log, prefix="final ")
+    return Fitted(first, final, refitted, metrics, whole)

@@ -54,10 +54,11 @@ class TrainedModel(Trained):
             "best_epoch": self.best_epoch,
             "epochs_run": len(epoch_seconds),
             "refitted_on_train_and_validation": self.refitted,
+            **self.provenance(),
             "train_seconds": round(self.seconds, 2),
             "seconds_to_best": round(self.seconds_to_best, 2),
             "ratings_per_second": round(len(self.split.train) / float(np.median(epoch_seconds))),
-            "parameters": int(self.model.count_params()),
+            "parameters": int(self.exported.model.count_params()),
             "data_source": self.data_source,
         }
 

@@ -30,6 +30,7 @@ class RetrievalResult(Trained):
         return {
             **asdict(self.config),
             "best_epoch": self.best_epoch,
+            **self.provenance(),
             "train_seconds": round(self.seconds, 2),
         }
 

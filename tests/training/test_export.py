@@ -31,16 +31,11 @@ def factor_ratings(version_dir, users, items):
 
 def test_saved_model_equals_keras_model_and_factor_files(trained, version_dir, tiny_data):
     sample = tiny_data.ratings.sample(200, random_state=0)
-    sample = sample[
-        sample["user_id"].isin(trained.users.to_list())
-        & sample["item_id"].isin(trained.items.to_list())
-    ]
     users, items = sample["user_id"].tolist(), sample["item_id"].tolist()
     signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
     served = signature(user_id=tf.constant(users), item_id=tf.constant(items))["rating"].numpy()
-    keras_side = predict_frame(
-        trained.model, trained.users, trained.items, sample, trained.rating_range
-    )
+    fit = trained.exported  # fitted on every rating: every id in the data is known to it
+    keras_side = predict_frame(fit.model, fit.users, fit.items, sample, trained.rating_range)
     np.testing.assert_allclose(served, keras_side, atol=1e-4)
     np.testing.assert_allclose(served, factor_ratings(version_dir, users, items), atol=1e-4)
     assert served.dtype == np.float32 and served.min() >= 1.0 and served.max() <= 5.0
@@ -51,7 +46,8 @@ def test_saved_model_falls_back_for_unknown_ids(trained, version_dir):
     item = trained.items.to_list()[0]
     out = signature(user_id=tf.constant(["nobody"]), item_id=tf.constant([item]))["rating"]
     item_bias = np.load(version_dir / "item_bias.npy")[0]
-    expected = np.clip(trained.global_mean + item_bias, *trained.rating_range)
+    mean = float(trained.exported.model.global_mean)
+    expected = np.clip(mean + item_bias, *trained.rating_range)
     np.testing.assert_allclose(out.numpy(), [expected], atol=1e-5)
 
 
@@ -64,8 +60,11 @@ def test_manifest_lists_every_file_with_its_checksum(version_dir, trained):
     assert {"saved_model.pb", "user_factors.npy", "seen_indptr.npy", "items.json"} <= on_disk
     assert manifest["format_version"] == 1 and manifest["version"] == 1
     assert manifest["model"] == {**manifest["model"], "kind": "mf_bias", "factors": 8}
-    assert manifest["counts"]["users"] == len(trained.users)
+    assert manifest["counts"]["users"] == len(trained.exported.users)
+    # Test figures from the model that never saw test; the version learned every rating.
     assert manifest["metrics"]["test"]["rmse"] == pytest.approx(trained.metrics["test"]["rmse"])
+    assert manifest["training"]["test_metrics_from_model_fitted_on"] == "train+validation"
+    assert manifest["training"]["exported_model_fitted_on"] == "train+validation+test"
     assert manifest["tensorflow_version"] == tf.__version__
 
 

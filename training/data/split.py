@@ -26,6 +26,10 @@ class Split:
             return pd.concat([self.train, self.validation], ignore_index=True)
         return self.train
 
+    def everything(self) -> pd.DataFrame:
+        """Every rating of the three parts: what an exported version learns from."""
+        return pd.concat([self.train, self.validation, self.test], ignore_index=True)
+
 
 def split_ratings(
     ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42

@@ -37,9 +37,8 @@ def test_saved_model_matches_the_keras_model(exported_kind, tiny_data):
         user_id=tf.constant(sample["user_id"].tolist()),
         item_id=tf.constant(sample["item_id"].tolist()),
     )["rating"].numpy()
-    direct = predict_frame(
-        trained.model, trained.users, trained.items, sample, trained.rating_range
-    )
+    fit = trained.exported
+    direct = predict_frame(fit.model, fit.users, fit.items, sample, trained.rating_range)
     np.testing.assert_allclose(served, direct, atol=1e-4)
 
 
@@ -48,14 +47,15 @@ def test_manifest_says_how_recommend_scores(exported_kind):
     manifest = json.loads((path / "manifest.json").read_text())
     spec = manifest["recommend"]
     assert manifest["model"]["kind"] == kind
-    assert manifest["model"]["parameters"] == trained.model.count_params()
+    assert manifest["model"]["parameters"] == trained.exported.model.count_params()
     assert spec["score"] == ("rating" if kind in ("mf", "mf_bias") else "dot")
     has_bias = kind in ("mf_bias", "residual")
     assert (spec["item_bias"] is not None, spec["user_bias"] is not None) == (has_bias, has_bias)
     assert (path / "item_bias.npy").exists() == has_bias
     assert manifest["training"]["refitted_on_train_and_validation"] is True
-    # The refit model knows the validation split's ids too.
-    assert len(json.loads((path / "user_ids.json").read_text())) == len(trained.users)
+    # The exported model learned every rating: it knows every user of the data.
+    exported = json.loads((path / "user_ids.json").read_text())
+    assert sorted(exported) == sorted(trained.split.everything()["user_id"].unique())
 
 
 def test_served_through_the_api(exported_kind):
@@ -108,13 +108,25 @@ def test_without_refit_the_exported_model_is_the_first_fit(tiny_data):
     )
 
 
-def test_refit_trains_on_train_and_validation_for_the_chosen_epochs(tiny_data):
+def test_refit_trains_on_train_and_validation_then_exports_a_fit_on_everything(tiny_data):
     lines = []
     trained = train(tiny_data, TrainConfig.for_model("mf", factors=4, epochs=3), log=lines.append)
-    both = set(trained.split.train["user_id"]) | set(trained.split.validation["user_id"])
-    assert set(trained.users.to_list()) == both
+    split = trained.split
+    both = set(split.train["user_id"]) | set(split.validation["user_id"])
+    assert set(trained.users.to_list()) == both  # the model test is scored with
+    assert set(trained.exported.users.to_list()) == set(tiny_data.ratings["user_id"])
+    assert set(trained.exported.items.to_list()) == set(tiny_data.ratings["item_id"])
     assert f"for the {trained.best_epoch} epochs validation chose" in "\n".join(lines)
     assert sum(line.startswith("refit epoch") for line in lines) == trained.best_epoch
+    assert sum(line.startswith("final epoch") for line in lines) == trained.best_epoch
+    # Test is scored by the train+validation model, which never saw it.
+    test_rmse = predict_frame(
+        trained.model, trained.users, trained.items, split.test, trained.rating_range
+    )
+    truth = split.test["rating"].to_numpy()
+    assert trained.metrics["test"]["rmse"] == pytest.approx(
+        float(np.sqrt(np.mean((test_rmse - truth) ** 2))), abs=1e-5
+    )
 
 
 def test_a_diverging_run_raises_instead_of_returning_nan(tiny_data):
