@@ -1,4 +1,4 @@
-"""The event store: an SQL database holding the log (`app.events.tables`), behind SQLAlchemy.
+"""The event store: an SQL database holding the log (`artifact.eventlog`), behind SQLAlchemy.
 
 SQLite (the default: a file, WAL journal) serves one host; PostgreSQL (`postgresql://...`)
 serves several workers or replicas sharing one store. Every method here is blocking and is
@@ -30,7 +30,7 @@ from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.events.tables import log
+from artifact.eventlog import engine_url, log, public_url
 
 logger = logging.getLogger("app.events")
 
@@ -89,14 +89,6 @@ class Written:
     changes: list[Change]
     duplicates: int = 0
     deleted: int = 0  # a forget: the user's rating rows deleted
-
-
-def engine_url(url: str) -> str:
-    """`postgresql://` and `postgres://` URLs use psycopg (3); anything else as given."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 class EventStore:
@@ -305,15 +297,6 @@ class EventStore:
             self.open()
         assert self.engine is not None
         return self.engine
-
-
-def public_url(url: str) -> str:
-    """The store as answers and logs name it: no password, and for SQLite the file's name
-    without the host's directories."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return f"sqlite:{Path(parsed.database or ':memory:').name}"
-    return parsed.render_as_string(hide_password=True)
 
 
 def _change(row: Any) -> Change:
