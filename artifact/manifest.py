@@ -54,6 +54,18 @@ class RecommendSpec(_Frozen):
     seen: str = "every rating given to training (all splits)"
 
 
+class EventsSpec(_Frozen):
+    """What a version learned from the service's event store (`recsys train --store`): every
+    event up to log id `through`. The service drops those from its live state when it swaps to
+    the version; later ones are folded in again against its vectors."""
+
+    store: str  # as the manifest names it: no password, no host paths
+    through: int = Field(ge=0)
+    ratings: int = Field(ge=0)
+    forgotten: int = Field(ge=0)
+    items: int = Field(ge=0)
+
+
 class Manifest(_Frozen):
     format_version: int
     name: str
@@ -68,6 +80,7 @@ class Manifest(_Frozen):
     retrieval: dict[str, Any] | None = None
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None
+    events: EventsSpec | None = None
     files: dict[str, str]
     tensorflow_version: str = ""
     keras_version: str = ""

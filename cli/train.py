@@ -17,6 +17,12 @@ from cli.options import (
 def register(subcommands: argparse._SubParsersAction) -> None:
     parser = subcommands.add_parser("train", help="train a model and export it as a new version")
     add_data_options(parser)
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="also learn every rating in the service's event store (sqlite:///path or "
+        "postgresql://...), forgotten users left out; the manifest records the last event",
+    )
     parser.add_argument("--name", default="movielens", help="model name (models/<name>/)")
     parser.add_argument("--models-dir", default="models")
     add_config_options(parser)
@@ -26,6 +32,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data = load_data(args)
+    if args.store:
+        from training.data.events import with_events
+
+        data = with_events(data, args.store)
+        s = data.store
+        print(
+            f"event store {s.store}: {s.ratings:,} ratings through log id {s.through}, "
+            f"{s.forgotten} users forgotten, {s.items} items registered"
+        )
     config, retrieval = config_from_args(args), retrieval_config_from_args(args)
     from training.pipeline import train_version
 

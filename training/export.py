@@ -41,7 +41,14 @@ from artifact.layout import (
     array_file,
     next_version,
 )
-from artifact.manifest import FORMAT_VERSION, Manifest, ModelSpec, RecommendSpec, write_manifest
+from artifact.manifest import (
+    FORMAT_VERSION,
+    EventsSpec,
+    Manifest,
+    ModelSpec,
+    RecommendSpec,
+    write_manifest,
+)
 from training.data.split import IdIndex
 from training.evaluation.ranking import seen_items
 from training.rating import TrainedModel
@@ -55,6 +62,7 @@ def export_version(
     ratings: pd.DataFrame,
     items: pd.DataFrame | None = None,
     retrieval: RetrievalResult | None = None,
+    events: EventsSpec | None = None,
 ) -> Path:
     """Export `trained` as the next version of `models_dir/name` and return its path.
 
@@ -67,6 +75,7 @@ def export_version(
         items: item metadata (item_id, title, genres), if known.
         retrieval: top-N vectors trained on the same ids; when given, /recommend ranks with
             them by default and with the rating model's factors on request.
+        events: what the ratings took from the service's event store, if anything.
     """
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
@@ -75,7 +84,7 @@ def export_version(
     try:
         write_saved_model(trained, staging)
         _write_arrays(trained, staging, ratings, items, retrieval)
-        return _publish(staging, base, trained, retrieval, checksums_of(staging))
+        return _publish(staging, base, trained, retrieval, checksums_of(staging), events)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -171,11 +180,12 @@ def _publish(
     trained: TrainedModel,
     retrieval: RetrievalResult | None,
     files: dict[str, str],
+    events: EventsSpec | None,
 ) -> Path:
     """Rename `staging` to the next free version number, retrying if another writer took it."""
     for _ in range(100):
         version = next_version(base)
-        write_manifest(staging, manifest(trained, retrieval, base.name, version, files))
+        write_manifest(staging, manifest(trained, retrieval, base.name, version, files, events))
         target = base / str(version)
         try:
             os.rename(staging, target)  # fails if target exists (another trainer got there first)
@@ -192,6 +202,7 @@ def manifest(
     name: str,
     version: int,
     files: dict[str, str],
+    events: EventsSpec | None = None,
 ) -> Manifest:
     """The version's manifest, validated by the contract's own model before it is written."""
     import keras
@@ -233,6 +244,7 @@ def manifest(
             else by_rating
         ),
         recommend_by_rating=by_rating,
+        events=events,
         files=files,
         tensorflow_version=tf.__version__,
         keras_version=keras.__version__,

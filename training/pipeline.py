@@ -44,5 +44,12 @@ def train_version(
     vectors = None
     if retrieval is not None:
         vectors = train_retrieval(rating.split, retrieval, refit=rating.refitted, log=log)
-    path = export_version(rating, models_dir, name, data.ratings, data.items, vectors)
+    events = None
+    if data.store is not None:
+        from dataclasses import asdict
+
+        from artifact.manifest import EventsSpec
+
+        events = EventsSpec(**asdict(data.store))
+    path = export_version(rating, models_dir, name, data.ratings, data.items, vectors, events)
     return TrainedVersion(path, rating, vectors)

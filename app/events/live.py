@@ -59,7 +59,11 @@ class NewItems:
 
 
 class LiveState:
-    def __init__(self, min_item_ratings: int = 5) -> None:
+    def __init__(self, min_item_ratings: int = 5, store: str | None = None) -> None:
+        """`store`: the event store as manifests name it (`artifact.eventlog.public_url`), to
+        tell a version trained from it."""
+        self.store = store
+        self.learned = 0  # the served version learned every rating up to this log id
         self.cursor = 0  # every change with an id up to here is applied
         self.ahead: set[int] = set()  # applied ids above the cursor (this worker's own writes)
         self.ratings: dict[str, dict[str, Rated]] = {}  # user -> item -> latest live rating
@@ -200,13 +204,16 @@ class LiveState:
                 change.item_id, change.title, change.genres, change.year
             )
         elif change.kind == "forget" and change.user_id is not None:
-            self._forget(change.user_id, change.id)
+            if change.id > self.learned:  # the served version left them out already
+                self._forget(change.user_id, change.id)
 
     def _rate(self, change: Change) -> None:
         user, item = change.user_id, change.item_id
         assert user is not None and item is not None and change.rating is not None
         if change.id < self.forgotten.get(user, 0):
             return  # stored before the user was forgotten (and deleted with them)
+        if change.id <= self.learned:
+            return  # the served version learned it
         mine = self.ratings.setdefault(user, {})
         new = (float(change.rating), int(change.ts), int(change.id))
         old = mine.get(item)
@@ -231,8 +238,10 @@ class LiveState:
     # --- per version ---------------------------------------------------------------------------
 
     def rebase(self, loaded: LoadedVersion) -> None:
-        """A new version serves: recount popularity against its catalogue and seen items, and
-        fold every user with live ratings in again against its vectors."""
+        """A new version serves: forget the live ratings it learned (a version trained from this
+        store records the last event it read), recount popularity against its catalogue and
+        seen items, and fold every user with live ratings in again against its vectors."""
+        self._drop_learned(loaded)
         self.loaded = loaded
         counts = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float32)
         self.popularity = counts
@@ -251,6 +260,30 @@ class LiveState:
         self.folder = Folder(loaded)
         self.folded, self.folded_items, self.new_items = {}, {}, None
         self.refold(list(self.ratings), list(self.raters))
+
+    def _drop_learned(self, loaded: LoadedVersion) -> None:
+        events = loaded.manifest.events
+        self.learned = 0
+        if events is None:
+            return
+        if self.store is not None and events.store != self.store:
+            log.warning(
+                "version %s learned from the event store %s, not this one (%s): its live "
+                "ratings are kept",
+                loaded.version,
+                events.store,
+                self.store,
+            )
+            return
+        learned = self.learned = events.through
+        for user in list(self.ratings):
+            kept = {item: r for item, r in self.ratings[user].items() if r[2] > learned}
+            if kept:
+                self.ratings[user] = kept
+            else:
+                del self.ratings[user]
+        # Forgets it learned are in it too: those users' later ratings are its training data.
+        self.forgotten = {user: at for user, at in self.forgotten.items() if at > learned}
 
     def base_row(self, user: str) -> int | None:
         """The user's row in the served version, unless they were forgotten since it was

@@ -40,7 +40,7 @@ class EventService:
             settings.store_synchronous,
             background_checkpoints=settings.sync_seconds > 0,
         )
-        self.live = LiveState(settings.min_item_ratings)
+        self.live = LiveState(settings.min_item_ratings, self.store.public_url)
         self.error: str | None = "not opened yet"
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
         self.writer: Batcher[Write, Written] = Batcher(

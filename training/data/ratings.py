@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ class RatingsData:
     ratings: pd.DataFrame
     items: pd.DataFrame | None = None
     source: str = ""
+    store: Any = None  # training.data.events.StoreInput when the event store was read too
 
     def __post_init__(self) -> None:
         missing = [c for c in RATING_COLUMNS if c not in self.ratings.columns]

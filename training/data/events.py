@@ -1,0 +1,91 @@
+"""Training input from the service's event store: the base data plus every rating the store
+holds, forgotten users removed (base data included), registered items' metadata added.
+
+What the store contributes is recorded (`StoreInput`) and written into the version's manifest:
+the service then knows which events the version already learned (ids up to `through`) and drops
+them from its live state when it swaps to it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
+
+from artifact.eventlog import public_url, read_log
+from training.data.ratings import RatingsData, items_frame
+
+log = logging.getLogger("training.data")
+
+
+@dataclass(frozen=True)
+class StoreInput:
+    """What one read of the store added to a training run."""
+
+    store: str  # the store as the manifest names it (no password, no host paths)
+    through: int  # the highest log id read: every event up to it is in the data
+    ratings: int  # ratings taken from the store (after replacing earlier ones of the same pair)
+    forgotten: int  # users forgotten, left out of the base data too
+    items: int  # items registered through the service
+
+
+def with_events(data: RatingsData, url: str) -> RatingsData:
+    """`data` plus everything in the store at `url`.
+
+    A rating in the store replaces one of the same (user, item) in the base data, as the loaders
+    do for a file (the later by timestamp; the store's on a tie). A forgotten user's ratings
+    leave the base data; their ratings stored after the forget stay.
+
+    Raises:
+        ValueError: the store cannot be read (the message names it).
+    """
+    ratings, items, forgotten, through = [], {}, set(), 0
+    try:
+        for row in read_log(url):
+            through = row["id"]
+            if row["kind"] == "rating":
+                ratings.append((row["user_id"], row["item_id"], row["rating"], row["ts"]))
+            elif row["kind"] == "item":
+                items[row["item_id"]] = (row["title"], json.loads(row["genres"] or "[]"))
+            elif row["kind"] == "forget":
+                forgotten.add(row["user_id"])
+    except (SQLAlchemyError, FileNotFoundError, OSError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ValueError(f"event store {public_url(url)}: cannot read its log ({reason})") from None
+    base = data.ratings
+    kept = base[~base["user_id"].isin(forgotten)]
+    events = pd.DataFrame(ratings, columns=["user_id", "item_id", "rating", "timestamp"]).astype(
+        {"user_id": str, "item_id": str, "rating": "float32", "timestamp": "int64"}
+    )
+    if "timestamp" not in kept.columns:
+        kept = kept.assign(timestamp=0)
+    both = pd.concat([kept, events], ignore_index=True)
+    latest = both.sort_values("timestamp", kind="stable").drop_duplicates(
+        ["user_id", "item_id"], keep="last"
+    )
+    merged = latest.sort_index().reset_index(drop=True)
+    catalogue = data.items
+    if items:
+        registered = items_frame(
+            list(items), [t for t, _ in items.values()], [g for _, g in items.values()]
+        )
+        catalogue = (
+            registered
+            if catalogue is None
+            else pd.concat([catalogue, registered], ignore_index=True).drop_duplicates(
+                "item_id", keep="last"
+            )
+        )
+    store = StoreInput(public_url(url), through, len(events), len(forgotten), len(items))
+    log.info(
+        "%s: %s ratings from the event store %s (through log id %d), %d users forgotten",
+        data.source,
+        f"{len(events):,}",
+        store.store,
+        through,
+        len(forgotten),
+    )
+    return replace(data, ratings=merged, items=catalogue, store=store)
