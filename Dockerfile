@@ -45,8 +45,10 @@ WORKDIR /home/recsys
 
 FROM common AS trainer
 # `recsys fetch` + `recsys train` into the mounted /models. RECSYS_DATASET picks the data set;
-# arguments after the image name are extra `recsys train` options.
-ENTRYPOINT ["sh", "-c", "recsys fetch \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data && exec recsys train --dataset \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data --models-dir /models \"$@\"", "train"]
+# arguments after the image name are extra `recsys train` options. The ratings in the service's
+# event store are learned too: RECSYS_STORE_URL, else the api's default SQLite store when the
+# data volume holds one (/data/events.sqlite3).
+ENTRYPOINT ["sh", "-c", "store=\"${RECSYS_STORE_URL:-}\"; if [ -z \"$store\" ] && [ -f /data/events.sqlite3 ]; then store=sqlite:////data/events.sqlite3; fi; recsys fetch \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data && exec recsys train --dataset \"${RECSYS_DATASET:-ml-100k}\" --data-dir /data --models-dir /models ${store:+--store \"$store\"} \"$@\"", "train"]
 CMD []
 
 FROM common AS runtime

@@ -116,8 +116,26 @@ curl -sf -X POST "http://127.0.0.1:$PORT/events" -H 'Content-Type: application/j
 echo >&2
 curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=3" | tee "$WORK/after.json" >&2
 echo >&2
-grep -q '"source":"popular"' "$WORK/after.json" && ! grep -q "\"item_id\":\"$first\"" "$WORK/after.json" ||
-    { log "the rated item came back, or the store is off"; exit 1; }
+grep -q '"source":"fold_in"' "$WORK/after.json" && ! grep -q "\"item_id\":\"$first\"" "$WORK/after.json" ||
+    { log "the rated item came back, or the store is off, or no fold-in"; exit 1; }
+
+log "training again with the trainer image, from the data set and the api's event store"
+"${PODMAN[@]}" run --rm --network host -v "$MODELS_VOLUME:/models" -v "$STORE_VOLUME:/data" \
+    "${cert_run[@]}" localhost/recsys-trainer:smoke --epochs 2 --retrieval-epochs 2 \
+    >"$WORK/train2.log" 2>&1 || { tail -30 "$WORK/train2.log" >&2; exit 1; }
+grep -h "event store\|exported" "$WORK/train2.log" >&2
+grep -q "event store sqlite:events.sqlite3: 1 ratings" "$WORK/train2.log" ||
+    { log "the trainer did not read the event store"; exit 1; }
+# The api swaps to version 2 by itself; the smoke user is then a trained user of it.
+for _ in $(seq 1 60); do
+    if curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=3" | tee "$WORK/after2.json" |
+        grep -q '"source":"model"'; then break; fi
+    sleep 1
+done
+cat "$WORK/after2.json" >&2; echo >&2
+grep -q '"source":"model"' "$WORK/after2.json" && grep -q '"version":2' "$WORK/after2.json" &&
+    ! grep -q "\"item_id\":\"$first\"" "$WORK/after2.json" ||
+    { log "the api did not swap to the version trained from its store"; exit 1; }
 [ "$("${PODMAN[@]}" exec "$CONTAINER" id -u)" != 0 ] || { log "the api runs as root"; exit 1; }
 if "${PODMAN[@]}" exec "$CONTAINER" sh -c 'touch /opt/venv/x || touch /home/recsys/x' 2>/dev/null; then
     log "the root filesystem is writable"; exit 1
@@ -127,4 +145,4 @@ log "stopping it (SIGTERM): it must shut down cleanly, not be killed after the g
 "${PODMAN[@]}" stop -t 30 "$CONTAINER" >/dev/null
 "${PODMAN[@]}" logs "$CONTAINER" >"$WORK/api.log" 2>&1
 grep -q "Finished server process" "$WORK/api.log" || { tail -30 "$WORK/api.log" >&2; exit 1; }
-log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend and /events answered from outside; stopped cleanly"
+log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend and /events answered from outside; retrained from the event store and swapped; stopped cleanly"
