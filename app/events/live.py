@@ -21,6 +21,8 @@ from app.serving.loader import LoadedVersion
 
 log = logging.getLogger("app.events")
 
+FOLD_BLOCK = 256  # users solved together (one (users, items) product per Newton step)
+
 # One live rating: (rating, timestamp, log id), the id breaking ties between equal times. A
 # plain tuple of numbers on purpose: CPython stops tracking such tuples (and dicts holding only
 # them) in its garbage collector, so the live state, which grows with every event, adds nothing
@@ -112,25 +114,37 @@ class LiveState:
 
     def refold(self, users: Iterable[str], items: Iterable[str] = ()) -> None:
         """Solve the users' vectors from their live ratings, and the new items' from theirs,
-        against the served version. Safe to run in a thread beside the event loop: it reads a
-        snapshot of each one's ratings and keeps a result only if the version it was solved
-        against still serves."""
+        against the served version, `FOLD_BLOCK` users at a time. Safe to run in a thread beside
+        the event loop: it reads a snapshot of each one's ratings and keeps a result only if the
+        version it was solved against still serves."""
         self._refold_items(items)
-        for user in users:
+        pending = list(users)
+        for start in range(0, len(pending), FOLD_BLOCK):
             folder = self.folder
             if folder is None:
                 return
+            block = pending[start : start + FOLD_BLOCK]
+            inputs = [self._fold_input(folder, user) for user in block]
+            solvable = [(user, got) for user, got in zip(block, inputs, strict=True) if got]
+            rows = [got[0] for _, got in solvable]
+            ratings = [got[1] for _, got in solvable]
+            base_rows = [got[2] for _, got in solvable]
+            counts = [got[3] for _, got in solvable]
             try:
-                folded = self._fold(folder, user)
+                folded = folder.fold_many(rows, ratings, base_rows, counts) if solvable else []
             except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
-                log.error("fold-in of user %r failed (%s); served as before", user, err)
+                log.error("fold-in of %d users failed (%s); served as before", len(block), err)
                 continue
             if folder is not self.folder:
-                continue  # a swap refolds everyone against the new version
-            if folded is None:
-                self.folded.pop(user, None)
-            else:
-                self.folded[user] = folded
+                return  # a swap refolds everyone against the new version
+            for user, got in zip(block, inputs, strict=True):
+                if got is None:
+                    self.folded.pop(user, None)
+            for (user, _), result in zip(solvable, folded, strict=True):
+                if result is None:
+                    self.folded.pop(user, None)
+                else:
+                    self.folded[user] = result
 
     def _refold_items(self, items: Iterable[str]) -> None:
         folder = self.folder
@@ -182,7 +196,12 @@ class LiveState:
             return None
         return folded
 
-    def _fold(self, folder: Folder, user: str) -> Folded | None:
+    def _fold_input(
+        self, folder: Folder, user: str
+    ) -> tuple[np.ndarray, np.ndarray, int | None, int] | None:
+        """What `Folder.fold_many` takes for one user: their live ratings' item rows and
+        values, their trained row (None for a new or forgotten user) and its rating count; None
+        when they have no live rating of an item the version knows."""
         mine = self.ratings.get(user)
         if not mine:
             return None
@@ -194,7 +213,7 @@ class LiveState:
         ratings = np.fromiter((p[1] for p in pairs), np.float64, len(pairs))
         row = None if user in self.forgotten else folder.loaded.user_index.get(user)
         count = 0 if row is None else len(folder.loaded.seen.of(row))
-        return folder.fold(rows, ratings, row, count)
+        return rows, ratings, row, count
 
     def _apply_one(self, change: Change) -> None:
         if change.kind == "rating":

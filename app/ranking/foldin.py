@@ -62,7 +62,7 @@ RIDGE_STRENGTH = 1.0
 ITEM_STRENGTH = 1.0
 
 NEWTON_STEPS = 30
-NEWTON_TOLERANCE = 1e-5
+NEWTON_TOLERANCE = 1e-4
 MAX_HALVINGS = 20
 
 
@@ -125,24 +125,60 @@ class RidgeFold:
         """(p_u, b_u) from the user's rated item rows and their ratings (b_u is 0 without
         biases); the prior is centred on `mean` (default the population's) with `strength`
         (default the fold's)."""
-        z = np.asarray(self.item_factors[rows], np.float64)
-        y = np.asarray(ratings, np.float64) - self.global_mean
+        centres = None if mean is None else np.asarray(mean, np.float64)[None, :]
+        strengths = None if strength is None else np.array([strength], np.float64)
+        factors, biases = self.solve_many([rows], [ratings], centres, strengths)
+        return factors[0], float(biases[0])
+
+    def solve_many(
+        self,
+        rows: list[np.ndarray],
+        ratings: list[np.ndarray],
+        centres: np.ndarray | None = None,
+        strengths: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`solve` for many users at once: their (d, d) systems built from one pass over all
+        their ratings and solved as one stack. Returns factors (users, K) and biases (users,)."""
+        users, k = len(rows), self.item_factors.shape[1]
         biased = self.item_bias is not None
+        d = k + biased
+        counts = np.fromiter((len(r) for r in rows), np.int64, users)
+        flat = np.concatenate(rows).astype(np.int64) if users else np.empty(0, np.int64)
+        z = np.asarray(self.item_factors[flat], np.float64)
+        y = np.concatenate(ratings).astype(np.float64) - self.global_mean if users else z[:, 0]
         if biased:
             assert self.item_bias is not None
-            y = y - np.asarray(self.item_bias[rows], np.float64)
-            z = np.column_stack([z, np.ones(len(rows))])
-        n = len(rows)
-        k = self.item_factors.shape[1]
-        penalty = np.full(z.shape[1], n * self.l2)
+            y = y - np.asarray(self.item_bias[flat], np.float64)
+            z = np.column_stack([z, np.ones(len(flat))])
+        a, b = _grouped_gram(z, y, counts)
+        penalty = np.full(d, self.l2)
         if biased:
-            penalty[k] = n * self.bias_l2
-        centre = self.prior.mean if mean is None else np.asarray(mean, np.float64)
-        prior = (self.strength if strength is None else float(strength)) * self.prior.precision
-        a = z.T @ z + np.diag(penalty) + prior
-        b = z.T @ y + prior @ centre
-        x = np.linalg.solve(a, b)
-        return x[:k].astype(np.float32), float(x[k]) if biased else 0.0
+            penalty[k] = self.bias_l2
+        a += counts[:, None, None] * np.diag(penalty)
+        centre = np.broadcast_to(self.prior.mean, (users, d)) if centres is None else centres
+        s = np.full(users, self.strength) if strengths is None else strengths
+        a += s[:, None, None] * self.prior.precision
+        b += s[:, None] * (centre @ self.prior.precision)
+        x = np.linalg.solve(a, b[:, :, None])[:, :, 0]
+        return x[:, :k].astype(np.float32), (x[:, k] if biased else np.zeros(users))
+
+
+def _grouped_gram(
+    z: np.ndarray, y: np.ndarray, counts: np.ndarray, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of consecutive rows (sizes `counts`): Z'Z (groups, d, d) and Z'y (groups, d),
+    over chunks of rows so the outer products stay small."""
+    groups, d = len(counts), z.shape[1]
+    gram, cross = np.zeros((groups, d, d)), np.zeros((groups, d))
+    owner = np.repeat(np.arange(groups), counts)
+    for start in range(0, len(z), chunk):
+        part = slice(start, start + chunk)
+        who, zz = owner[part], z[part]
+        np.add.at(cross, who, zz * y[part, None])
+        # Rows of one group are consecutive: sum each run of outer products with reduceat.
+        cuts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+        gram[who[cuts]] += np.add.reduceat(zz[:, :, None] * zz[:, None, :], cuts, axis=0)
+    return gram, cross
 
 
 class SoftmaxFold:
@@ -154,8 +190,10 @@ class SoftmaxFold:
     any number of ratings t and any strength s is two (K, K) products:
     (t C + s P)^-1 g = V diag(1 / (t lam + s)) V' g. A step costs one pass over the catalogue
     (scores and their softmax-weighted mean); halving the step until it gains keeps the ascent
-    monotone where the fixed Hessian is off. Measured against exact Newton on ml-100k: the same
-    vectors to 1e-4, ~1.6 ms -> ~0.2 ms a user (bench/README.md, "Cold start").
+    monotone where the fixed Hessian is off. `solve_many` takes many users at once: a step
+    scores all those still moving in one (users, items) product, in float32. Measured on
+    ml-100k against exact Newton for one user: the same vectors to 1e-4, 1.7 ms -> ~0.1 ms a
+    user in blocks of 256 (bench/README.md, "Cold start").
     """
 
     def __init__(
@@ -169,6 +207,8 @@ class SoftmaxFold:
     ):
         self.item_factors = np.ascontiguousarray(item_factors, np.float64)
         self.item_bias = np.asarray(item_bias, np.float64)
+        self.item_factors32 = np.ascontiguousarray(item_factors, np.float32)
+        self.item_bias32 = np.asarray(item_bias, np.float32)
         self.mean_rating, self.weighted = float(mean_rating), weighted
         self.prior = Prior.of(user_factors)
         self.strength = float(strength)
@@ -190,58 +230,106 @@ class SoftmaxFold:
     ) -> np.ndarray:
         """The user's vector from their rated item rows and ratings; the prior is centred on
         `mean` (default the population's) with `strength` (default the fold's)."""
+        centres = None if mean is None else np.asarray(mean, np.float64)[None, :]
+        strengths = None if strength is None else np.array([strength], np.float64)
+        vectors: np.ndarray = self.solve_many([rows], [ratings], centres, strengths)[0]
+        return vectors
+
+    def solve_many(
+        self,
+        rows: list[np.ndarray],
+        ratings: list[np.ndarray],
+        centres: np.ndarray | None = None,
+        strengths: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`solve` for many users at once (users, K): each step scores the users still moving
+        against the catalogue in one matrix product."""
         q, bias = self.item_factors, self.item_bias
-        centre = self.prior.mean if mean is None else np.asarray(mean, np.float64)
-        s = self.strength if strength is None else float(strength)
-        w = np.asarray(ratings, np.float64)
-        w = w / self.mean_rating if self.weighted else np.ones(len(rows))
-        total = float(w.sum())
-        p = centre.copy()
-        if total == 0.0:
-            return p.astype(np.float32)
-        pulled = w @ q[rows]  # sum_i w_i q_i
-        fixed = w @ bias[rows]
-        precision = s * self.prior.precision
-        scale = 1.0 / (total * self.curvature + s)
+        users = len(rows)
+        centre = np.tile(self.prior.mean, (users, 1)) if centres is None else np.array(centres)
+        s = np.full(users, self.strength) if strengths is None else np.asarray(strengths)
+        counts = np.fromiter((len(r) for r in rows), np.int64, users)
+        flat = np.concatenate(rows).astype(np.int64) if users else np.empty(0, np.int64)
+        w = np.concatenate(ratings).astype(np.float64) if users else np.empty(0)
+        w = w / self.mean_rating if self.weighted else np.ones(len(flat))
+        owner = np.repeat(np.arange(users), counts)
+        total = np.bincount(owner, weights=w, minlength=users)
+        pulled = np.zeros((users, q.shape[1]))
+        np.add.at(pulled, owner, w[:, None] * q[flat])  # sum_i w_i q_i per user
+        fixed = np.bincount(owner, weights=w * bias[flat], minlength=users)
+        precision = self.prior.precision
+        scale = 1.0 / (total[:, None] * self.curvature + s[:, None])
 
-        def objective(p: np.ndarray) -> tuple[float, np.ndarray]:
-            logits = q @ p + bias
-            top = float(logits.max())
+        q32, bias32 = self.item_factors32, self.item_bias32
+
+        def objective(p: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # The catalogue passes in float32 (half the time; the vectors are float32 anyway).
+            logits = p.astype(np.float32) @ q32.T + bias32
+            top = logits.max(axis=1, keepdims=True)
             e = np.exp(logits - top)
-            norm = float(e.sum())
-            d = p - centre
-            value = pulled @ p + fixed - total * (top + np.log(norm)) - 0.5 * d @ precision @ d
-            return float(value), e / norm
+            norm = e.sum(axis=1, keepdims=True)
+            d = p - centre[at]
+            lse = top[:, 0].astype(np.float64) + np.log(norm[:, 0].astype(np.float64))
+            value = (
+                np.einsum("ij,ij->i", pulled[at], p)
+                + fixed[at]
+                - total[at] * lse
+                - 0.5 * s[at] * ((d @ precision) * d).sum(axis=1)
+            )
+            return value, e / norm
 
-        def step(p: np.ndarray, pi: np.ndarray) -> np.ndarray:
-            grad = pulled - total * (pi @ q) - precision @ (p - centre)
-            out: np.ndarray = self.basis @ (scale * (self.basis.T @ grad))
+        def step(p: np.ndarray, pi: np.ndarray, at: np.ndarray) -> np.ndarray:
+            grad = (
+                pulled[at]
+                - total[at, None] * (pi @ q32).astype(np.float64)
+                - s[at, None] * ((p - centre[at]) @ precision)
+            )
+            out: np.ndarray = ((grad @ self.basis) * scale[at]) @ self.basis.T
             return out
 
-        return _ascend(p, objective, step).astype(np.float32)
+        moving = total > 0  # no ratings: the prior's centre
+        out = centre.copy()
+        if moving.any():
+            out[moving] = _ascend(centre[moving], objective, step, np.flatnonzero(moving))
+        return out.astype(np.float32)
 
 
 def _ascend(
     x: np.ndarray,
-    objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
-    step: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    objective: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    ids: np.ndarray,
 ) -> np.ndarray:
-    """Maximise a concave `objective` (value and whatever the step needs, at a point) from `x`
-    by Newton-like `step`s, halving a step until it gains: a step far from the optimum can
-    overshoot, and a halved one always gains a little."""
-    value, state = objective(x)
+    """Maximise a concave objective for each row of `x` (one problem per row; `ids` are the
+    rows' indices into the problems' constants, which `objective` and `step` take with the
+    rows) by Newton-like steps, halving a row's step until it gains: a step far from the
+    optimum can overshoot, and a halved one always gains a little. A row stops when its step
+    is below the tolerance or no halving gains."""
+    x = x.copy()
+    value, state = objective(x, ids)
+    active = np.arange(len(x))
     for _ in range(NEWTON_STEPS):
-        move = step(x, state)
+        if not len(active):
+            break
+        move = step(x[active], state[active], ids[active])
+        new_value, new_state = objective(x[active] + move, ids[active])
+        worse = np.flatnonzero(new_value < value[active])
         for _ in range(MAX_HALVINGS):
-            new_value, new_state = objective(x + move)
-            if new_value >= value:
+            # A step already below the tolerance that does not gain is rounding: stop there.
+            worse = worse[np.abs(move[worse]).max(axis=1) >= NEWTON_TOLERANCE]
+            if not len(worse):
                 break
-            move = move / 2
-        else:
-            break
-        x, value, state = x + move, new_value, new_state
-        if float(np.abs(move).max()) < NEWTON_TOLERANCE:
-            break
+            move[worse] /= 2
+            again, again_state = objective(x[active[worse]] + move[worse], ids[active[worse]])
+            new_value[worse], new_state[worse] = again, again_state
+            worse = worse[again < value[active[worse]]]
+        gained = np.ones(len(active), bool)
+        gained[worse] = False
+        rows = active[gained]
+        x[rows] += move[gained]
+        value[rows], state[rows] = new_value[gained], new_state[gained]
+        small = np.abs(move).max(axis=1) < NEWTON_TOLERANCE
+        active = active[gained & ~small]
     return x
 
 
@@ -348,36 +436,56 @@ class Folder:
     def fold(
         self, rows: np.ndarray, ratings: np.ndarray, base_row: int | None, base_count: int
     ) -> Folded | None:
-        """A user's vectors from their live ratings (item rows of this version).
+        """One user's vectors from their live ratings; see `fold_many`."""
+        return self.fold_many([rows], [ratings], [base_row], [base_count])[0]
 
-        A user the version knows starts from their trained vectors, which count as
-        `base_count` ratings of evidence; a new one from the population, with the popularity
-        blend of `trust`. None when nothing can be folded (no softmax vectors and no rating
-        factors: an MLP version without retrieval vectors)."""
-        known = base_row is not None
-        strength = self.trust.strength + (base_count if known else 0)
-        rating = None
+    def fold_many(
+        self,
+        rows: list[np.ndarray],
+        ratings: list[np.ndarray],
+        base_rows: list[int | None],
+        base_counts: list[int],
+    ) -> list[Folded | None]:
+        """Users' vectors from their live ratings (item rows of this version), solved together.
+
+        A user the version knows starts from their trained vectors, which count as their
+        `base_count` training ratings of evidence; a new one from the population, with the
+        popularity blend of `trust`. None for every user when nothing can be folded (no softmax
+        vectors and no rating factors: an MLP version without retrieval vectors)."""
+        users = len(rows)
+        known = np.array([r is not None for r in base_rows], bool)
+        trained = np.array([r if r is not None else 0 for r in base_rows], np.int64)
+        strengths = self.trust.strength + np.where(known, np.asarray(base_counts, float), 0.0)
+        rating: tuple[np.ndarray, np.ndarray] | None = None
         if self.ridge is not None:
-            centre = None
-            if known:
-                v = self.loaded.rating_vectors
-                assert v.user_offset is not None and base_row is not None
-                centre = np.asarray(v.user_factors[base_row], np.float64)
+            v = self.loaded.rating_vectors
+            centres = np.tile(self.ridge.prior.mean, (users, 1))
+            if known.any():
+                assert v.user_offset is not None
+                own = np.asarray(v.user_factors[trained[known]], np.float64)
                 if self.ridge.item_bias is not None:
-                    bias = float(v.user_offset[base_row]) - self.ridge.global_mean
-                    centre = np.append(centre, bias)
-            rating = self.ridge.solve(rows, ratings, centre, strength)
+                    offset = np.asarray(v.user_offset[trained[known]], np.float64)
+                    own = np.column_stack([own, offset - self.ridge.global_mean])
+                centres[known] = own
+            rating = self.ridge.solve_many(rows, ratings, centres, strengths)
         if self.softmax is not None:
-            centre = None
-            if known:
-                centre = np.asarray(self.loaded.vectors.user_factors[base_row], np.float64)
-            vector = self.softmax.solve(rows, ratings, centre, strength)
+            centres = np.tile(self.softmax.prior.mean, (users, 1))
+            if known.any():
+                centres[known] = self.loaded.vectors.user_factors[trained[known]]
+            vectors = self.softmax.solve_many(rows, ratings, centres, strengths)
         elif rating is not None:
-            vector = rating[0]
+            vectors = rating[0]
         else:
-            return None
-        popularity = 0.0 if known else self.trust.popularity_weight(len(rows))
-        return Folded(self.version, vector, rating, popularity)
+            return [None] * users
+        return [
+            Folded(
+                self.version,
+                vectors[u],
+                None if rating is None else (rating[0][u], float(rating[1][u])),
+                0.0 if known[u] else self.trust.popularity_weight(len(rows[u])),
+            )
+            for u in range(users)
+        ]
 
 
 class SoftmaxItemFold:
@@ -419,17 +527,20 @@ class SoftmaxItemFold:
         precision = self.strength * self.prior.precision
         centre = self.prior.mean
 
-        def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
-            t = z_all @ x
+        def objective(x: np.ndarray, _: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            t = x @ z_all.T  # (1, users)
             d = x - centre
-            value = pulled @ x - self.total @ np.logaddexp(self.log_z, t) - 0.5 * d @ precision @ d
-            return float(value), np.exp(t - np.logaddexp(self.log_z, t))
+            joined = np.logaddexp(self.log_z, t)
+            value = (
+                x @ pulled - joined @ self.total - 0.5 * np.einsum("ij,jk,ik->i", d, precision, d)
+            )
+            return value, np.exp(t - joined)
 
-        def step(x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-            grad = pulled - (self.total * sigma) @ z_all - precision @ (x - centre)
-            curve = self.total * sigma * (1 - sigma)
-            out: np.ndarray = np.linalg.solve((z_all * curve[:, None]).T @ z_all + precision, grad)
-            return out
+        def step(x: np.ndarray, sigma: np.ndarray, _: np.ndarray) -> np.ndarray:
+            grad = pulled - (self.total * sigma[0]) @ z_all - precision @ (x[0] - centre)
+            curve = self.total * sigma[0] * (1 - sigma[0])
+            out = np.linalg.solve((z_all * curve[:, None]).T @ z_all + precision, grad)
+            return np.asarray(out)[None, :]
 
-        x = _ascend(centre.copy(), objective, step)
+        x = _ascend(centre[None, :].copy(), objective, step, np.zeros(1, np.int64))[0]
         return x[:-1].astype(np.float32), float(x[-1])

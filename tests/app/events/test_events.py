@@ -287,6 +287,46 @@ def test_on_postgresql_workers_share_the_store_and_writes_fail_cleanly_while_it_
         assert b.get("/ready").json()["store"]["status"] == "ok"
 
 
+@pytest.mark.integration
+def test_on_sqlite_a_read_only_store_fails_writes_cleanly_and_recovers_by_itself(
+    app, store_url, ids
+):
+    """Read-only as root: file permissions do not stop root, the immutable attribute does
+    (chattr +i, also through file descriptors already open)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is missing: the read-only SQLite store is NOT TESTED")
+    users, items = ids
+    user = users[9]
+    event = {"events": [{"user_id": user, "item_id": items[3], "rating": 4}]}
+    assert app.post("/events", json=event).status_code == 200
+    database = Path(store_url.removeprefix("sqlite:///"))
+    # The database and its WAL, not the -shm file: SQLite maps that into memory, and a write to
+    # an immutable mapping is a SIGBUS, not an error.
+    files = [str(p) for p in (database, database.with_name(database.name + "-wal")) if p.exists()]
+    if subprocess.run(["chattr", "+i", *files], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable attribute: NOT TESTED")
+    try:
+        down = app.post(
+            "/events", json={"events": [{"user_id": user, "item_id": items[4], "rating": 2}]}
+        )
+        assert down.status_code == 503, down.text
+        assert down.json()["detail"].startswith("event store sqlite:events.sqlite3")
+        assert app.get(f"/recommend/{user}").status_code == 200  # reads keep serving
+        assert app.get("/ready").json()["store"]["status"] == "unavailable"
+    finally:
+        subprocess.run(["chattr", "-i", *files], check=True)
+    again = app.post(
+        "/events", json={"events": [{"user_id": user, "item_id": items[4], "rating": 2}]}
+    )
+    assert again.status_code == 200 and again.json()["accepted"] == 1
+    assert app.get("/ready").json()["store"]["status"] == "ok"
+    assert [r[2:] for r in rows_in(store_url)] == [(items[3], 4.0), (items[4], 2.0)]
+
+
 def test_the_schema_states_the_served_models_rating_scale_and_the_event_limit(app):
     schemas = app.get("/openapi.json").json()["components"]["schemas"]
     rating = schemas["Event"]["properties"]["rating"]

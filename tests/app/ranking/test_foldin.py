@@ -286,3 +286,36 @@ def test_the_softmax_item_fold_solves_the_retrieval_objective_for_the_item(defau
     grad = (ratings / mean) @ with_one[rows] - (weight * share) @ with_one
     grad -= ITEM_STRENGTH * prior.precision @ (x - prior.mean)
     assert np.abs(grad).max() < 1e-3 * max(1.0, np.abs((weight * share) @ with_one).max())
+
+
+def test_solving_many_users_at_once_gives_each_their_own_answer():
+    """The batched solvers (what the fold-in thread runs) against one solve per user, with
+    different rating counts, centres and strengths, a user with no ratings among them."""
+    rows = [ROWS, ROWS[:1], np.empty(0, np.int64), np.array([0, 29, 14])]
+    ratings = [RATINGS, RATINGS[:1], np.empty(0), np.array([1.0, 5.0, 3.0])]
+    centres = RNG.normal(0.2, 0.3, (4, K))
+    strengths = np.array([1.0, 0.5, 3.0, 20.0])
+    softmax = SoftmaxFold(USERS, ITEMS, ITEM_BIAS, 3.5, True)
+    together = softmax.solve_many(rows, ratings, centres, strengths)
+    for u in range(4):
+        alone = softmax.solve(rows[u], ratings[u], centres[u], strengths[u])
+        assert np.allclose(together[u], alone, atol=1e-5)
+    ridge = RidgeFold.of(USERS, ITEMS, USER_BIAS, ITEM_BIAS, 3.5, 0.1, 0.02)
+    with_bias = np.column_stack([centres, RNG.normal(0, 0.2, 4)])
+    factors, biases = ridge.solve_many(rows, ratings, with_bias, strengths)
+    for u in range(4):
+        p, b = ridge.solve(rows[u], ratings[u], with_bias[u], strengths[u])
+        assert np.allclose(factors[u], p, atol=1e-5) and biases[u] == pytest.approx(b, abs=1e-5)
+
+
+def test_grouped_gram_sums_each_groups_outer_products_across_chunks():
+    from app.ranking.foldin import _grouped_gram
+
+    z, y = RNG.normal(size=(9, 3)), RNG.normal(size=9)
+    counts = np.array([4, 0, 1, 4])  # groups straddle chunks of 2 rows; one group is empty
+    gram, cross = _grouped_gram(z, y, counts, chunk=2)
+    bounds = np.r_[0, np.cumsum(counts)]
+    for g in range(4):
+        part = slice(bounds[g], bounds[g + 1])
+        assert np.allclose(gram[g], z[part].T @ z[part])
+        assert np.allclose(cross[g], z[part].T @ y[part])
