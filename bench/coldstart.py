@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from app.ranking.foldin import RIDGE_STRENGTH, TRUST, RidgeFold, SoftmaxFold, Trust  # noqa: E402
+from app.ranking.foldin import RIDGE_STRENGTH, TRUST, Folder, Trust  # noqa: E402
 from app.serving.loader import LoadedVersion, load_version  # noqa: E402
 from artifact.layout import list_versions  # noqa: E402
 from artifact.topn import score, top_n  # noqa: E402
@@ -129,34 +129,13 @@ def relevant_rest(user: HeldOut, k: int) -> np.ndarray:
 
 
 def folds(loaded: LoadedVersion, ridge_strength: float, softmax_strength: float):
-    manifest = loaded.manifest
-    rv = loaded.rating_vectors
-    user_bias = None
-    if rv.user_offset is not None and manifest.recommend_by_rating is not None:
-        user_bias = np.asarray(rv.user_offset) - manifest.global_mean
-    elif rv.user_offset is not None:
-        user_bias = np.asarray(rv.user_offset) - manifest.global_mean
-    ridge = RidgeFold.of(
-        rv.user_factors,
-        rv.item_factors,
-        user_bias if rv.item_bias is not None else None,
-        rv.item_bias,
-        manifest.global_mean,
-        float(manifest.training.get("l2", 0.0)),
-        float(manifest.training.get("bias_l2", 0.0)),
-        ridge_strength,
-    )
-    v = loaded.vectors
-    retrieval = manifest.retrieval or {}
-    softmax = SoftmaxFold(
-        v.user_factors,
-        v.item_factors,
-        v.item_bias,
-        manifest.global_mean,
-        retrieval.get("weighting", "rating") == "rating",
-        softmax_strength,
-    )
-    return ridge, softmax
+    """The service's own solvers for `loaded` (as `app.ranking.foldin.Folder` builds them), at
+    these prior strengths."""
+    folder = Folder(loaded)
+    assert folder.ridge is not None and folder.softmax is not None
+    softmax = folder.softmax
+    softmax.strength = softmax_strength
+    return dataclasses.replace(folder.ridge, strength=ridge_strength), softmax
 
 
 def evaluate_offline(loaded: LoadedVersion, users: list[HeldOut], ridge_strength, trust: Trust):

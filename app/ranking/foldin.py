@@ -125,9 +125,7 @@ class RidgeFold:
         """(p_u, b_u) from the user's rated item rows and their ratings (b_u is 0 without
         biases); the prior is centred on `mean` (default the population's) with `strength`
         (default the fold's)."""
-        centres = None if mean is None else np.asarray(mean, np.float64)[None, :]
-        strengths = None if strength is None else np.array([strength], np.float64)
-        factors, biases = self.solve_many([rows], [ratings], centres, strengths)
+        factors, biases = self.solve_many([rows], [ratings], *_one_user(mean, strength))
         return factors[0], float(biases[0])
 
     def solve_many(
@@ -161,6 +159,15 @@ class RidgeFold:
         b += s[:, None] * (centre @ self.prior.precision)
         x = np.linalg.solve(a, b[:, :, None])[:, :, 0]
         return x[:, :k].astype(np.float32), (x[:, k] if biased else np.zeros(users))
+
+
+def _one_user(
+    mean: np.ndarray | None, strength: float | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One user's prior centre and strength as `solve_many` takes them (None: the default)."""
+    centres = None if mean is None else np.asarray(mean, np.float64)[None, :]
+    strengths = None if strength is None else np.array([strength], np.float64)
+    return centres, strengths
 
 
 def _grouped_gram(
@@ -230,9 +237,7 @@ class SoftmaxFold:
     ) -> np.ndarray:
         """The user's vector from their rated item rows and ratings; the prior is centred on
         `mean` (default the population's) with `strength` (default the fold's)."""
-        centres = None if mean is None else np.asarray(mean, np.float64)[None, :]
-        strengths = None if strength is None else np.array([strength], np.float64)
-        vectors: np.ndarray = self.solve_many([rows], [ratings], centres, strengths)[0]
+        vectors: np.ndarray = self.solve_many([rows], [ratings], *_one_user(mean, strength))[0]
         return vectors
 
     def solve_many(
