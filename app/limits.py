@@ -79,7 +79,11 @@ class Limit:
 MAX_N = Limit(
     "max_n",
     "value",
-    (QueryParameter("/recommend/{user_id}", "get", "n"), BodyField("RecommendBatchRequest", "n")),
+    (
+        QueryParameter("/recommend/{user_id}", "get", "n"),
+        BodyField("RecommendBatchRequest", "n"),
+        QueryParameter("/similar/{item_id}", "get", "n"),
+    ),
 )
 MAX_BATCH_USERS = Limit(
     "max_batch_users", "length", (BodyField("RecommendBatchRequest", "user_ids"),)

@@ -14,7 +14,18 @@ from app.errors import install_error_handlers
 from app.http.body_limit import BodyLimitMiddleware
 from app.http.observability import ObservabilityMiddleware
 from app.http.openapi import install_openapi_with_limits
-from app.routes import admin, events, health, items, metrics, models, predict, recommend, users
+from app.routes import (
+    admin,
+    events,
+    health,
+    items,
+    metrics,
+    models,
+    predict,
+    recommend,
+    similar,
+    users,
+)
 from app.settings import Settings
 from app.state import ServiceState
 
@@ -71,7 +82,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     # The hot routes first.
-    for module in (recommend, predict, events, users, items, health, metrics, models, admin):
+    for module in (
+        recommend,
+        predict,
+        similar,
+        events,
+        users,
+        items,
+        health,
+        metrics,
+        models,
+        admin,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.

@@ -92,6 +92,15 @@ class RecommendResponse(BaseModel):
     model: ModelRef
 
 
+class SimilarResponse(BaseModel):
+    item_id: str
+    items: list[RecommendedItem] = Field(
+        description="the nearest items, best first, never the item itself; score: the cosine "
+        "between the version's item vectors"
+    )
+    model: ModelRef
+
+
 class RecommendBatchRequest(BaseModel):
     """Top-n for many users in one call: {"user_ids": [...], "n": 10}."""
 

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.deps import loaded, service_of
-from app.events.live import LiveState
 from app.limits import MAX_BATCH_USERS, MAX_N
-from app.ranking.recommend import Recommendation, recommend, recommend_many
+from app.ranking.recommend import recommend, recommend_many
+from app.routes.render import item_list, json_response, model_ref
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -16,7 +15,6 @@ from app.schemas import (
     RecommendResponse,
     error_responses,
 )
-from app.serving.loader import LoadedVersion
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
 
@@ -41,12 +39,12 @@ async def recommend_for_user(
     ranked = recommend(
         version, service.events.live, user_id, n, exclude_seen, by == "rating", fallback
     )
-    return _json(
+    return json_response(
         {
             "user_id": user_id,
-            "items": _items(version, service.events.live, ranked),
+            "items": item_list(version, service.events.live, ranked),
             "source": ranked.source,
-            "model": _model(version),
+            "model": model_ref(version),
         }
     )
 
@@ -73,44 +71,12 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
         body.by == "rating",
         body.fallback,
     )
-    return _json(
+    return json_response(
         {
             "results": [
-                {"user_id": user, "items": _items(version, live, r), "source": r.source}
+                {"user_id": user, "items": item_list(version, live, r), "source": r.source}
                 for user, r in zip(body.user_ids, ranked, strict=True)
             ],
-            "model": _model(version),
+            "model": model_ref(version),
         }
     )
-
-
-def _items(version: LoadedVersion, live: LiveState, ranked: Recommendation) -> list[dict[str, Any]]:
-    """The RecommendedItem shape as plain dicts (the response models document it; building and
-    validating pydantic objects per item cost more than the top-N maths itself). A folded-in
-    new item shows what PUT /items registered for it."""
-    titles, genres, n = version.titles, version.genres, version.n_items
-    out = []
-    for r, item, s in zip(
-        ranked.rows.tolist(),
-        ranked.item_ids(version),
-        ranked.scores.astype(float).tolist(),
-        strict=True,
-    ):
-        if r < n:
-            title, kinds = (titles[r] if titles else None), (genres[r] if genres else [])
-        else:
-            registered = live.items.get(item)
-            title = registered.title if registered else None
-            kinds = list(registered.genres) if registered else []
-        out.append({"item_id": item, "score": round(s, 6), "title": title, "genres": kinds})
-    return out
-
-
-def _model(version: LoadedVersion) -> dict[str, Any]:
-    return {"name": version.name, "version": version.version}
-
-
-def _json(content: dict[str, Any]) -> Response:
-    """Serialised by orjson straight to bytes; FastAPI skips response-model validation for a
-    Response, which is the point: the content is built above from the served arrays."""
-    return Response(orjson.dumps(content), media_type="application/json")

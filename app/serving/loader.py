@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,15 @@ class LoadedVersion:
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
+
+    @cached_property
+    def unit_items(self) -> np.ndarray:
+        """The default ranking vectors' item rows scaled to unit length (cosine for /similar),
+        computed once per version (load_version warms it)."""
+        items = np.asarray(self.vectors.item_factors, np.float32)
+        norms = np.linalg.norm(items, axis=1, keepdims=True)
+        unit: np.ndarray = items / np.maximum(norms, 1e-12)
+        return unit
 
 
 def load_newest(
@@ -136,6 +146,7 @@ def load_version(path: Path) -> LoadedVersion:
         saved_model=saved_model,
     )
     _warm_up_and_compare(loaded, user_ids)
+    _ = loaded.unit_items
     return loaded
 
 

@@ -1,0 +1,39 @@
+"""GET /similar/{item_id}: items like an item, for "more like this" shelves."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.deps import loaded, service_of
+from app.limits import MAX_N
+from app.ranking.similar import similar
+from app.routes.render import item_list, json_response, model_ref
+from app.schemas import MAX_ID_LENGTH, SimilarResponse, UnknownIdsBody, error_responses
+
+router = APIRouter(prefix="/similar", tags=["similar"])
+
+
+@router.get(
+    "/{item_id}",
+    response_model=SimilarResponse,
+    responses={
+        **error_responses(503),
+        404: {"description": "an item the served model does not know", "model": UnknownIdsBody},
+    },
+)
+async def similaritem_list(
+    item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    request: Request,
+    n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
+) -> Response:
+    """The n items nearest to `item_id` (cosine between the version's item vectors), best
+    first, never the item itself."""
+    version, service = loaded(request), service_of(request)
+    MAX_N.check(service.settings, ("query", "n"), n)
+    live = service.events.live
+    ranked = similar(version, live, item_id, n)
+    return json_response(
+        {"item_id": item_id, "items": item_list(version, live, ranked), "model": model_ref(version)}
+    )
