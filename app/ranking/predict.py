@@ -23,14 +23,19 @@ def with_fold_in(
     pair, or a version whose rating cannot be folded in, the MLPs), or "popular" (the model's
     answer for a user it does not know: no personal signal)."""
     out = np.array(predicted, np.float64)
-    sources = ["model" if live.base_row(u) is not None else "popular" for u in user_ids]
+    # Each distinct user looked up once (a request may hold the same user many times).
+    rows = {u: live.base_row(u) for u in dict.fromkeys(user_ids)}
+    folds = {u: live.folded_of(u) for u in rows}
+    sources = ["model" if rows[u] is not None else "popular" for u in user_ids]
     vectors, new = loaded.rating_vectors, live.new_items
     if vectors.user_offset is None:
         return out, sources
+    if new is None and all(f is None for f in folds.values()):
+        return out, sources  # every pair is trained (check_known): the SavedModel's answers
     mean = loaded.manifest.global_mean
     low, high = loaded.manifest.rating_range
     for i, (user, item) in enumerate(zip(user_ids, item_ids, strict=True)):
-        folded, row = live.folded_of(user), live.base_row(user)
+        folded, row = folds[user], rows[user]
         col = loaded.item_index.get(item)
         if folded is None and col is not None:
             continue  # a trained pair: the SavedModel's answer
