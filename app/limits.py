@@ -83,6 +83,7 @@ MAX_N = Limit(
         QueryParameter("/recommend/{user_id}", "get", "n"),
         BodyField("RecommendBatchRequest", "n"),
         QueryParameter("/similar/{item_id}", "get", "n"),
+        QueryParameter("/popular", "get", "n"),
     ),
 )
 MAX_BATCH_USERS = Limit(

@@ -21,7 +21,9 @@ from app.routes import (
     items,
     metrics,
     models,
+    popular,
     predict,
+    rank,
     recommend,
     similar,
     users,
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The hot routes first.
     for module in (
         recommend,
+        rank,
+        popular,
         predict,
         similar,
         events,

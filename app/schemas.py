@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from app.ranking.filters import ItemFilter
+
 MAX_ID_LENGTH = 128
 
 
@@ -101,8 +103,79 @@ class SimilarResponse(BaseModel):
     model: ModelRef
 
 
-class RecommendBatchRequest(BaseModel):
-    """Top-n for many users in one call: {"user_ids": [...], "n": 10}."""
+MAX_FILTER_ITEMS = 1000
+Genre = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+
+
+class Filters(BaseModel):
+    """Which items may come back (every field optional; all that are given must hold)."""
+
+    genres: list[Genre] = Field(
+        default_factory=list, max_length=64, description="only items of any of these genres"
+    )
+    exclude_genres: list[Genre] = Field(
+        default_factory=list, max_length=64, description="no item of any of these genres"
+    )
+    year_min: int | None = Field(None, ge=1800, le=2200, description="released in or after")
+    year_max: int | None = Field(None, ge=1800, le=2200, description="released in or before")
+    exclude_items: list[ExternalId] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_ITEMS,
+        description="item ids never to return (unknown ids are ignored)",
+    )
+
+    def item_filter(self) -> ItemFilter:
+        """Raises InvalidFilter: year_min above year_max."""
+        return ItemFilter.of(
+            self.genres,
+            self.exclude_genres,
+            self.year_min,
+            self.year_max,
+            self.exclude_items,
+            where="body",
+        )
+
+
+class RankRequest(BaseModel):
+    """Order the caller's own items for a user: {"user_id": 196, "item_ids": [...]}."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user_id": 196, "item_ids": [50, 181, 1]}]},
+    )
+
+    user_id: ExternalId
+    item_ids: list[ExternalId] = Field(
+        min_length=1, max_length=MAX_FILTER_ITEMS, description="each once (repeats dropped)"
+    )
+    by: Literal["default", "rating"] = Field(
+        "default", description="'rating': order by the rating model's predicted rating"
+    )
+    fallback: bool = Field(
+        True, description="a user without history gets popularity order; false: 404"
+    )
+
+
+class RankResponse(BaseModel):
+    user_id: str
+    items: list[RecommendedItem] = Field(description="the given items, best first")
+    source: Source = Field(description=SOURCE_DESCRIPTION)
+    model: ModelRef
+
+
+class PopularWindow(BaseModel):
+    start: int = Field(description="unix seconds, inclusive")
+    end: int = Field(description="the newest rating the service knows of")
+
+
+class PopularResponse(BaseModel):
+    items: list[RecommendedItem] = Field(description="most raters first; score: raters")
+    window: PopularWindow | None = Field(None, description="the ratings counted, when windowed")
+    model: ModelRef
+
+
+class RecommendBatchRequest(Filters):
+    """Top-n for many users in one call: {"user_ids": [...], "n": 10}, optionally filtered."""
 
     model_config = ConfigDict(
         extra="forbid",

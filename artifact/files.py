@@ -8,8 +8,9 @@ that disagrees with the id lists).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -80,12 +81,28 @@ def read_array(
     return np.asarray(array)
 
 
-ItemMetadata = tuple[list[str | None], list[list[str]]]
+# MovieLens titles end with the release year: "Toy Story (1995)", "Heat (1995) " in a few files.
+_TITLE_YEAR = re.compile(r"\((\d{4})\)\s*$")
+
+
+def title_year(title: object) -> int | None:
+    """The year a MovieLens-style title ends with, or None."""
+    if not isinstance(title, str):
+        return None
+    found = _TITLE_YEAR.search(title)
+    return int(found.group(1)) if found else None
+
+
+class ItemMetadata(NamedTuple):
+    titles: list[str | None]
+    genres: list[list[str]]
+    years: list[int | None]  # `year` where written, else the year the title ends with
 
 
 def read_item_metadata(path: Path, n_items: int) -> ItemMetadata | None:
-    """Titles and genre lists per item row from `items.json`; None when there is no such file
-    (item metadata is optional).
+    """Titles, genre lists and years per item row from `items.json`; None when there is no such
+    file (item metadata is optional). Versions written before `year` existed get the year their
+    titles end with.
 
     Raises:
         ArtifactError: not JSON, or not a list of exactly `n_items` entries.
@@ -95,4 +112,9 @@ def read_item_metadata(path: Path, n_items: int) -> ItemMetadata | None:
     rows = read_json(path)
     if not isinstance(rows, list) or len(rows) != n_items:
         raise ArtifactError(f"{path}: expected a list of {n_items} items")
-    return [r.get("title") for r in rows], [list(r.get("genres") or []) for r in rows]
+    titles = [r.get("title") for r in rows]
+    years = [
+        r["year"] if isinstance(r.get("year"), int) else title_year(t)
+        for r, t in zip(rows, titles, strict=True)
+    ]
+    return ItemMetadata(titles, [list(r.get("genres") or []) for r in rows], years)

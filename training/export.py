@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from artifact.checksums import checksums_of
+from artifact.files import title_year
 from artifact.jsonsafe import write_json
 from artifact.layout import (
     ITEM_IDS,
@@ -162,15 +163,19 @@ def _write_arrays(
 
 
 def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
-    """Title and genres for each item row, in row order; items without metadata get nulls."""
+    """Title, genres and year for each item row, in row order; items without metadata get
+    nulls. The year is the data's own (`year` column) where it has one, else the year the title
+    ends with."""
     by_id = items.drop_duplicates("item_id", keep="last").set_index("item_id")
     meta = by_id.reindex(pd.Index(index.to_list(), dtype=object))
+    years = meta["year"] if "year" in meta else pd.Series([None] * len(meta))
     return [
         {
             "title": title if isinstance(title, str) else None,
             "genres": list(genres) if isinstance(genres, list | tuple | np.ndarray) else [],
+            "year": int(year) if pd.notna(year) else title_year(title),
         }
-        for title, genres in zip(meta["title"], meta["genres"], strict=True)
+        for title, genres, year in zip(meta["title"], meta["genres"], years, strict=True)
     ]
 
 

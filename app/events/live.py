@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.events.store import Change, Item
+from app.ranking.filters import ItemAttributes
 from app.ranking.foldin import Folded, FoldedItem, Folder
 from app.serving.loader import LoadedVersion
 
@@ -71,6 +72,7 @@ class LiveState:
         self.ratings: dict[str, dict[str, Rated]] = {}  # user -> item -> latest live rating
         self.forgotten: dict[str, int] = {}  # user -> log id of the forget
         self.items: dict[str, Item] = {}  # registered with PUT /items, latest wins
+        self.attributes: ItemAttributes | None = None  # genres and years per catalogue row
         self.loaded: LoadedVersion | None = None
         self.popularity = np.zeros(0, np.float32)  # raters per item row of `loaded`
         self.log_popularity = np.zeros(0, np.float32)  # log(1 + popularity)
@@ -219,9 +221,11 @@ class LiveState:
         if change.kind == "rating":
             self._rate(change)
         elif change.kind == "item" and change.item_id is not None:
-            self.items[change.item_id] = Item(
+            item = self.items[change.item_id] = Item(
                 change.item_id, change.title, change.genres, change.year
             )
+            if self.attributes is not None and self.loaded is not None:
+                self.attributes.register(self.loaded.item_index.get(item.item_id), item)
         elif change.kind == "forget" and change.user_id is not None:
             if change.id > self.learned:  # the served version left them out already
                 self._forget(change.user_id, change.id)
@@ -262,6 +266,9 @@ class LiveState:
         seen items, and fold every user with live ratings in again against its vectors."""
         self._drop_learned(loaded)
         self.loaded = loaded
+        self.attributes = ItemAttributes(loaded)
+        for registered in self.items.values():
+            self.attributes.register(loaded.item_index.get(registered.item_id), registered)
         counts = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float32)
         self.popularity = counts
         for user in self.forgotten:

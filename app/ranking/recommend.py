@@ -17,6 +17,7 @@ import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState, NewItems
+from app.ranking.filters import ItemFilter
 from app.ranking.foldin import Folded
 from app.serving.loader import LoadedVersion, RankingVectors
 from artifact.topn import score, top_n, top_n_block
@@ -37,6 +38,49 @@ class Recommendation:
         return [ids[r] if r < n or new is None else new.ids[r - n] for r in self.rows.tolist()]
 
 
+@dataclass(frozen=True)
+class UserScores:
+    """One user's scores over every row a ranking may return: the catalogue's, then the
+    folded-in new items' (`new`)."""
+
+    scores: np.ndarray  # fresh: the kernel may write into it
+    offset: float  # added to every score shown (a rating model's global mean + user bias)
+    source: str
+    rated: np.ndarray | None  # the rows they rated (None: not asked to leave them out)
+    new: NewItems | None
+
+
+def user_scores(
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    exclude_seen: bool = True,
+    by_rating: bool = False,
+    fallback: bool = True,
+) -> UserScores:
+    """Every item's score for `user_id`: one matvec over the catalogue (and the new items).
+
+    Raises:
+        UnknownUser: the version does not know `user_id` and `fallback` is off.
+    """
+    row = live.base_row(user_id)
+    folded = live.folded_of(user_id)
+    new = live.new_items
+    if folded is not None:
+        return _folded(loaded, live, user_id, row, folded, exclude_seen, by_rating, new)
+    if row is None:
+        if not fallback:
+            raise UnknownUser(user_id)
+        rated = live.rated_rows(user_id, new) if exclude_seen else None
+        return UserScores(popularity(live, new), 0.0, "popular", rated, new)
+    vectors = _vectors(loaded, by_rating)
+    scores = score(vectors.user_factors[row], vectors.item_factors, vectors.item_bias)
+    scores = _with_new_items(scores, vectors.user_factors[row], new, by_rating)
+    rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
+    return UserScores(scores, offset, "model", rated, new)
+
+
 def recommend(
     loaded: LoadedVersion,
     live: LiveState,
@@ -45,33 +89,22 @@ def recommend(
     exclude_seen: bool = True,
     by_rating: bool = False,
     fallback: bool = True,
+    where: ItemFilter | None = None,
 ) -> Recommendation:
     """The `n` best item rows for `user_id` and their scores, best first.
 
-    One matvec over the catalogue and the kernel's partial sort. Fewer than `n` come back when
-    the user has rated nearly everything. `by_rating` ranks with the rating model's factors
+    One matvec over the catalogue and the kernel's partial sort, inside which `where` (a
+    filter) masks what may not be returned. Fewer than `n` come back when fewer pass (or the
+    user has rated nearly everything). `by_rating` ranks with the rating model's factors
     instead of the version's default vectors (the retrieval vectors, when it has them); their
-    score is then the predicted rating before clipping.
+    score is then the predicted rating before clipping. A user without history gets the
+    most-rated items.
 
     Raises:
         UnknownUser: the version does not know `user_id` and `fallback` is off.
     """
-    row = live.base_row(user_id)
-    folded = live.folded_of(user_id)
-    if folded is not None:
-        return _folded(loaded, live, user_id, row, folded, n, exclude_seen, by_rating)
-    if row is None:
-        if not fallback:
-            raise UnknownUser(user_id)
-        return _popular(live, user_id, n, exclude_seen)
-    vectors, new = _vectors(loaded, by_rating), live.new_items
-    scores = score(vectors.user_factors[row], vectors.item_factors, vectors.item_bias)
-    scores = _with_new_items(scores, vectors.user_factors[row], new, by_rating)
-    exclude = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
-    rows, top = top_n(scores, n, exclude)
-    if vectors.user_offset is not None:
-        top = top + vectors.user_offset[row]
-    return Recommendation(rows, top, "model", new)
+    mine = user_scores(loaded, live, user_id, exclude_seen, by_rating, fallback)
+    return _ranked(mine, n, allowed_by(loaded, live, where, mine.new))
 
 
 def recommend_many(
@@ -82,6 +115,7 @@ def recommend_many(
     exclude_seen: bool = True,
     by_rating: bool = False,
     fallback: bool = True,
+    where: ItemFilter | None = None,
 ) -> list[Recommendation]:
     """`recommend` for many users at once, one matrix-matrix product per block of known users.
     Same answers as `recommend` per user (up to float rounding of near-ties).
@@ -100,11 +134,13 @@ def recommend_many(
     if unknown and not fallback:
         raise UnknownIds(unknown, [])
     out: dict[int, Recommendation] = {}
+    vectors, new = _vectors(loaded, by_rating), live.new_items
+    allowed = allowed_by(loaded, live, where, new)
     for i, f in enumerate(folded):
         if f is not None:
-            out[i] = _folded(loaded, live, user_ids[i], rows[i], f, n, exclude_seen, by_rating)
+            mine = _folded(loaded, live, user_ids[i], rows[i], f, exclude_seen, by_rating, new)
+            out[i] = _ranked(mine, n, allowed)
     known = [(i, r) for i, r in enumerate(rows) if r is not None and i not in out]
-    vectors, new = _vectors(loaded, by_rating), live.new_items
     for start in range(0, len(known), BLOCK_USERS):
         block = known[start : start + BLOCK_USERS]
         block_rows = np.fromiter((r for _, r in block), np.int64, len(block))
@@ -116,7 +152,7 @@ def recommend_many(
             if exclude_seen
             else None
         )
-        ranked = top_n_block(scores, n, exclude)
+        ranked = top_n_block(scores, n, exclude, allowed)
         offsets = vectors.user_offset
         for (i, r), (item_rows, top) in zip(block, ranked, strict=True):
             if offsets is not None:
@@ -124,7 +160,10 @@ def recommend_many(
             out[i] = Recommendation(item_rows, top, "model", new)
     for i, user in enumerate(user_ids):
         if i not in out:
-            out[i] = _popular(live, user, n, exclude_seen)
+            rated = live.rated_rows(user, new) if exclude_seen else None
+            out[i] = _ranked(
+                UserScores(popularity(live, new), 0.0, "popular", rated, new), n, allowed
+            )
     return [out[i] for i in range(len(user_ids))]
 
 
@@ -154,20 +193,18 @@ def _folded(
     user_id: str,
     row: int | None,
     folded: Folded,
-    n: int,
     exclude_seen: bool,
     by_rating: bool,
-) -> Recommendation:
-    """Top-n with the user's folded-in vectors: the default ranking vector plus the popularity
+    new: NewItems | None,
+) -> UserScores:
+    """Scores from the user's folded-in vectors: the default ranking vector plus the popularity
     blend (new users), or with `by_rating` the rating factors, scored as a rating."""
-    new = live.new_items
-    exclude = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     if by_rating and folded.rating is not None:
         vectors = loaded.rating_vectors
         p, bias = folded.rating
         scores = _with_new_items(score(p, vectors.item_factors, vectors.item_bias), p, new, True)
-        rows, top = top_n(scores, n, exclude)
-        return Recommendation(rows, top + (loaded.manifest.global_mean + bias), "fold_in", new)
+        return UserScores(scores, loaded.manifest.global_mean + bias, "fold_in", rated, new)
     vectors = loaded.vectors
     scores = score(folded.vector, vectors.item_factors, vectors.item_bias)
     if folded.popularity:
@@ -177,10 +214,31 @@ def _folded(
         if folded.popularity:
             extra += folded.popularity * new.log_popularity
         scores = np.concatenate([scores, extra.astype(scores.dtype)])
-    rows, top = top_n(scores, n, exclude)
+    offset = 0.0
     if vectors.user_offset is not None and folded.rating is not None:
-        top = top + (loaded.manifest.global_mean + folded.rating[1])  # a rating model's score
-    return Recommendation(rows, top, "fold_in", new)
+        offset = loaded.manifest.global_mean + folded.rating[1]  # a rating model's score
+    return UserScores(scores, offset, "fold_in", rated, new)
+
+
+def _ranked(mine: UserScores, n: int, allowed: np.ndarray | None) -> Recommendation:
+    rows, top = top_n(mine.scores, n, mine.rated, allowed)
+    return Recommendation(rows, top + mine.offset if mine.offset else top, mine.source, mine.new)
+
+
+def popularity(live: LiveState, new: NewItems | None) -> np.ndarray:
+    """Raters per row (training counts plus live ratings), new items' after the catalogue's;
+    a fresh array."""
+    if new is None:
+        return live.popularity.copy()
+    return np.concatenate([live.popularity, np.expm1(new.log_popularity)])
+
+
+def allowed_by(
+    loaded: LoadedVersion, live: LiveState, where: ItemFilter | None, new: NewItems | None
+) -> np.ndarray | None:
+    if not where or live.attributes is None:
+        return None
+    return where.allowed(live.attributes, loaded.item_index, new, live.items)
 
 
 def _with_new_items(
@@ -213,12 +271,6 @@ def _exclusions(
     if user_id not in live.ratings:
         return seen
     return np.concatenate([seen, live.rated_rows(user_id, new)])
-
-
-def _popular(live: LiveState, user_id: str, n: int, exclude_seen: bool) -> Recommendation:
-    exclude = live.rated_rows(user_id) if exclude_seen else None
-    rows, top = top_n(live.popularity.copy(), n, exclude)
-    return Recommendation(rows, top, "popular")
 
 
 def _vectors(loaded: LoadedVersion, by_rating: bool) -> RankingVectors:

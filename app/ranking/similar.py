@@ -8,14 +8,21 @@ import numpy as np
 
 from app.errors import UnknownIds
 from app.events.live import LiveState
+from app.ranking.filters import ItemFilter
 from app.ranking.recommend import Recommendation
 from app.serving.loader import LoadedVersion
 from artifact.topn import top_n
 
 
-def similar(loaded: LoadedVersion, live: LiveState, item_id: str, n: int) -> Recommendation:
+def similar(
+    loaded: LoadedVersion,
+    live: LiveState,
+    item_id: str,
+    n: int,
+    where: ItemFilter | None = None,
+) -> Recommendation:
     """The `n` items whose vectors point most nearly the way `item_id`'s does, best first, never
-    the item itself; scores are cosines.
+    the item itself, only those `where` lets through; scores are cosines.
 
     Raises:
         UnknownIds: the item is neither in the catalogue nor folded in.
@@ -37,5 +44,8 @@ def similar(loaded: LoadedVersion, live: LiveState, item_id: str, n: int) -> Rec
     scores = unit @ query
     if extra is not None:
         scores = np.concatenate([scores, extra @ query])
-    rows, top = top_n(scores, n, np.array([row]))
+    allowed = None
+    if where and live.attributes is not None:
+        allowed = where.allowed(live.attributes, loaded.item_index, new, live.items)
+    rows, top = top_n(scores, n, np.array([row]), allowed)
     return Recommendation(rows, top, "model", new)

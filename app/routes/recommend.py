@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.deps import loaded, service_of
 from app.limits import MAX_BATCH_USERS, MAX_N
 from app.ranking.recommend import recommend, recommend_many
+from app.routes.params import QueryFilter
 from app.routes.render import item_list, json_response, model_ref
 from app.schemas import (
     MAX_ID_LENGTH,
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/recommend", tags=["recommend"])
 async def recommend_for_user(
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     request: Request,
+    where: QueryFilter,
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
     exclude_seen: bool = True,
     by: Annotated[
@@ -33,16 +35,16 @@ async def recommend_for_user(
         bool, Query(description="a user without history gets popular items; false: 404")
     ] = True,
 ) -> Response:
-    """The user's top-n items, best first, never one they already rated (unless asked)."""
+    """The user's top-n items, best first, never one they already rated (unless asked), only
+    items the filters let through."""
     version, service = loaded(request), service_of(request)
     MAX_N.check(service.settings, ("query", "n"), n)
-    ranked = recommend(
-        version, service.events.live, user_id, n, exclude_seen, by == "rating", fallback
-    )
+    live = service.events.live
+    ranked = recommend(version, live, user_id, n, exclude_seen, by == "rating", fallback, where)
     return json_response(
         {
             "user_id": user_id,
-            "items": item_list(version, service.events.live, ranked),
+            "items": item_list(version, live, ranked),
             "source": ranked.source,
             "model": model_ref(version),
         }
@@ -62,6 +64,8 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     MAX_BATCH_USERS.check(service.settings, ("body", "user_ids"), len(body.user_ids))
     MAX_N.check(service.settings, ("body", "n"), body.n)
     live = service.events.live
+    where = body.item_filter()
+    where.check(live.attributes, "body")
     ranked = recommend_many(
         version,
         live,
@@ -70,6 +74,7 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
         body.exclude_seen,
         body.by == "rating",
         body.fallback,
+        where,
     )
     return json_response(
         {

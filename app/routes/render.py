@@ -27,10 +27,12 @@ def item_list(
         ranked.scores.astype(float).tolist(),
         strict=True,
     ):
+        registered = live.items.get(item) if live.items else None
         if r < n:
             title, kinds = (titles[r] if titles else None), (genres[r] if genres else [])
+            if registered is not None:  # PUT /items updated it
+                title, kinds = registered.title or title, list(registered.genres) or kinds
         else:
-            registered = live.items.get(item)
             title = registered.title if registered else None
             kinds = list(registered.genres) if registered else []
         out.append({"item_id": item, "score": round(s, 6), "title": title, "genres": kinds})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.deps import loaded, service_of
 from app.limits import MAX_N
 from app.ranking.similar import similar
+from app.routes.params import QueryFilter
 from app.routes.render import item_list, json_response, model_ref
 from app.schemas import MAX_ID_LENGTH, SimilarResponse, UnknownIdsBody, error_responses
 
@@ -26,14 +27,15 @@ router = APIRouter(prefix="/similar", tags=["similar"])
 async def similaritem_list(
     item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     request: Request,
+    where: QueryFilter,
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
 ) -> Response:
     """The n items nearest to `item_id` (cosine between the version's item vectors), best
-    first, never the item itself."""
+    first, never the item itself, only items the filters let through."""
     version, service = loaded(request), service_of(request)
     MAX_N.check(service.settings, ("query", "n"), n)
     live = service.events.live
-    ranked = similar(version, live, item_id, n)
+    ranked = similar(version, live, item_id, n, where)
     return json_response(
         {"item_id": item_id, "items": item_list(version, live, ranked), "model": model_ref(version)}
     )

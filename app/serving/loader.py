@@ -63,6 +63,7 @@ class LoadedVersion:
     seen: SeenItems
     titles: list[str | None] | None
     genres: list[list[str]] | None
+    years: list[int | None] | None
     predict_ratings: PredictFn
     saved_model: Any  # the loaded SavedModel; its signature needs it alive
 
@@ -140,8 +141,9 @@ def load_version(path: Path) -> LoadedVersion:
         vectors=vectors,
         rating_vectors=rating_vectors,
         seen=seen,
-        titles=metadata[0] if metadata else None,
-        genres=metadata[1] if metadata else None,
+        titles=metadata.titles if metadata else None,
+        genres=metadata.genres if metadata else None,
+        years=metadata.years if metadata else None,
         predict_ratings=predict,
         saved_model=saved_model,
     )

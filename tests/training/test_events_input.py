@@ -57,7 +57,8 @@ def test_the_store_adds_replaces_and_forgets(tiny_data, store_url):
     assert ratings[ratings["user_id"] == second][["item_id", "rating"]].values.tolist() == [
         ["3", 2.0]
     ]
-    assert data.items.set_index("item_id").loc["premiere", "title"] == "A New Film (2026)"
+    premiere = data.items.set_index("item_id").loc["premiere"]
+    assert (premiere["title"], premiere["year"]) == ("A New Film (2026)", 2026)
 
 
 def test_an_unreadable_store_is_named(tiny_data, tmp_path):

@@ -58,6 +58,8 @@ def test_manifest_lists_every_file_with_its_checksum(version_dir, trained):
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((version_dir / name).read_bytes()).hexdigest() == digest
     assert {"saved_model.pb", "user_factors.npy", "seen_indptr.npy", "items.json"} <= on_disk
+    items = json.loads((version_dir / "items.json").read_text())
+    assert items[0] == {"title": "Movie 1 (1950)", "genres": items[0]["genres"], "year": 1950}
     assert manifest["format_version"] == 1 and manifest["version"] == 1
     assert manifest["model"] == {**manifest["model"], "kind": "mf_bias", "factors": 8}
     assert manifest["counts"]["users"] == len(trained.exported.users)

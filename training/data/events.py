@@ -49,7 +49,8 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
             if row["kind"] == "rating":
                 ratings.append((row["user_id"], row["item_id"], row["rating"], row["ts"]))
             elif row["kind"] == "item":
-                items[row["item_id"]] = (row["title"], json.loads(row["genres"] or "[]"))
+                genres = json.loads(row["genres"] or "[]")
+                items[row["item_id"]] = (row["title"], genres, row["year"])
             elif row["kind"] == "forget":
                 forgotten.add(row["user_id"])
     except (SQLAlchemyError, FileNotFoundError, OSError) as err:
@@ -70,7 +71,10 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
     catalogue = data.items
     if items:
         registered = items_frame(
-            list(items), [t for t, _ in items.values()], [g for _, g in items.values()]
+            list(items),
+            [t for t, _, _ in items.values()],
+            [g for _, g, _ in items.values()],
+            [y for _, _, y in items.values()],
         )
         catalogue = (
             registered

@@ -65,7 +65,9 @@ def read_ml100k_items(path: Path) -> pd.DataFrame:
     )
     flags = frame[ML100K_GENRES].fillna(0).astype(int).to_numpy()
     genres = [[g for g, on in zip(ML100K_GENRES, row, strict=True) if on] for row in flags]
-    return items_frame(frame["item_id"], frame["title"].fillna(""), genres)
+    released = pd.to_datetime(frame["release"], format="%d-%b-%Y", errors="coerce")  # 01-Jan-1995
+    years = [int(y) if pd.notna(y) else None for y in released.dt.year]
+    return items_frame(frame["item_id"], frame["title"].fillna(""), genres, years)
 
 
 # --- ml-1m ---------------------------------------------------------------------------------------
@@ -152,7 +154,8 @@ def read_recbole_items(path: Path) -> pd.DataFrame:
     years = frame.get("release_year", pd.Series([""] * len(frame)))
     titles = [f"{t} ({y})" if y else t for t, y in zip(frame["movie_title"], years, strict=True)]
     genres = frame.get("class", pd.Series([""] * len(frame))).map(lambda s: s.split())
-    return items_frame(frame["item_id"], titles, genres)
+    numbers = [int(y) if y.isdigit() else None for y in years]
+    return items_frame(frame["item_id"], titles, genres, numbers)
 
 
 # --- helpers -------------------------------------------------------------------------------------

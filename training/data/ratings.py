@@ -95,9 +95,16 @@ def _where(rows: np.ndarray, header: bool, shown: int = 5) -> str:
 
 
 def items_frame(
-    item_ids: Iterable[str], titles: Iterable[str], genres: Iterable[list[str]]
+    item_ids: Iterable[str],
+    titles: Iterable[str],
+    genres: Iterable[list[str]],
+    years: Iterable[int | None] | None = None,
 ) -> pd.DataFrame:
-    """The items frame: stripped string ids, titles, genre lists."""
-    return pd.DataFrame(
+    """The items frame: stripped string ids, titles, genre lists and, where the source states it
+    apart from the title, a nullable integer `year`."""
+    frame = pd.DataFrame(
         {"item_id": pd.Series(item_ids).astype(str).str.strip(), "title": titles, "genres": genres}
     )
+    if years is not None:
+        frame["year"] = pd.array(list(years), dtype="Int64")
+    return frame

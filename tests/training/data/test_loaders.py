@@ -25,9 +25,10 @@ def test_ml100k_u_data_and_u_item(tmp_path):
     data = load_files(tmp_path / "u.data", tmp_path / "u.item")
     assert rows(data.ratings) == [("196", "242", 3.0), ("186", "302", 3.5)]
     assert data.ratings["timestamp"].tolist() == [881250949, 891717742]
-    assert data.items.to_dict("records") == [
-        {"item_id": "242", "title": "Kolya (1996)", "genres": ["Comedy", "Drama"]},
-        {"item_id": "302", "title": "Misérables, Les (1995)", "genres": []},
+    records = data.items.astype({"year": object}).to_dict("records")
+    assert records == [  # the year is the release date's (None where u.item has none)
+        {"item_id": "242", "title": "Kolya (1996)", "genres": ["Comedy", "Drama"], "year": 1997},
+        {"item_id": "302", "title": "Misérables, Les (1995)", "genres": [], "year": None},
     ]
 
 
@@ -95,6 +96,7 @@ def test_recbole_atomic_files(tmp_path):
         "item_id": "1",
         "title": "Toy Story (1995)",
         "genres": ["Animation", "Children's", "Comedy"],
+        "year": 1995,
     }
 
 

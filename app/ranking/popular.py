@@ -1,0 +1,126 @@
+"""The most-rated items, for a home page: every rater the service knows of (the version's
+training ratings, plus live ones, minus forgotten users), or only the ratings of a recent window.
+
+A window ends at the newest rating the service knows of, training's or live: for a service
+taking events that is about now, and for a historical dataset (ml-100k ends in 1998) it is the
+data's own "now", so "the last 30 days" means something for both. Counting a window reads the
+training ratings' timestamps once per version and window start (cached), plus the live ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.events.live import LiveState, NewItems
+from app.ranking.filters import ItemFilter
+from app.ranking.recommend import Recommendation, allowed_by, popularity
+from app.serving.loader import LoadedVersion
+from artifact.seen import SeenItems
+from artifact.topn import top_n
+
+
+class NoTimestamps(ValueError):
+    """The version was exported without rating times, so no window can be counted."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # unix seconds, inclusive
+    end: int
+
+
+def popular(
+    loaded: LoadedVersion,
+    live: LiveState,
+    n: int,
+    where: ItemFilter | None = None,
+    window: int | None = None,
+) -> tuple[Recommendation, Window | None]:
+    """The `n` most-rated items that `where` lets through (scores: raters), and with `window`
+    (seconds) only ratings from that long before the newest one.
+
+    Raises:
+        NoTimestamps: a window on a version without rating times.
+    """
+    new = live.new_items
+    span = None
+    if window is None:
+        counts = popularity(live, new)
+    else:
+        seen = loaded.seen
+        if seen.timestamps is None:
+            raise NoTimestamps(f"version {loaded.version} has no rating times to count a window")
+        times = (r[1] for mine in list(live.ratings.values()) for r in list(mine.values()))
+        newest = max(_newest(seen), max(times, default=0))
+        span = Window(newest - window, newest)
+        counts = _window_counts(loaded, live, span.start, new)
+    rows, top = top_n(counts, n, None, allowed_by(loaded, live, where, new))
+    return Recommendation(rows, top, "popular", new), span
+
+
+def _newest(seen: SeenItems) -> int:
+    assert seen.timestamps is not None
+    return int(seen.timestamps.max()) if len(seen.timestamps) else 0
+
+
+# (id of a version's seen items, window start) -> (those seen items, their counts); the seen
+# items are kept so an id reused after a version is dropped never matches.
+_TRAINED: dict[tuple[int, int], tuple[SeenItems, np.ndarray]] = {}
+CACHED_WINDOWS = 16
+
+
+def _trained_counts(seen: SeenItems, n_items: int, start: int) -> np.ndarray:
+    """Raters per item among the version's training ratings at or after `start` (read-only)."""
+    key = (id(seen), start)
+    hit = _TRAINED.get(key)
+    if hit is not None and hit[0] is seen:
+        return hit[1]
+    assert seen.timestamps is not None
+    counts = np.bincount(seen.indices[seen.timestamps >= start], minlength=n_items)
+    out = counts.astype(np.float32)
+    out.flags.writeable = False
+    while len(_TRAINED) >= CACHED_WINDOWS:
+        del _TRAINED[next(iter(_TRAINED))]
+    _TRAINED[key] = (seen, out)
+    return out
+
+
+def _window_counts(
+    loaded: LoadedVersion, live: LiveState, start: int, new: NewItems | None
+) -> np.ndarray:
+    """Raters per row in the window: training ratings (less forgotten users'), then live ones,
+    each (user, item) pair counted once at its latest time."""
+    seen = loaded.seen
+    assert seen.timestamps is not None
+    counts = np.concatenate(
+        [
+            _trained_counts(seen, loaded.n_items, start),
+            np.zeros(0 if new is None else len(new.ids), np.float32),
+        ]
+    )
+    for user in live.forgotten:
+        row = loaded.user_index.get(user)
+        if row is not None:
+            lo, hi = seen.indptr[row], seen.indptr[row + 1]
+            counts[seen.indices[lo:hi][seen.timestamps[lo:hi] >= start]] -= 1
+    for user, mine in list(live.ratings.items()):
+        base = live.base_row(user)
+        for item, (_, ts, _) in list(mine.items()):
+            if ts < start:
+                continue
+            col = live.item_row(item, new)
+            if col is None or col >= len(counts):
+                continue
+            if base is not None and _rated_in_window(seen, base, col, start):
+                continue  # their training rating of it is counted already
+            counts[col] += 1
+    return counts
+
+
+def _rated_in_window(seen: SeenItems, row: int, col: int, start: int) -> bool:
+    assert seen.timestamps is not None
+    lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
+    at = lo + int(np.searchsorted(seen.indices[lo:hi], col))
+    return at < hi and int(seen.indices[at]) == col and int(seen.timestamps[at]) >= start

@@ -1,0 +1,39 @@
+"""Re-ranking a list the caller already has (search results, a shelf): the given items ordered
+by the user's score, the same score /recommend ranks with."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.errors import UnknownIds
+from app.events.live import LiveState
+from app.ranking.recommend import Recommendation, user_scores
+from app.serving.loader import LoadedVersion
+
+
+def rank(
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    item_ids: list[str],
+    by_rating: bool = False,
+    fallback: bool = True,
+) -> Recommendation:
+    """`item_ids` (each once, repeats dropped) best first by the user's score; equal scores keep
+    the request's order. Items the user rated are ranked too: the list is the caller's.
+
+    Raises:
+        UnknownIds: items neither in the catalogue nor folded in (every one named; nothing is
+            ranked), or with `fallback` off, a user without history.
+    """
+    mine = user_scores(loaded, live, user_id, False, by_rating, fallback)
+    wanted = list(dict.fromkeys(item_ids))
+    rows = [live.item_row(item, mine.new) for item in wanted]
+    unknown = [item for item, row in zip(wanted, rows, strict=True) if row is None]
+    if unknown:
+        raise UnknownIds([], unknown)
+    picked = np.array(rows, np.int64)
+    scores = mine.scores[picked]
+    order = np.lexsort((np.arange(len(picked)), -scores))
+    top = scores[order] + mine.offset if mine.offset else scores[order]
+    return Recommendation(picked[order], top, mine.source, mine.new)

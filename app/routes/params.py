@@ -1,0 +1,67 @@
+"""The query parameters several ranking routes share (filters), declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from app.deps import service_of
+from app.ranking.filters import ItemFilter
+
+MAX_LIST_CHARS = 8192  # a comma-separated query list; bodies bound their lists by count
+YEARS = {"ge": 1800, "le": 2200}
+
+GenresQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_LIST_CHARS,
+        description="only items of any of these genres, comma-separated (case-insensitive)",
+    ),
+]
+ExcludeGenresQuery = Annotated[
+    str | None,
+    Query(max_length=MAX_LIST_CHARS, description="no item of any of these genres"),
+]
+YearMinQuery = Annotated[
+    int | None, Query(**YEARS, description="only items released in or after this year")
+]
+YearMaxQuery = Annotated[
+    int | None, Query(**YEARS, description="only items released in or before this year")
+]
+ExcludeItemsQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_LIST_CHARS,
+        description="item ids never to return, comma-separated (unknown ids are ignored)",
+    ),
+]
+
+
+async def query_filter(
+    request: Request,
+    genres: GenresQuery = None,
+    exclude_genres: ExcludeGenresQuery = None,
+    year_min: YearMinQuery = None,
+    year_max: YearMaxQuery = None,
+    exclude_items: ExcludeItemsQuery = None,
+) -> ItemFilter:
+    """The filter a query string asks for, checked against the genres items have (a
+    dependency: async, so FastAPI calls it on the event loop, not in its thread pool).
+
+    Raises:
+        InvalidFilter: a genre no item has, or year_min above year_max (a 422).
+    """
+    where = ItemFilter.of(
+        _split(genres), _split(exclude_genres), year_min, year_max, _split(exclude_items)
+    )
+    if where:
+        where.check(service_of(request).events.live.attributes)
+    return where
+
+
+QueryFilter = Annotated[ItemFilter, Depends(query_filter)]
+
+
+def _split(value: str | None) -> list[str]:
+    return value.split(",") if value else []

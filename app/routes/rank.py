@@ -1,0 +1,39 @@
+"""POST /rank: the caller's own items ordered for a user."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.deps import loaded, service_of
+from app.ranking.rank import rank
+from app.routes.render import item_list, json_response, model_ref
+from app.schemas import RankRequest, RankResponse, UnknownIdsBody, error_responses
+
+router = APIRouter(prefix="/rank", tags=["recommend"])
+
+
+@router.post(
+    "",
+    response_model=RankResponse,
+    responses={
+        **error_responses(400, 413, 503),
+        404: {
+            "description": "items the served model does not know (every one named), or with "
+            "fallback off a user without history",
+            "model": UnknownIdsBody,
+        },
+    },
+)
+async def rank_items(body: RankRequest, request: Request) -> Response:
+    """`item_ids` ordered by the user's score, best first, each with its score."""
+    version, service = loaded(request), service_of(request)
+    live = service.events.live
+    ranked = rank(version, live, body.user_id, body.item_ids, body.by == "rating", body.fallback)
+    return json_response(
+        {
+            "user_id": body.user_id,
+            "items": item_list(version, live, ranked),
+            "source": ranked.source,
+            "model": model_ref(version),
+        }
+    )
