@@ -60,6 +60,13 @@ class PredictRequest(BaseModel):
     )
 
     instances: list[Instance] = Field(min_length=1)
+    interval: float | None = Field(
+        None,
+        ge=0.01,
+        le=0.99,
+        description="also return, per prediction, the [low, high] range that holds the rating "
+        "with this probability (matrix-factorisation models; calibrated on validation)",
+    )
 
 
 Source = Literal["model", "fold_in", "popular"]
@@ -76,6 +83,12 @@ class PredictResponse(BaseModel):
         description="where each prediction came from: 'model' (the trained user), 'fold_in' "
         "(factors solved from ratings the version never saw) or 'popular' (a user the model "
         "cannot personalise for: its answer for an unknown user)"
+    )
+    intervals: list[tuple[float, float]] | None = Field(
+        None, description="[low, high] per prediction, when an interval was asked for"
+    )
+    intervals_unavailable: str | None = Field(
+        None, description="why no intervals came back although asked for (e.g. an MLP model)"
     )
     model: ModelRef
 
@@ -190,6 +203,13 @@ class RecommendBatchRequest(Filters):
     )
     fallback: bool = Field(
         True, description="users without history get popular items; false: 404 for them"
+    )
+    diversity: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="0..1: re-rank the best candidates by maximal marginal relevance over item "
+        "vectors (0: by score alone)",
     )
 
 

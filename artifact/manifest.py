@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from artifact.errors import ArtifactError
 from artifact.files import read_json
@@ -66,6 +66,26 @@ class EventsSpec(_Frozen):
     items: int = Field(ge=0)
 
 
+class UncertaintySpec(_Frozen):
+    """How sure /predict's ratings are (`artifact.posterior`): the residual variance of a
+    rating around the model's, and at each nominal level the calibrated half-width of the
+    interval in predictive standard deviations, both measured on validation ratings by the
+    model fitted without them."""
+
+    noise: float = Field(gt=0)
+    levels: list[float]
+    multipliers: list[float]
+    validation_ratings: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> UncertaintySpec:
+        if len(self.levels) != len(self.multipliers) or not self.levels:
+            raise ValueError(f"{len(self.levels)} levels but {len(self.multipliers)} multipliers")
+        if any(b <= a for a, b in zip(self.levels, self.levels[1:], strict=False)):
+            raise ValueError("levels must increase")
+        return self
+
+
 class Manifest(_Frozen):
     format_version: int
     name: str
@@ -81,6 +101,7 @@ class Manifest(_Frozen):
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None
     events: EventsSpec | None = None
+    uncertainty: UncertaintySpec | None = None  # None: the model gives no intervals (MLPs)
     files: dict[str, str]
     tensorflow_version: str = ""
     keras_version: str = ""

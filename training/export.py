@@ -250,6 +250,7 @@ def manifest(
         ),
         recommend_by_rating=by_rating,
         events=events,
+        uncertainty=trained.uncertainty,
         files=files,
         tensorflow_version=tf.__version__,
         keras_version=keras.__version__,

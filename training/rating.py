@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import pandas as pd
 
+from artifact.manifest import UncertaintySpec
 from training.config import TrainConfig
 from training.data.ratings import RatingsData
 from training.data.split import IdIndex, Split, make_split
+from training.evaluation.calibration import calibrate
 from training.evaluation.rating import evaluate_frame
 from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 from training.models.kinds import build_model, make_optimizer
@@ -37,6 +39,7 @@ class TrainedModel(Trained):
     split: Split
     rating_range: tuple[float, float]
     data_source: str = ""
+    uncertainty: UncertaintySpec | None = None  # calibrated on validation (factor models)
 
     @property
     def global_mean(self) -> float:
@@ -175,4 +178,5 @@ def train_rating(
     fitted = fit_and_refit(
         RatingLearner(config, rating_range), split, config.epochs, config.refit, log
     )
-    return TrainedModel(fitted, config, split, rating_range, data.source)
+    uncertainty = calibrate(config.model, fitted.first, split.train, split.validation, rating_range)
+    return TrainedModel(fitted, config, split, rating_range, data.source, uncertainty)

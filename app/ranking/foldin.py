@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.serving.loader import LoadedVersion
+from artifact.posterior import Prior
 
 
 @dataclass(frozen=True)
@@ -64,24 +65,6 @@ ITEM_STRENGTH = 1.0
 NEWTON_STEPS = 30
 NEWTON_TOLERANCE = 1e-4
 MAX_HALVINGS = 20
-
-
-@dataclass(frozen=True)
-class Prior:
-    """The population: mean and precision (inverse covariance) of the trained users' vectors."""
-
-    mean: np.ndarray  # (d,) float64
-    precision: np.ndarray  # (d, d) float64
-
-    @classmethod
-    def of(cls, vectors: np.ndarray) -> Prior:
-        x = np.asarray(vectors, np.float64)
-        mean = x.mean(axis=0)
-        cov = np.atleast_2d(np.cov(x, rowvar=False))
-        # A floor on the variance keeps the precision finite when a direction barely varies.
-        floor = 1e-6 * max(float(np.trace(cov)) / len(cov), 1e-12)
-        precision = np.linalg.inv(cov + floor * np.eye(len(cov)))
-        return cls(mean, (precision + precision.T) / 2)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState, NewItems
+from app.ranking.diversity import candidates, mmr, unit_rows
 from app.ranking.filters import ItemFilter
 from app.ranking.foldin import Folded
 from app.serving.loader import LoadedVersion, RankingVectors
@@ -90,12 +91,15 @@ def recommend(
     by_rating: bool = False,
     fallback: bool = True,
     where: ItemFilter | None = None,
+    diversity: float = 0.0,
 ) -> Recommendation:
     """The `n` best item rows for `user_id` and their scores, best first.
 
     One matvec over the catalogue and the kernel's partial sort, inside which `where` (a
     filter) masks what may not be returned. Fewer than `n` come back when fewer pass (or the
-    user has rated nearly everything). `by_rating` ranks with the rating model's factors
+    user has rated nearly everything). `diversity` (0..1) re-ranks the best candidates by
+    maximal marginal relevance (`app.ranking.diversity`); the scores stay the items' own.
+    `by_rating` ranks with the rating model's factors
     instead of the version's default vectors (the retrieval vectors, when it has them); their
     score is then the predicted rating before clipping. A user without history gets the
     most-rated items.
@@ -104,7 +108,10 @@ def recommend(
         UnknownUser: the version does not know `user_id` and `fallback` is off.
     """
     mine = user_scores(loaded, live, user_id, exclude_seen, by_rating, fallback)
-    return _ranked(mine, n, allowed_by(loaded, live, where, mine.new))
+    allowed = allowed_by(loaded, live, where, mine.new)
+    if diversity <= 0:
+        return _ranked(mine, n, allowed)
+    return _diversified(loaded, _ranked(mine, candidates(n), allowed), n, diversity)
 
 
 def recommend_many(
@@ -116,6 +123,7 @@ def recommend_many(
     by_rating: bool = False,
     fallback: bool = True,
     where: ItemFilter | None = None,
+    diversity: float = 0.0,
 ) -> list[Recommendation]:
     """`recommend` for many users at once, one matrix-matrix product per block of known users.
     Same answers as `recommend` per user (up to float rounding of near-ties).
@@ -134,6 +142,7 @@ def recommend_many(
     if unknown and not fallback:
         raise UnknownIds(unknown, [])
     out: dict[int, Recommendation] = {}
+    wanted, n = n, n if diversity <= 0 else candidates(n)
     vectors, new = _vectors(loaded, by_rating), live.new_items
     allowed = allowed_by(loaded, live, where, new)
     for i, f in enumerate(folded):
@@ -164,6 +173,8 @@ def recommend_many(
             out[i] = _ranked(
                 UserScores(popularity(live, new), 0.0, "popular", rated, new), n, allowed
             )
+    if diversity > 0:
+        return [_diversified(loaded, out[i], wanted, diversity) for i in range(len(user_ids))]
     return [out[i] for i in range(len(user_ids))]
 
 
@@ -223,6 +234,14 @@ def _folded(
 def _ranked(mine: UserScores, n: int, allowed: np.ndarray | None) -> Recommendation:
     rows, top = top_n(mine.scores, n, mine.rated, allowed)
     return Recommendation(rows, top + mine.offset if mine.offset else top, mine.source, mine.new)
+
+
+def _diversified(
+    loaded: LoadedVersion, wide: Recommendation, n: int, diversity: float
+) -> Recommendation:
+    unit = unit_rows(loaded, wide.new_items, wide.rows)
+    rows, top = mmr(wide.rows, wide.scores, unit, n, diversity)
+    return Recommendation(rows, top, wide.source, wide.new_items)
 
 
 def popularity(live: LiveState, new: NewItems | None) -> np.ndarray:

@@ -6,6 +6,7 @@ from app.deps import served, service_of
 from app.limits import MAX_PREDICT_INSTANCES
 from app.ranking.predict import with_fold_in
 from app.ranking.recommend import check_known
+from app.ranking.uncertainty import NoIntervals, intervals
 from app.schemas import (
     ModelRef,
     PredictRequest,
@@ -20,6 +21,7 @@ router = APIRouter(tags=["predict"])
 @router.post(
     "/predict",
     response_model=PredictResponse,
+    response_model_exclude_none=True,
     responses={
         **error_responses(400, 413, 503),
         404: {"description": "ids the served model does not know", "model": UnknownIdsBody},
@@ -27,7 +29,8 @@ router = APIRouter(tags=["predict"])
 )
 async def predict_ratings(body: PredictRequest, request: Request) -> PredictResponse:
     """Predicted ratings for user-item pairs, in order: from the exported SavedModel, or for a
-    user with ratings it never saw, from the factors folded in from them."""
+    user with ratings it never saw, from the factors folded in from them; with `interval`, the
+    range each rating falls in with that probability."""
     current, service = served(request), service_of(request)
     version, settings = current.loaded, service.settings
     MAX_PREDICT_INSTANCES.check(settings, ("body", "instances"), len(body.instances))
@@ -40,9 +43,18 @@ async def predict_ratings(body: PredictRequest, request: Request) -> PredictResp
         # On the event loop, one SavedModel call. A big request is a batch already: measured with
         # 1,000 instances, the hop to the batcher's thread cost more than coalescing saved.
         ratings = version.predict_ratings(user_ids, item_ids)
-    ratings, sources = with_fold_in(version, service.events.live, user_ids, item_ids, ratings)
+    live = service.events.live
+    ratings, sources = with_fold_in(version, live, user_ids, item_ids, ratings)
+    ranges, unavailable = None, None
+    if body.interval is not None:
+        try:
+            ranges = intervals(version, live, user_ids, item_ids, ratings, body.interval)
+        except NoIntervals as err:
+            unavailable = str(err)
     return PredictResponse(
         predictions=ratings.astype(float).round(6).tolist(),
         sources=sources,
+        intervals=ranges,
+        intervals_unavailable=unavailable,
         model=ModelRef(name=version.name, version=version.version),
     )

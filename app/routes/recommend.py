@@ -34,13 +34,24 @@ async def recommend_for_user(
     fallback: Annotated[
         bool, Query(description="a user without history gets popular items; false: 404")
     ] = True,
+    diversity: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=1,
+            description="0..1: re-rank the best candidates by maximal marginal relevance over "
+            "item vectors (0: by score alone)",
+        ),
+    ] = 0.0,
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked), only
     items the filters let through."""
     version, service = loaded(request), service_of(request)
     MAX_N.check(service.settings, ("query", "n"), n)
     live = service.events.live
-    ranked = recommend(version, live, user_id, n, exclude_seen, by == "rating", fallback, where)
+    ranked = recommend(
+        version, live, user_id, n, exclude_seen, by == "rating", fallback, where, diversity
+    )
     return json_response(
         {
             "user_id": user_id,
@@ -75,6 +86,7 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
         body.by == "rating",
         body.fallback,
         where,
+        body.diversity,
     )
     return json_response(
         {

@@ -21,7 +21,8 @@ from artifact.checksums import verify_checksums
 from artifact.errors import ArtifactError
 from artifact.files import read_array, read_ids, read_item_metadata
 from artifact.layout import ITEM_IDS, ITEMS, SAVED_MODEL, USER_IDS, list_versions
-from artifact.manifest import Manifest, RecommendSpec, read_manifest
+from artifact.manifest import Manifest, RecommendSpec, UncertaintySpec, read_manifest
+from artifact.posterior import Prior, features, user_features
 from artifact.seen import SeenItems
 
 log = logging.getLogger("app.serving")
@@ -72,6 +73,11 @@ class LoadedVersion:
         return len(self.item_ids)
 
     @cached_property
+    def posterior(self) -> RatingPosterior | None:
+        """/predict's intervals' item features and prior, computed once per version."""
+        return rating_posterior(self)
+
+    @cached_property
     def unit_items(self) -> np.ndarray:
         """The default ranking vectors' item rows scaled to unit length (cosine for /similar),
         computed once per version (load_version warms it)."""
@@ -79,6 +85,31 @@ class LoadedVersion:
         norms = np.linalg.norm(items, axis=1, keepdims=True)
         unit: np.ndarray = items / np.maximum(norms, 1e-12)
         return unit
+
+
+@dataclass(frozen=True)
+class RatingPosterior:
+    """What /predict's intervals need of a version (`artifact.posterior`)."""
+
+    item_features: np.ndarray  # (items, d)
+    prior: Prior
+    spec: UncertaintySpec
+
+
+def rating_posterior(loaded: LoadedVersion) -> RatingPosterior | None:
+    """The item features and users' prior of the rating model's factors, when its manifest
+    calibrated intervals (None: the model gives none, as the MLPs)."""
+    spec, vectors = loaded.manifest.uncertainty, loaded.rating_vectors
+    if spec is None or vectors.user_offset is None:
+        return None
+    user_bias = None
+    if vectors.item_bias is not None:
+        user_bias = np.asarray(vectors.user_offset, np.float64) - loaded.manifest.global_mean
+    return RatingPosterior(
+        features(vectors.item_factors, vectors.item_bias),
+        Prior.of(user_features(vectors.user_factors, user_bias)),
+        spec,
+    )
 
 
 def load_newest(
@@ -148,7 +179,7 @@ def load_version(path: Path) -> LoadedVersion:
         saved_model=saved_model,
     )
     _warm_up_and_compare(loaded, user_ids)
-    _ = loaded.unit_items
+    _ = loaded.unit_items, loaded.posterior
     return loaded
 
 

@@ -5,17 +5,6 @@ reference ranking computed here from the version's files."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-from app.serving.loader import load_version
-from tests.helpers import make_client
-
-
-@pytest.fixture(scope="module")
-def served(default_version):
-    models_dir, path = default_version
-    with make_client(models_dir=models_dir, model_name="both", max_n=40) as client:
-        yield client, load_version(path)
 
 
 def reference(loaded, row, n, allowed):

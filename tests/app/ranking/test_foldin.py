@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ranking.foldin import ITEM_STRENGTH, Prior, RidgeFold, SoftmaxFold, SoftmaxItemFold
+from app.ranking.foldin import ITEM_STRENGTH, RidgeFold, SoftmaxFold, SoftmaxItemFold
 from app.serving.loader import load_version
+from artifact.posterior import Prior
 from tests.helpers import make_client
 
 RNG = np.random.default_rng(7)

@@ -135,3 +135,20 @@ def test_a_diverging_run_raises_instead_of_returning_nan(tiny_data):
     config = TrainConfig.for_model("mf_bias", optimizer="sgd", learning_rate=1e9, epochs=3)
     with pytest.raises(TrainingDiverged, match="diverged .* try a lower --lr"):
         train(tiny_data, config, log=lambda *_: None)
+
+
+def test_factor_models_give_intervals_and_mlps_say_they_do_not(exported_kind):
+    kind, trained, root, _ = exported_kind
+    manifest = json.loads((root / kind / "1" / "manifest.json").read_text())
+    factor_model = kind in ("mf", "mf_bias")
+    assert (manifest["uncertainty"] is not None) == factor_model
+    user, item = trained.split.train.iloc[0][["user_id", "item_id"]]
+    body = {"instances": [{"user_id": user, "item_id": item}], "interval": 0.9}
+    with make_client(models_dir=root, model_name=kind) as client:
+        answer = client.post("/predict", json=body).json()
+    if factor_model:
+        ((low, high),) = answer["intervals"]
+        assert low <= answer["predictions"][0] <= high
+    else:
+        assert "intervals" not in answer
+        assert answer["intervals_unavailable"].startswith(f"version 1 ({kind}) gives no interval")

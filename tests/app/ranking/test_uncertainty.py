@@ -1,0 +1,94 @@
+"""Intervals on /predict: the calibration training writes (validation residuals of the first
+fit), and the service's [low, high] per pair against the posterior computed here from the
+version's files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def test_training_calibrates_on_validation_residuals(trained, default_version):
+    _, path = default_version
+    spec = json.loads((path / "manifest.json").read_text())["uncertainty"]
+    assert spec["validation_ratings"] <= len(trained.split.validation)
+    assert spec["levels"][0] == 0.01 and spec["levels"][-1] == 0.99 and len(spec["levels"]) == 99
+    assert np.all(np.diff(spec["multipliers"]) >= 0)  # wider for surer intervals
+    # The noise is the first fit's validation MSE (its validation RMSE, squared).
+    assert spec["noise"] == pytest.approx(trained.metrics["validation"]["rmse"] ** 2, rel=0.02)
+
+
+def reference(loaded, spec, user, items, predicted, level):
+    """Posterior of [p_u, b_u] given the item features, by the book."""
+    v = loaded.rating_vectors
+    mean = loaded.manifest.global_mean
+    f = np.column_stack([np.asarray(v.item_factors, np.float64), np.ones(loaded.n_items)])
+    x = np.column_stack(
+        [np.asarray(v.user_factors, np.float64), np.asarray(v.user_offset, np.float64) - mean]
+    )
+    cov = np.cov(x, rowvar=False)
+    floor = 1e-6 * np.trace(cov) / len(cov)
+    prior = np.linalg.inv(cov + floor * np.eye(len(cov)))
+    rated = f[loaded.seen.of(loaded.user_index[user])]
+    posterior = np.linalg.inv(rated.T @ rated / spec["noise"] + prior)
+    out = []
+    half = np.interp(level, spec["levels"], spec["multipliers"])
+    for item, r in zip(items, predicted, strict=True):
+        q = f[loaded.item_index[item]]
+        sd = np.sqrt(spec["noise"] + q @ posterior @ q)
+        out.append([max(r - half * sd, 1.0), min(r + half * sd, 5.0)])
+    return np.array(out)
+
+
+def test_intervals_are_the_posterior_spread_times_the_calibrated_multiplier(served):
+    client, loaded = served
+    spec = loaded.manifest.uncertainty.model_dump()
+    user = list(loaded.user_index)[6]
+    items = loaded.item_ids[:5]
+    instances = [{"user_id": user, "item_id": i} for i in items]
+    plain = client.post("/predict", json={"instances": instances}).json()
+    assert "intervals" not in plain  # only when asked for
+    body = client.post("/predict", json={"instances": instances, "interval": 0.9}).json()
+    assert body["predictions"] == plain["predictions"]
+    want = reference(loaded, spec, user, items, body["predictions"], 0.9)
+    np.testing.assert_allclose(body["intervals"], want, atol=2e-4)
+    narrow = client.post("/predict", json={"instances": instances, "interval": 0.5}).json()
+    for (lo9, hi9), (lo5, hi5), r in zip(
+        body["intervals"], narrow["intervals"], body["predictions"], strict=True
+    ):
+        assert lo9 <= lo5 <= r <= hi5 <= hi9 and hi5 - lo5 < hi9 - lo9
+
+
+def test_a_users_interval_narrows_as_their_ratings_add_up(served):
+    client, loaded = served
+    item = loaded.item_ids[0]
+    widths = []
+    rated = [i for i in loaded.item_ids[1:] if i != item]
+    for count in (0, 1, 5, 20):
+        if count:
+            events = [{"user_id": "learner", "item_id": i, "rating": 4} for i in rated[:count]]
+            assert client.post("/events", json={"events": events}).status_code == 200
+        body = client.post(
+            "/predict",
+            json={"instances": [{"user_id": "learner", "item_id": item}], "interval": 0.8},
+        )
+        if count == 0:
+            assert body.status_code == 404  # no history: /predict knows no such user
+            continue
+        ((low, high),) = body.json()["intervals"]
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2] > 0
+
+
+def test_an_interval_outside_0_01_to_0_99_is_a_422(served):
+    client, loaded = served
+    user = list(loaded.user_index)[0]
+    one = [{"user_id": user, "item_id": loaded.item_ids[0]}]
+    for bad in (0, 1, 1.5, -0.2):
+        answer = client.post("/predict", json={"instances": one, "interval": bad})
+        assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == [
+            "body",
+            "interval",
+        ]
