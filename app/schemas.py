@@ -93,17 +93,44 @@ class PredictResponse(BaseModel):
     model: ModelRef
 
 
+class Because(BaseModel):
+    item_id: str = Field(description="an item the user rated")
+    title: str | None = None
+    rating: float | None = Field(description="the user's rating of it")
+    contribution: float = Field(description="its part of the score")
+    share: float = Field(description="contribution / score")
+
+
+class ScoreParts(BaseModel):
+    """The score, split: these four add up to it."""
+
+    rated_items: float = Field(description="every rated item's part, summed")
+    unattributed: float = Field(description="what the split over rated items misses")
+    item: float = Field(description="the item's own term (its bias, a popularity blend)")
+    user: float = Field(description="a rating model's global mean + user bias")
+
+
+class Explanation(BaseModel):
+    exact: bool = Field(description="false: the split is an approximation of the model's own")
+    method: str
+
+
 class RecommendedItem(BaseModel):
     item_id: str
     score: float = Field(description="ranking score; for rating models the unclipped rating")
     title: str | None = None
     genres: list[str] = Field(default_factory=list)
+    because: list[Because] | None = Field(
+        None, description="with explain: up to 3 rated items that add most to the score"
+    )
+    parts: ScoreParts | None = Field(None, description="with explain: the score's parts")
 
 
 class RecommendResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
+    explanation: Explanation | None = Field(None, description="with explain: how it was made")
     model: ModelRef
 
 
@@ -167,12 +194,14 @@ class RankRequest(BaseModel):
     fallback: bool = Field(
         True, description="a user without history gets popularity order; false: 404"
     )
+    explain: bool = Field(False, description="each item says which rated items lift it")
 
 
 class RankResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem] = Field(description="the given items, best first")
     source: Source = Field(description=SOURCE_DESCRIPTION)
+    explanation: Explanation | None = Field(None, description="with explain: how it was made")
     model: ModelRef
 
 

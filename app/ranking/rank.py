@@ -36,4 +36,4 @@ def rank(
     scores = mine.scores[picked]
     order = np.lexsort((np.arange(len(picked)), -scores))
     top = scores[order] + mine.offset if mine.offset else scores[order]
-    return Recommendation(picked[order], top, mine.source, mine.new)
+    return Recommendation(picked[order], top, mine.source, mine.new, mine)

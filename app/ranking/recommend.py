@@ -33,6 +33,7 @@ class Recommendation:
     source: str  # "model", "fold_in" or "popular" (see app.schemas.Source)
     # The folded-in new items the rows may point past the catalogue into (row n_items + j).
     new_items: NewItems | None = None
+    scored: UserScores | None = None  # how the user's scores were made (for explanations)
 
     def item_ids(self, loaded: LoadedVersion) -> list[str]:
         ids, n, new = loaded.item_ids, loaded.n_items, self.new_items
@@ -49,6 +50,11 @@ class UserScores:
     source: str
     rated: np.ndarray | None  # the rows they rated (None: not asked to leave them out)
     new: NewItems | None
+    # What the scores came from (for explanations): the user's vector, which item vectors
+    # (the rating model's when by_rating), and the weight of log-popularity added to them.
+    query: np.ndarray | None = None
+    by_rating: bool = False
+    popularity: float = 0.0
 
 
 def user_scores(
@@ -79,7 +85,8 @@ def user_scores(
     scores = _with_new_items(scores, vectors.user_factors[row], new, by_rating)
     rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
-    return UserScores(scores, offset, "model", rated, new)
+    query = vectors.user_factors[row]
+    return UserScores(scores, offset, "model", rated, new, query, by_rating)
 
 
 def recommend(
@@ -215,7 +222,8 @@ def _folded(
         vectors = loaded.rating_vectors
         p, bias = folded.rating
         scores = _with_new_items(score(p, vectors.item_factors, vectors.item_bias), p, new, True)
-        return UserScores(scores, loaded.manifest.global_mean + bias, "fold_in", rated, new)
+        offset = loaded.manifest.global_mean + bias
+        return UserScores(scores, offset, "fold_in", rated, new, p, True)
     vectors = loaded.vectors
     scores = score(folded.vector, vectors.item_factors, vectors.item_bias)
     if folded.popularity:
@@ -228,12 +236,15 @@ def _folded(
     offset = 0.0
     if vectors.user_offset is not None and folded.rating is not None:
         offset = loaded.manifest.global_mean + folded.rating[1]  # a rating model's score
-    return UserScores(scores, offset, "fold_in", rated, new)
+    return UserScores(
+        scores, offset, "fold_in", rated, new, folded.vector, False, folded.popularity
+    )
 
 
 def _ranked(mine: UserScores, n: int, allowed: np.ndarray | None) -> Recommendation:
     rows, top = top_n(mine.scores, n, mine.rated, allowed)
-    return Recommendation(rows, top + mine.offset if mine.offset else top, mine.source, mine.new)
+    top = top + mine.offset if mine.offset else top
+    return Recommendation(rows, top, mine.source, mine.new, mine)
 
 
 def _diversified(
@@ -241,7 +252,7 @@ def _diversified(
 ) -> Recommendation:
     unit = unit_rows(loaded, wide.new_items, wide.rows)
     rows, top = mmr(wide.rows, wide.scores, unit, n, diversity)
-    return Recommendation(rows, top, wide.source, wide.new_items)
+    return Recommendation(rows, top, wide.source, wide.new_items, wide.scored)
 
 
 def popularity(live: LiveState, new: NewItems | None) -> np.ndarray:

@@ -8,7 +8,7 @@ from app.deps import loaded, service_of
 from app.limits import MAX_BATCH_USERS, MAX_N
 from app.ranking.recommend import recommend, recommend_many
 from app.routes.params import QueryFilter
-from app.routes.render import item_list, json_response, model_ref
+from app.routes.render import item_list, json_response, model_ref, user_ranking
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -43,6 +43,9 @@ async def recommend_for_user(
             "item vectors (0: by score alone)",
         ),
     ] = 0.0,
+    explain: Annotated[
+        bool, Query(description="each item says which of the user's rated items lift it")
+    ] = False,
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked), only
     items the filters let through."""
@@ -52,14 +55,7 @@ async def recommend_for_user(
     ranked = recommend(
         version, live, user_id, n, exclude_seen, by == "rating", fallback, where, diversity
     )
-    return json_response(
-        {
-            "user_id": user_id,
-            "items": item_list(version, live, ranked),
-            "source": ranked.source,
-            "model": model_ref(version),
-        }
-    )
+    return user_ranking(version, live, user_id, ranked, explain)
 
 
 @router.post(

@@ -8,17 +8,22 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from app.events.live import LiveState
+from app.events.live import LiveState, NewItems
+from app.ranking.explain import METHOD, POPULAR_METHOD, Explained, Reason, explain
 from app.ranking.recommend import Recommendation
 from app.serving.loader import LoadedVersion
 
 
 def item_list(
-    version: LoadedVersion, live: LiveState, ranked: Recommendation
+    version: LoadedVersion,
+    live: LiveState,
+    ranked: Recommendation,
+    explained: list[Explained] | None = None,
 ) -> list[dict[str, Any]]:
     """The RecommendedItem shape as plain dicts (the response models document it; building and
     validating pydantic objects per item cost more than the top-N maths itself). A folded-in
-    new item shows what PUT /items registered for it."""
+    new item shows what PUT /items registered for it; with `explained`, each item carries its
+    reasons and the parts of its score."""
     titles, genres, n = version.titles, version.genres, version.n_items
     out = []
     for r, item, s in zip(
@@ -36,7 +41,65 @@ def item_list(
             title = registered.title if registered else None
             kinds = list(registered.genres) if registered else []
         out.append({"item_id": item, "score": round(s, 6), "title": title, "genres": kinds})
+    if explained is not None:
+        for shown, why in zip(out, explained, strict=True):
+            shown["because"] = [
+                _reason(version, live, ranked.new_items, r, shown["score"]) for r in why.because
+            ]
+            shown["parts"] = {
+                "rated_items": round(why.rated_items, 6),
+                "unattributed": round(why.unattributed, 6),
+                "item": round(why.item, 6),
+                "user": round(why.user, 6),
+            }
     return out
+
+
+def user_ranking(
+    version: LoadedVersion, live: LiveState, user_id: str, ranked: Recommendation, explain: bool
+) -> Response:
+    """The answer of /recommend/{user_id} and /rank: the user, their items (explained when
+    asked), where the ranking came from, and the model."""
+    answer: dict[str, Any] = {"user_id": user_id}
+    why = explanation(version, live, user_id, ranked) if explain else None
+    answer["items"] = item_list(version, live, ranked, why[0] if why else None)
+    answer["source"] = ranked.source
+    if why is not None:
+        answer["explanation"] = why[1]
+    return json_response({**answer, "model": model_ref(version)})
+
+
+def explanation(
+    version: LoadedVersion, live: LiveState, user_id: str, ranked: Recommendation
+) -> tuple[list[Explained], dict[str, Any]] | None:
+    """The explanations of a ranking's items and the response's note on how they were made."""
+    if ranked.scored is None:
+        return None
+    explained = explain(version, live, user_id, ranked.scored, ranked.rows, ranked.scores)
+    method = METHOD if ranked.scored.query is not None else POPULAR_METHOD
+    return explained, {"exact": ranked.scored.query is None, "method": method}
+
+
+def _reason(
+    version: LoadedVersion, live: LiveState, new: NewItems | None, reason: Reason, score: float
+) -> dict[str, Any]:
+    n, title = version.n_items, None
+    if reason.row < n:
+        item = version.item_ids[reason.row]
+        title = version.titles[reason.row] if version.titles else None
+    else:
+        assert new is not None  # rows past the catalogue are the ranking's new items
+        item = new.ids[reason.row - n]
+    registered = live.items.get(item)
+    if registered is not None and registered.title:
+        title = registered.title
+    return {
+        "item_id": item,
+        "title": title,
+        "rating": reason.rating,
+        "contribution": round(reason.contribution, 6),
+        "share": round(reason.contribution / score, 4) if score else 0.0,
+    }
 
 
 def model_ref(version: LoadedVersion) -> dict[str, Any]:

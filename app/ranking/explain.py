@@ -1,0 +1,169 @@
+"""Why an item is recommended: the score split into parts, up to three of the user's rated items
+that contribute most named as `because`.
+
+The served vectors are trained free, not built from the user's ratings, so no split over rated
+items is the model's own; this one is an approximation and says so. The user's vector p is
+projected onto the vectors of the items they rated (least squares, p ~ sum_j a_j q_j), and a
+rated item j's part in the score of item i is a_j (q_j . q_i). The parts add up exactly:
+
+    score_i = sum_j a_j q_j . q_i      (rated items)
+            + q_i . (p - sum_j a_j q_j) (unattributed: what the projection misses)
+            + b_i [+ w log(1 + raters_i)] (the item's own term: its bias, a new user's
+                                           popularity blend)
+            + offset                    (a rating model's global mean + user bias)
+
+A user with at least as many rated items as the vectors have dimensions is usually spanned
+whole (nothing unattributed), though the split is then one of many that add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.events.live import LiveState, NewItems
+from app.ranking.recommend import UserScores
+from app.serving.loader import LoadedVersion
+
+BECAUSE = 3  # rated items named per recommended item
+METHOD = (
+    "approximate: the user's vector projected onto the vectors of the items they rated (least "
+    "squares); a rated item's part is its weight times its vector's dot product with the "
+    "item's. The rated items' parts, what the projection misses (unattributed), the item's own "
+    "term and the user's offset add up to the score."
+)
+POPULAR_METHOD = "the user has no history: items are ranked by their number of raters"
+
+
+@dataclass(frozen=True)
+class Reason:
+    row: int  # a rated item's row
+    rating: float | None  # the user's rating of it (None where the version kept no ratings)
+    contribution: float  # its part of the score
+
+
+@dataclass(frozen=True)
+class Explained:
+    because: list[Reason]  # the largest parts, largest first (positive ones only)
+    rated_items: float  # every rated item's part, summed
+    unattributed: float
+    item: float
+    user: float
+
+
+def explain(
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    mine: UserScores,
+    rows: np.ndarray,
+    shown: np.ndarray,
+) -> list[Explained]:
+    """The parts of each of `rows`' scores (`shown`) for this user (`mine`: how they were
+    scored)."""
+    shown_offset = mine.offset
+    if mine.query is None:  # popularity: the item's raters are its whole score
+        return [Explained([], 0.0, 0.0, float(s), 0.0) for s in shown.tolist()]
+    new = mine.new
+    rated, ratings = _rated(loaded, live, user_id, new)
+    p = np.asarray(mine.query, np.float64)
+    targets = _item_vectors(loaded, new, rows, mine.by_rating)
+    own = _item_terms(loaded, live, new, rows, mine)
+    if len(rated) == 0:
+        unattributed = targets @ p
+        return [
+            Explained([], 0.0, float(u), float(o), shown_offset)
+            for u, o in zip(unattributed, own, strict=True)
+        ]
+    sources = _item_vectors(loaded, new, rated, mine.by_rating)
+    gram = sources.T @ sources
+    ridge = 1e-9 * max(float(np.trace(gram)) / len(gram), 1e-12)
+    weights = sources @ np.linalg.solve(gram + ridge * np.eye(len(gram)), p)
+    projected = sources.T @ weights
+    parts = weights[:, None] * (sources @ targets.T)  # (rated, rows)
+    unattributed = targets @ (p - projected)
+    out = []
+    for c in range(len(rows)):
+        column = parts[:, c]
+        best = np.argsort(-column, kind="stable")[:BECAUSE]
+        because = [
+            Reason(int(rated[j]), _rating(ratings[j]), float(column[j]))
+            for j in best.tolist()
+            if column[j] > 0
+        ]
+        out.append(
+            Explained(
+                because,
+                float(column.sum()),
+                float(unattributed[c]),
+                float(own[c]),
+                shown_offset,
+            )
+        )
+    return out
+
+
+def _rating(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def _rated(
+    loaded: LoadedVersion, live: LiveState, user_id: str, new: NewItems | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every item row the user rated (training and live; a live rating replaces a training one)
+    and the rating (NaN where the version kept none)."""
+    mine: dict[int, float] = {}
+    row = live.base_row(user_id)
+    seen = loaded.seen
+    if row is not None:
+        lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
+        values = seen.ratings[lo:hi].tolist() if seen.ratings is not None else [np.nan] * (hi - lo)
+        mine.update(zip(seen.indices[lo:hi].tolist(), values, strict=True))
+    for item, (rating, _, _) in list(live.ratings.get(user_id, {}).items()):
+        col = live.item_row(item, new)
+        if col is not None:
+            mine[col] = rating
+    rows = np.fromiter(mine, np.int64, len(mine))
+    return rows, np.fromiter(mine.values(), np.float64, len(mine))
+
+
+def _item_vectors(
+    loaded: LoadedVersion, new: NewItems | None, rows: np.ndarray, by_rating: bool
+) -> np.ndarray:
+    vectors = loaded.rating_vectors if by_rating else loaded.vectors
+    n = loaded.n_items
+    out = np.zeros((len(rows), vectors.item_factors.shape[1]))
+    inside = rows < n
+    out[inside] = vectors.item_factors[rows[inside]]
+    if new is not None and not inside.all():
+        extra = new.rating_factors if by_rating else new.vectors
+        if extra is not None:
+            out[~inside] = extra[rows[~inside] - n]
+    return out
+
+
+def _item_terms(
+    loaded: LoadedVersion,
+    live: LiveState,
+    new: NewItems | None,
+    rows: np.ndarray,
+    mine: UserScores,
+) -> np.ndarray:
+    """Each row's own term: its bias, plus a new user's popularity blend."""
+    vectors = loaded.rating_vectors if mine.by_rating else loaded.vectors
+    n = loaded.n_items
+    inside = rows < n
+    out = np.zeros(len(rows))
+    if vectors.item_bias is not None:
+        out[inside] = vectors.item_bias[rows[inside]]
+    if mine.popularity:
+        out[inside] += mine.popularity * live.log_popularity[rows[inside]]
+    if new is not None and not inside.all():
+        at = rows[~inside] - n
+        bias = new.rating_bias if mine.by_rating else new.bias
+        if bias is not None:
+            out[~inside] = bias[at]
+        if mine.popularity:
+            out[~inside] += mine.popularity * new.log_popularity[at]
+    return out
