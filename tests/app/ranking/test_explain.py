@@ -77,9 +77,7 @@ def test_a_folded_in_users_reasons_are_their_live_ratings(served):
     liked = loaded.item_ids[10:16]
     events = [{"user_id": "explained-newcomer", "item_id": i, "rating": 5} for i in liked]
     assert client.post("/events", json={"events": events}).status_code == 200
-    body = client.get(
-        "/recommend/explained-newcomer", params={"n": 5, "explain": "true"}
-    ).json()
+    body = client.get("/recommend/explained-newcomer", params={"n": 5, "explain": "true"}).json()
     assert body["source"] == "fold_in"
     for item in body["items"]:
         assert sum(item["parts"].values()) == pytest.approx(item["score"], abs=1e-4)
