@@ -81,21 +81,6 @@ class UnknownUser(ServiceError):
         self.user_id = user_id
 
 
-class InvalidFilter(ServiceError):
-    """A filter no item could pass for a reason the caller can fix (a misspelt genre, bounds
-    the wrong way round): a 422 shaped like FastAPI's own validation errors."""
-
-    status = 422
-
-    def __init__(self, loc: tuple[str, ...], message: str, got: object):
-        super().__init__(message)
-        self.loc, self.got = loc, got
-
-    def body(self) -> dict[str, Any]:
-        error = {"type": "value_error", "loc": list(self.loc), "msg": self.detail}
-        return {"detail": [{**error, "input": self.got}]}
-
-
 class UnknownIds(ServiceError):
     """Some /predict ids are not in the served model; nothing is predicted."""
 

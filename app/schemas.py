@@ -131,6 +131,9 @@ class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
     explanation: Explanation | None = Field(None, description="with explain: how it was made")
+    warnings: list[str] | None = Field(
+        None, description="what in the filters no item can pass (a genre no item has, ...)"
+    )
     model: ModelRef
 
 
@@ -139,6 +142,9 @@ class SimilarResponse(BaseModel):
     items: list[RecommendedItem] = Field(
         description="the nearest items, best first, never the item itself; score: the cosine "
         "between the version's item vectors"
+    )
+    warnings: list[str] | None = Field(
+        None, description="what in the filters no item can pass (a genre no item has, ...)"
     )
     model: ModelRef
 
@@ -165,14 +171,8 @@ class Filters(BaseModel):
     )
 
     def item_filter(self) -> ItemFilter:
-        """Raises InvalidFilter: year_min above year_max."""
         return ItemFilter.of(
-            self.genres,
-            self.exclude_genres,
-            self.year_min,
-            self.year_max,
-            self.exclude_items,
-            where="body",
+            self.genres, self.exclude_genres, self.year_min, self.year_max, self.exclude_items
         )
 
 
@@ -213,6 +213,9 @@ class PopularWindow(BaseModel):
 class PopularResponse(BaseModel):
     items: list[RecommendedItem] = Field(description="most raters first; score: raters")
     window: PopularWindow | None = Field(None, description="the ratings counted, when windowed")
+    warnings: list[str] | None = Field(
+        None, description="what in the filters no item can pass (a genre no item has, ...)"
+    )
     model: ModelRef
 
 
@@ -250,6 +253,9 @@ class UserRecommendations(BaseModel):
 
 class RecommendBatchResponse(BaseModel):
     results: list[UserRecommendations] = Field(description="one per user_id, in request order")
+    warnings: list[str] | None = Field(
+        None, description="what in the filters no item can pass (a genre no item has, ...)"
+    )
     model: ModelRef
 
 

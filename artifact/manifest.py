@@ -86,6 +86,17 @@ class UncertaintySpec(_Frozen):
         return self
 
 
+class ItemItemSpec(_Frozen):
+    """Item-item weights (EDLAE) blended with the default vectors in /recommend's score:
+    blend * z(x_u B) + (1 - blend) * z(vectors' score), z standardising one user's scores over
+    the catalogue; x_u is the user's row of ratings. Chosen on validation (training.itemitem)."""
+
+    weights: str  # the (items, items) float32 file
+    blend: float = Field(ge=0, le=1)
+    strength: float = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+
+
 class Manifest(_Frozen):
     format_version: int
     name: str
@@ -100,6 +111,7 @@ class Manifest(_Frozen):
     retrieval: dict[str, Any] | None = None
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None
+    item_item: ItemItemSpec | None = None
     events: EventsSpec | None = None
     uncertainty: UncertaintySpec | None = None  # None: the model gives no intervals (MLPs)
     files: dict[str, str]

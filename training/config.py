@@ -97,3 +97,15 @@ class RetrievalConfig:
     def __post_init__(self):
         if self.weighting not in ("none", "rating"):
             raise ValueError(f"weighting must be 'none' or 'rating', not {self.weighting!r}")
+
+
+@dataclass(frozen=True)
+class ItemItemConfig:
+    """The item-item weights blended into /recommend's ranking (`training.itemitem`); the grid
+    is searched on validation NDCG@10 (bench/README.md, "Top-N on ml-100k")."""
+
+    # Over this many items the items x items matrix is not built (27k items: 2.9 GB, minutes).
+    max_items: int = 8000
+    strengths: tuple[float, ...] = (2.0, 5.0, 12.0)  # in units of the mean item's sum of r^2
+    dropouts: tuple[float, ...] = (0.25, 0.5)
+    blends: tuple[float, ...] = (0.2, 0.35, 0.5, 0.65)  # the item-item ranking's share

@@ -34,6 +34,7 @@ from artifact.files import title_year
 from artifact.jsonsafe import write_json
 from artifact.layout import (
     ITEM_IDS,
+    ITEM_ITEM,
     ITEMS,
     RETRIEVAL_PREFIX,
     SIGNATURE,
@@ -45,6 +46,7 @@ from artifact.layout import (
 from artifact.manifest import (
     FORMAT_VERSION,
     EventsSpec,
+    ItemItemSpec,
     Manifest,
     ModelSpec,
     RecommendSpec,
@@ -155,6 +157,9 @@ def _write_arrays(
         arrays.update({RETRIEVAL_PREFIX + name: array for name, array in vectors.items()})
     for name, array in arrays.items():
         np.save(out / array_file(name), np.ascontiguousarray(array, dtype=np.float32))
+    if retrieval is not None and retrieval.item_item is not None:
+        weights = retrieval.item_item.weights
+        np.save(out / ITEM_ITEM, np.ascontiguousarray(weights, dtype=np.float32))
     write_json(out / USER_IDS, fit.users.to_list())
     write_json(out / ITEM_IDS, fit.items.to_list())
     seen_items(fit.users, fit.items, ratings).save(out)
@@ -215,8 +220,18 @@ def manifest(
 
     split = trained.split
     metrics = dict(trained.metrics)
+    item_item = None
     if retrieval is not None:
         metrics.update({f"ranking_{part}": m for part, m in retrieval.metrics.items()})
+        blended = retrieval.item_item
+        if blended is not None:
+            metrics.update({f"blend_{part}": m for part, m in blended.metrics.items()})
+            item_item = ItemItemSpec(
+                weights=ITEM_ITEM,
+                blend=blended.blend,
+                strength=blended.strength,
+                dropout=blended.dropout,
+            )
     fit = trained.exported
     by_rating = recommend_spec(fit.model)
     return Manifest(
@@ -249,6 +264,7 @@ def manifest(
             else by_rating
         ),
         recommend_by_rating=by_rating,
+        item_item=item_item,
         events=events,
         uncertainty=trained.uncertainty,
         files=files,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.config import RetrievalConfig, TrainConfig
+from training.config import ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.ratings import RatingsData
 from training.fitting import Log
 from training.rating import TrainedModel, train_rating
@@ -28,10 +28,12 @@ def train_version(
     config: TrainConfig | None = None,
     retrieval: RetrievalConfig | None = RetrievalConfig(),  # noqa: B008 (frozen)
     log: Log = print,
+    item_item: ItemItemConfig | None = ItemItemConfig(),  # noqa: B008 (frozen)
 ) -> TrainedVersion:
     """Train the rating model of `config` (default mf_bias's) and the retrieval vectors of
     `retrieval` (None: no retrieval vectors; /recommend then ranks by predicted rating) on the
-    same split; export both as the next version of `models_dir/name`.
+    same split, and the item-item weights of `item_item` blended with those vectors (None, or a
+    catalogue over its size: none); export them as the next version of `models_dir/name`.
 
     Raises:
         ValueError: data a model cannot learn from (too few users, items or ratings).
@@ -44,6 +46,10 @@ def train_version(
     vectors = None
     if retrieval is not None:
         vectors = train_retrieval(rating.split, retrieval, refit=rating.refitted, log=log)
+        if item_item is not None:
+            from training.itemitem import train_item_item
+
+            vectors.item_item = train_item_item(rating.split, vectors, item_item, log)
     events = None
     if data.store is not None:
         from dataclasses import asdict

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -16,6 +16,9 @@ from training.data.split import IdIndex, Split
 from training.evaluation.ranking import factor_scores, ranking_metrics
 from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 
+if TYPE_CHECKING:
+    from training.itemitem import ItemItemResult
+
 STEPS_PER_EXECUTION = 16
 
 
@@ -25,6 +28,8 @@ class RetrievalResult(Trained):
     how they rank."""
 
     config: RetrievalConfig
+    # The item-item weights blended with these vectors (training.itemitem), when fitted.
+    item_item: ItemItemResult | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -32,6 +37,7 @@ class RetrievalResult(Trained):
             "best_epoch": self.best_epoch,
             **self.provenance(),
             "train_seconds": round(self.seconds, 2),
+            "item_item": self.item_item.summary() if self.item_item is not None else None,
         }
 
 

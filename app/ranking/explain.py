@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.events.live import LiveState, NewItems
+from app.ranking.blend import Blend
 from app.ranking.recommend import UserScores
 from app.serving.loader import LoadedVersion
 
@@ -32,6 +33,13 @@ METHOD = (
     "squares); a rated item's part is its weight times its vector's dot product with the "
     "item's. The rated items' parts, what the projection misses (unattributed), the item's own "
     "term and the user's offset add up to the score."
+)
+BLEND_METHOD = (
+    "partly approximate: the score blends the item-item weights' score, whose split over the "
+    "user's rated items is exact (rating times weight), with the vectors' score, split by "
+    "projecting the user's vector onto their rated items' vectors (least squares). Rated "
+    "items' parts (both kinds summed), what the projection misses (unattributed), the item's "
+    "own term and the two standardisations' shift (user) add up to the score."
 )
 POPULAR_METHOD = "the user has no history: items are ranked by their number of raters"
 
@@ -70,19 +78,20 @@ def explain(
     p = np.asarray(mine.query, np.float64)
     targets = _item_vectors(loaded, new, rows, mine.by_rating)
     own = _item_terms(loaded, live, new, rows, mine)
-    if len(rated) == 0:
-        unattributed = targets @ p
-        return [
-            Explained([], 0.0, float(u), float(o), shown_offset)
-            for u, o in zip(unattributed, own, strict=True)
-        ]
-    sources = _item_vectors(loaded, new, rated, mine.by_rating)
-    gram = sources.T @ sources
-    ridge = 1e-9 * max(float(np.trace(gram)) / len(gram), 1e-12)
-    weights = sources @ np.linalg.solve(gram + ridge * np.eye(len(gram)), p)
-    projected = sources.T @ weights
-    parts = weights[:, None] * (sources @ targets.T)  # (rated, rows)
-    unattributed = targets @ (p - projected)
+    parts = np.zeros((len(rated), len(rows)))  # (rated, rows)
+    unattributed = targets @ p
+    if len(rated):
+        sources = _item_vectors(loaded, new, rated, mine.by_rating)
+        gram = sources.T @ sources
+        ridge = 1e-9 * max(float(np.trace(gram)) / len(gram), 1e-12)
+        weights = sources @ np.linalg.solve(gram + ridge * np.eye(len(gram)), p)
+        parts = weights[:, None] * (sources @ targets.T)
+        unattributed = targets @ (p - sources.T @ weights)
+    user = np.full(len(rows), shown_offset)
+    if mine.blend is not None:
+        parts, unattributed, own, user = _blended(
+            loaded, mine.blend, rated, rows, parts, unattributed, own
+        )
     out = []
     for c in range(len(rows)):
         column = parts[:, c]
@@ -98,10 +107,39 @@ def explain(
                 float(column.sum()),
                 float(unattributed[c]),
                 float(own[c]),
-                shown_offset,
+                float(user[c]),
             )
         )
     return out
+
+
+def _blended(
+    loaded: LoadedVersion,
+    blend: Blend,
+    rated: np.ndarray,
+    rows: np.ndarray,
+    parts: np.ndarray,
+    unattributed: np.ndarray,
+    own: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The vectors' parts scaled as the blend scales them, plus each rated item's exact part
+    of the item-item score (its rating times its weight toward the item), and the two
+    standardisations' shifts as the user's term."""
+    weights = loaded.item_item
+    assert weights is not None
+    w = blend.weight
+    vectors_scale = (1 - w) / blend.dot_sd
+    item_scale = w / blend.item_sd
+    parts = parts * vectors_scale
+    inside = rows < loaded.n_items
+    position = {int(r): k for k, r in enumerate(rated.tolist())}
+    at = np.array([position[int(r)] for r in blend.rated.tolist()], np.int64)
+    if len(at):
+        block = np.zeros((len(at), len(rows)))
+        block[:, inside] = np.asarray(weights[blend.rated][:, rows[inside]], np.float64)
+        parts[at] += item_scale * blend.ratings[:, None].astype(np.float64) * block
+    shift = -w * blend.item_mean / blend.item_sd - (1 - w) * blend.dot_mean / blend.dot_sd
+    return parts, unattributed * vectors_scale, own * vectors_scale, np.full(len(rows), shift)
 
 
 def _rating(value: float) -> float | None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from app.errors import InvalidFilter
 from app.serving.loader import LoadedVersion
 from artifact.files import title_year
 
@@ -98,17 +97,8 @@ class ItemFilter:
         year_min: int | None = None,
         year_max: int | None = None,
         exclude_items: Iterable[str] = (),
-        where: str = "query",
     ) -> ItemFilter:
-        """A filter from a request's fields (`where`: "query" or "body", for the errors).
-
-        Raises:
-            InvalidFilter: year_min is above year_max.
-        """
-        if year_min is not None and year_max is not None and year_min > year_max:
-            raise InvalidFilter(
-                (where, "year_min"), f"year_min {year_min} is above year_max {year_max}", year_min
-            )
+        """A filter from a request's fields (blank names dropped)."""
         return cls(
             tuple(g.strip() for g in genres if g.strip()),
             tuple(g.strip() for g in exclude_genres if g.strip()),
@@ -135,8 +125,8 @@ class ItemFilter:
     ) -> np.ndarray | None:
         """The (catalogue rows + new items) mask of what may be returned; None when the filter
         is empty. Ids in `exclude_items` that no item has are ignored (a frontend's own list may
-        name items the model never saw); so are genres no item has (`check` refuses them
-        first)."""
+        name items the model never saw); a genre no item has matches none (`warnings` says
+        so)."""
         if not self:
             return None
         n = attributes.n_items
@@ -164,20 +154,28 @@ class ItemFilter:
                 mask[row] = False
         return mask
 
-    def check(self, attributes: ItemAttributes | None, where: str = "query") -> None:
-        """Raises InvalidFilter for a genre no item has, naming the known ones: a misspelt
-        genre would otherwise quietly filter everything out."""
-        if attributes is None:
-            return
-        for field, wanted in (("genres", self.genres), ("exclude_genres", self.exclude_genres)):
-            unknown = [g for g in wanted if g.lower() not in attributes.columns]
-            if unknown:
-                known = ", ".join(sorted(attributes.names.values())) or "none"
-                raise InvalidFilter(
-                    (where, field),
-                    f"no item has the genre {', '.join(map(repr, unknown))} (known: {known})",
-                    ",".join(wanted),
+    def warnings(self, attributes: ItemAttributes | None) -> list[str]:
+        """What in the filter no item can pass, said to the caller with the answer: a genre no
+        item has (the known ones named: a misspelt genre would otherwise quietly empty the
+        list), year bounds the wrong way round. The filter still applies as asked: an unknown
+        genre matches no item."""
+        notes = []
+        if attributes is not None:
+            for field, wanted in (
+                ("genres", self.genres),
+                ("exclude_genres", self.exclude_genres),
+            ):
+                unknown = [g for g in wanted if g.lower() not in attributes.columns]
+                if unknown:
+                    known = ", ".join(sorted(attributes.names.values())) or "none"
+                    listed = ", ".join(map(repr, unknown))
+                    notes.append(f"{field}: no item has the genre {listed} (known: {known})")
+        if self.year_min is not None and self.year_max is not None:
+            if self.year_min > self.year_max:
+                notes.append(
+                    f"year_min {self.year_min} is above year_max {self.year_max}: no item passes"
                 )
+        return notes
 
     @staticmethod
     def _any_genre(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.errors import UnknownIds
+from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState
 from app.ranking.recommend import Recommendation, user_scores
 from app.serving.loader import LoadedVersion
@@ -24,9 +24,12 @@ def rank(
 
     Raises:
         UnknownIds: items neither in the catalogue nor folded in (every one named; nothing is
-            ranked), or with `fallback` off, a user without history.
+            ranked), or with `fallback` off, a user without history (named).
     """
-    mine = user_scores(loaded, live, user_id, False, by_rating, fallback)
+    try:
+        mine = user_scores(loaded, live, user_id, False, by_rating, fallback)
+    except UnknownUser:
+        raise UnknownIds([user_id], []) from None
     wanted = list(dict.fromkeys(item_ids))
     rows = [live.item_row(item, mine.new) for item in wanted]
     unknown = [item for item, row in zip(wanted, rows, strict=True) if row is None]

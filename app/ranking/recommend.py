@@ -17,6 +17,7 @@ import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState, NewItems
+from app.ranking.blend import Blend, blended
 from app.ranking.diversity import candidates, mmr, unit_rows
 from app.ranking.filters import ItemFilter
 from app.ranking.foldin import Folded
@@ -55,6 +56,7 @@ class UserScores:
     query: np.ndarray | None = None
     by_rating: bool = False
     popularity: float = 0.0
+    blend: Blend | None = None  # the item-item blend, where the version has one
 
 
 def user_scores(
@@ -86,7 +88,10 @@ def user_scores(
     rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
     query = vectors.user_factors[row]
-    return UserScores(scores, offset, "model", rated, new, query, by_rating)
+    mixed = None
+    if not by_rating and loaded.item_item is not None:
+        scores, mixed = blended(loaded, live, user_id, scores)
+    return UserScores(scores, offset, "model", rated, new, query, by_rating, 0.0, mixed)
 
 
 def recommend(
@@ -163,6 +168,9 @@ def recommend_many(
         queries = vectors.user_factors[block_rows]
         scores = score(queries, vectors.item_factors, vectors.item_bias)
         scores = _with_new_items(scores, queries, new, by_rating)
+        if not by_rating and loaded.item_item is not None:
+            for k, (i, _) in enumerate(block):
+                scores[k] = blended(loaded, live, user_ids[i], scores[k])[0]
         exclude = (
             [_exclusions(loaded, live, user_ids[i], r, new) for i, r in block]
             if exclude_seen
@@ -236,8 +244,11 @@ def _folded(
     offset = 0.0
     if vectors.user_offset is not None and folded.rating is not None:
         offset = loaded.manifest.global_mean + folded.rating[1]  # a rating model's score
+    mixed = None
+    if loaded.item_item is not None:
+        scores, mixed = blended(loaded, live, user_id, scores)
     return UserScores(
-        scores, offset, "fold_in", rated, new, folded.vector, False, folded.popularity
+        scores, offset, "fold_in", rated, new, folded.vector, False, folded.popularity, mixed
     )
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
-from app.deps import service_of
 from app.ranking.filters import ItemFilter
 
 MAX_LIST_CHARS = 8192  # a comma-separated query list; bodies bound their lists by count
@@ -39,25 +38,17 @@ ExcludeItemsQuery = Annotated[
 
 
 async def query_filter(
-    request: Request,
     genres: GenresQuery = None,
     exclude_genres: ExcludeGenresQuery = None,
     year_min: YearMinQuery = None,
     year_max: YearMaxQuery = None,
     exclude_items: ExcludeItemsQuery = None,
 ) -> ItemFilter:
-    """The filter a query string asks for, checked against the genres items have (a
-    dependency: async, so FastAPI calls it on the event loop, not in its thread pool).
-
-    Raises:
-        InvalidFilter: a genre no item has, or year_min above year_max (a 422).
-    """
-    where = ItemFilter.of(
+    """The filter a query string asks for (a dependency: async, so FastAPI calls it on the
+    event loop, not in its thread pool)."""
+    return ItemFilter.of(
         _split(genres), _split(exclude_genres), year_min, year_max, _split(exclude_items)
     )
-    if where:
-        where.check(service_of(request).events.live.attributes)
-    return where
 
 
 QueryFilter = Annotated[ItemFilter, Depends(query_filter)]

@@ -53,6 +53,7 @@ async def popular_items(
         {
             "items": item_list(version, live, ranked),
             "window": None if span is None else {"start": span.start, "end": span.end},
+            **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
             "model": model_ref(version),
         }
     )

@@ -55,7 +55,7 @@ async def recommend_for_user(
     ranked = recommend(
         version, live, user_id, n, exclude_seen, by == "rating", fallback, where, diversity
     )
-    return user_ranking(version, live, user_id, ranked, explain)
+    return user_ranking(version, live, user_id, ranked, explain, where.warnings(live.attributes))
 
 
 @router.post(
@@ -72,7 +72,6 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     MAX_N.check(service.settings, ("body", "n"), body.n)
     live = service.events.live
     where = body.item_filter()
-    where.check(live.attributes, "body")
     ranked = recommend_many(
         version,
         live,
@@ -90,6 +89,7 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
                 {"user_id": user, "items": item_list(version, live, r), "source": r.source}
                 for user, r in zip(body.user_ids, ranked, strict=True)
             ],
+            **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
             "model": model_ref(version),
         }
     )

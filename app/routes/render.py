@@ -9,7 +9,7 @@ import orjson
 from fastapi import Response
 
 from app.events.live import LiveState, NewItems
-from app.ranking.explain import METHOD, POPULAR_METHOD, Explained, Reason, explain
+from app.ranking.explain import BLEND_METHOD, METHOD, POPULAR_METHOD, Explained, Reason, explain
 from app.ranking.recommend import Recommendation
 from app.serving.loader import LoadedVersion
 
@@ -56,16 +56,23 @@ def item_list(
 
 
 def user_ranking(
-    version: LoadedVersion, live: LiveState, user_id: str, ranked: Recommendation, explain: bool
+    version: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    ranked: Recommendation,
+    explain: bool,
+    warnings: list[str] | None = None,
 ) -> Response:
     """The answer of /recommend/{user_id} and /rank: the user, their items (explained when
-    asked), where the ranking came from, and the model."""
+    asked), where the ranking came from, what in the filters nothing passes, and the model."""
     answer: dict[str, Any] = {"user_id": user_id}
     why = explanation(version, live, user_id, ranked) if explain else None
     answer["items"] = item_list(version, live, ranked, why[0] if why else None)
     answer["source"] = ranked.source
     if why is not None:
         answer["explanation"] = why[1]
+    if warnings:
+        answer["warnings"] = warnings
     return json_response({**answer, "model": model_ref(version)})
 
 
@@ -76,7 +83,8 @@ def explanation(
     if ranked.scored is None:
         return None
     explained = explain(version, live, user_id, ranked.scored, ranked.rows, ranked.scores)
-    method = METHOD if ranked.scored.query is not None else POPULAR_METHOD
+    scored = ranked.scored
+    method = POPULAR_METHOD if scored.query is None else BLEND_METHOD if scored.blend else METHOD
     return explained, {"exact": ranked.scored.query is None, "method": method}
 
 

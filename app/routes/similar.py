@@ -36,6 +36,12 @@ async def similaritem_list(
     MAX_N.check(service.settings, ("query", "n"), n)
     live = service.events.live
     ranked = similar(version, live, item_id, n, where)
+    notes = where.warnings(live.attributes)
     return json_response(
-        {"item_id": item_id, "items": item_list(version, live, ranked), "model": model_ref(version)}
+        {
+            "item_id": item_id,
+            "items": item_list(version, live, ranked),
+            **({"warnings": notes} if notes else {}),
+            "model": model_ref(version),
+        }
     )

@@ -20,7 +20,14 @@ import numpy as np
 from artifact.checksums import verify_checksums
 from artifact.errors import ArtifactError
 from artifact.files import read_array, read_ids, read_item_metadata
-from artifact.layout import ITEM_IDS, ITEMS, SAVED_MODEL, USER_IDS, list_versions
+from artifact.layout import (
+    ITEM_IDS,
+    ITEMS,
+    SAVED_MODEL,
+    SEEN_RATINGS,
+    USER_IDS,
+    list_versions,
+)
 from artifact.manifest import Manifest, RecommendSpec, UncertaintySpec, read_manifest
 from artifact.posterior import Prior, features, user_features
 from artifact.seen import SeenItems
@@ -62,6 +69,7 @@ class LoadedVersion:
     vectors: RankingVectors  # what /recommend ranks with by default
     rating_vectors: RankingVectors  # the rating model's factors (?by=rating)
     seen: SeenItems
+    item_item: np.ndarray | None  # (items, items) weights blended into the default ranking
     titles: list[str | None] | None
     genres: list[list[str]] | None
     years: list[int | None] | None
@@ -159,6 +167,11 @@ def load_version(path: Path) -> LoadedVersion:
         else vectors
     )
     seen = SeenItems.read(path, n_users, n_items)
+    item_item = None
+    if manifest.item_item is not None:
+        if seen.ratings is None:
+            raise ArtifactError(f"{path / SEEN_RATINGS}: missing, and item_item needs ratings")
+        item_item = read_array(path / manifest.item_item.weights, (n_items, n_items))
     metadata = read_item_metadata(path / ITEMS, n_items)
     saved_model, predict = _load_saved_model(path, manifest)
     loaded = LoadedVersion(
@@ -172,6 +185,7 @@ def load_version(path: Path) -> LoadedVersion:
         vectors=vectors,
         rating_vectors=rating_vectors,
         seen=seen,
+        item_item=item_item,
         titles=metadata.titles if metadata else None,
         genres=metadata.genres if metadata else None,
         years=metadata.years if metadata else None,

@@ -48,7 +48,8 @@ def test_rank_for_a_user_without_history_is_popularity_order_or_a_404(served):
     assert body["source"] == "popular"
     assert [i["item_id"] for i in body["items"]] == [given[r] for r in want]
     strict = {"user_id": "stranger", "item_ids": given, "fallback": False}
-    assert client.post("/rank", json=strict).status_code == 404
+    refused = client.post("/rank", json=strict)
+    assert refused.status_code == 404 and refused.json()["unknown_user_ids"] == ["stranger"]
 
 
 def test_popular_counts_raters_and_takes_the_filters(served):

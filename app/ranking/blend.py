@@ -1,0 +1,74 @@
+"""The default ranking where the version has item-item weights (`artifact.manifest.ItemItemSpec`):
+the user's rating row times the weights, x_u B, blended with the vectors' score, each
+standardised over the catalogue for this user:
+
+    blend * (x_u B - mean) / sd + (1 - blend) * (vectors' score - mean') / sd'
+
+x_u holds every rating the service has of the user: the version's training ratings, replaced
+or joined by their live ones, so a rating counts in the item-item part the moment it is applied
+(no solve). Folded-in new items have no weights: their item-item part is the catalogue's mean
+(zero after standardising it is not; zero before), and their vectors' part is theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.events.live import LiveState
+from app.serving.loader import LoadedVersion
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How one user's scores were blended (for explanations)."""
+
+    weight: float
+    rated: np.ndarray  # catalogue rows of the user's rating row
+    ratings: np.ndarray  # their values
+    item_mean: float  # of x_u B over the catalogue
+    item_sd: float
+    dot_mean: float  # of the vectors' score over the catalogue
+    dot_sd: float
+
+
+def rating_row(
+    loaded: LoadedVersion, live: LiveState, user_id: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The catalogue rows the user rated and their ratings: training's, then live ones (which
+    replace a training rating of the same item)."""
+    mine: dict[int, float] = {}
+    row = live.base_row(user_id)
+    seen = loaded.seen
+    if row is not None and seen.ratings is not None:
+        lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
+        mine.update(zip(seen.indices[lo:hi].tolist(), seen.ratings[lo:hi].tolist(), strict=True))
+    index = loaded.item_index
+    for item, (rating, _, _) in list(live.ratings.get(user_id, {}).items()):
+        col = index.get(item)
+        if col is not None:
+            mine[col] = rating
+    rows = np.fromiter(mine, np.int64, len(mine))
+    return rows, np.fromiter(mine.values(), np.float32, len(mine))
+
+
+def blended(
+    loaded: LoadedVersion, live: LiveState, user_id: str, dot: np.ndarray
+) -> tuple[np.ndarray, Blend]:
+    """The blend of `dot` (the vectors' scores: the catalogue's, then new items') with the
+    user's item-item scores."""
+    weights, spec = loaded.item_item, loaded.manifest.item_item
+    assert weights is not None and spec is not None
+    n = loaded.n_items
+    rows, ratings = rating_row(loaded, live, user_id)
+    item_item = ratings @ weights[rows] if len(rows) else np.zeros(n, np.float32)
+    catalogue = dot[:n]
+    item_mean, item_sd = float(item_item.mean()), max(float(item_item.std()), 1e-12)
+    dot_mean, dot_sd = float(catalogue.mean()), max(float(catalogue.std()), 1e-12)
+    w = spec.blend
+    out = np.empty(len(dot), np.float32)
+    out[:n] = w * (item_item - item_mean) / item_sd + (1 - w) * (catalogue - dot_mean) / dot_sd
+    if len(dot) > n:  # new items: no item-item weights
+        out[n:] = w * (0 - item_mean) / item_sd + (1 - w) * (dot[n:] - dot_mean) / dot_sd
+    return out, Blend(w, rows, ratings, item_mean, item_sd, dot_mean, dot_sd)

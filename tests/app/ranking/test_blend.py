@@ -1,0 +1,162 @@
+"""The item-item blend (training.itemitem, app.ranking.blend): the weights training chooses and
+exports, and /recommend's blended ranking against a reference computed here from the files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from app.serving.loader import load_version
+from tests.helpers import make_client
+from training.config import ItemItemConfig
+from training.itemitem import edlae, train_item_item
+
+SMALL_GRID = ItemItemConfig(strengths=(1.0, 5.0), dropouts=(0.25,), blends=(0.3, 0.6))
+
+
+@pytest.fixture(scope="module")
+def blended_version(trained, retrieval, tiny_data, tmp_path_factory):
+    from training.export import export_version
+
+    item_item = train_item_item(trained.split, retrieval, SMALL_GRID, log=lambda *_: None)
+    both = dataclasses.replace(retrieval, item_item=item_item)
+    root = tmp_path_factory.mktemp("blended-models")
+    path = export_version(trained, root, "blended", tiny_data.ratings, tiny_data.items, both)
+    return root, path, item_item
+
+
+@pytest.fixture(scope="module")
+def served_blend(blended_version):
+    root, path, _ = blended_version
+    with make_client(models_dir=root, model_name="blended", max_n=40) as client:
+        yield client, load_version(path)
+
+
+def z(scores):
+    return (scores - scores.mean()) / scores.std()
+
+
+def reference(loaded, user, n, extra=None, dot=None):
+    """Top n of the blend for `user`: their rating row (plus `extra` {row: rating}) times B,
+    and the vectors' scores (`dot`, else their trained vector's)."""
+    row = loaded.user_index[user]
+    seen = loaded.seen
+    lo, hi = seen.indptr[row], seen.indptr[row + 1]
+    x = np.zeros(loaded.n_items)
+    x[seen.indices[lo:hi]] = seen.ratings[lo:hi]
+    for col, rating in (extra or {}).items():
+        x[col] = rating
+    weights = np.load(loaded.path / "item_item.npy").astype(np.float64)
+    v = loaded.vectors
+    if dot is None:
+        dot = np.asarray(v.item_factors, np.float64) @ np.asarray(v.user_factors[row], np.float64)
+        dot += np.asarray(v.item_bias, np.float64)
+    blend = loaded.manifest.item_item.blend
+    scores = blend * z(x @ weights) + (1 - blend) * z(dot)
+    scores[x != 0] = -np.inf
+    order = np.argsort(-scores, kind="stable")[:n]
+    return [loaded.item_ids[r] for r in order], scores[order]
+
+
+def test_training_chooses_on_validation_and_exports_the_weights(blended_version, trained):
+    _, path, item_item = blended_version
+    manifest = json.loads((path / "manifest.json").read_text())
+    spec = manifest["item_item"]
+    assert spec["weights"] == "item_item.npy"
+    assert (spec["strength"], spec["dropout"], spec["blend"]) == (
+        item_item.strength,
+        item_item.dropout,
+        item_item.blend,
+    )
+    assert spec["blend"] in SMALL_GRID.blends and spec["strength"] in SMALL_GRID.strengths
+    assert "ndcg" in manifest["metrics"]["blend_validation"]
+    weights = np.load(path / "item_item.npy")
+    assert weights.shape == (40, 40) and np.allclose(np.diag(weights), 0, atol=1e-5)
+    assert "item_item.npy" in manifest["files"]
+
+
+def test_edlae_is_the_closed_form_with_a_zero_diagonal():
+    rng = np.random.default_rng(0)
+    x = sp.csr_matrix(rng.integers(0, 6, (30, 8)).astype(float))
+    weights = edlae(x, strength=2.0, dropout=0.5)
+    gram = (x.T @ x).toarray()
+    penalty = np.diag(2.0 * np.diag(gram).mean() + np.diag(gram))  # 0.5 / (1 - 0.5) = 1
+    # The optimum of |X - XB|^2 + tr(B' L B) with diag(B) = 0: the gradient vanishes off the
+    # diagonal (on it, the constraint's multipliers take it up).
+    gradient = -(gram @ (np.eye(8) - weights)) + penalty @ weights
+    off = ~np.eye(8, dtype=bool)
+    assert np.allclose(np.diag(weights), 0, atol=1e-9)
+    assert np.abs(gradient[off]).max() < 1e-8 * np.abs(gram).max()
+
+
+def test_a_catalogue_over_the_limit_keeps_the_vectors_alone(trained, retrieval):
+    lines = []
+    assert (
+        train_item_item(trained.split, retrieval, ItemItemConfig(max_items=10), lines.append)
+        is None
+    )
+    assert "40 items is over 10" in lines[0]
+
+
+def test_recommend_ranks_by_the_blend(served_blend):
+    client, loaded = served_blend
+    for user in list(loaded.user_index)[:5]:
+        body = client.get(f"/recommend/{user}", params={"n": 6}).json()
+        ids, scores = reference(loaded, user, 6)
+        assert [i["item_id"] for i in body["items"]] == ids
+        assert [i["score"] for i in body["items"]] == pytest.approx(scores, abs=1e-4)
+    users = list(loaded.user_index)[:5]
+    batch = client.post("/recommend", json={"user_ids": users, "n": 6}).json()
+    for user, got in zip(users, batch["results"], strict=True):
+        assert [i["item_id"] for i in got["items"]] == reference(loaded, user, 6)[0]
+
+
+def test_a_live_rating_counts_exactly_in_the_item_item_part(served_blend):
+    client, loaded = served_blend
+    user = list(loaded.user_index)[9]
+    row = loaded.user_index[user]
+    unseen = [c for c in range(40) if c not in set(loaded.seen.of(row).tolist())]
+    event = {"user_id": user, "item_id": loaded.item_ids[unseen[0]], "rating": 5}
+    assert client.post("/events", json={"events": [event]}).status_code == 200
+    body = client.get(f"/recommend/{user}", params={"n": 5}).json()
+    assert body["source"] == "fold_in"
+    live = client.app.state.service.events.live
+    folded = live.folded_of(user)
+    v = loaded.vectors
+    dot = np.asarray(v.item_factors, np.float64) @ folded.vector.astype(np.float64)
+    dot += np.asarray(v.item_bias, np.float64) + folded.popularity * live.log_popularity
+    ids, scores = reference(loaded, user, 5, extra={unseen[0]: 5.0}, dot=dot)
+    assert [i["item_id"] for i in body["items"]] == ids
+    assert [i["score"] for i in body["items"]] == pytest.approx(scores, abs=1e-4)
+
+
+def test_explained_parts_add_up_with_the_item_item_part_exact(served_blend):
+    client, loaded = served_blend
+    user = list(loaded.user_index)[3]
+    body = client.get(f"/recommend/{user}", params={"n": 5, "explain": "true"}).json()
+    assert body["explanation"]["method"].startswith("partly approximate")
+    row = loaded.user_index[user]
+    seen = loaded.seen
+    lo, hi = seen.indptr[row], seen.indptr[row + 1]
+    x = np.zeros(loaded.n_items)
+    x[seen.indices[lo:hi]] = seen.ratings[lo:hi]
+    item_item = x @ np.load(loaded.path / "item_item.npy").astype(np.float64)
+    v = loaded.vectors
+    q = np.asarray(v.item_factors, np.float64)
+    dot = q @ np.asarray(v.user_factors[row], np.float64)
+    blend = loaded.manifest.item_item.blend
+    for item in body["items"]:
+        parts = item["parts"]
+        assert sum(parts.values()) == pytest.approx(item["score"], abs=1e-4)
+        assert 1 <= len(item["because"]) <= 3
+        # The user rated more items than the vectors have dimensions: the projection spans
+        # their vector, and the rated items' parts are both scores' user terms, scaled.
+        i = loaded.item_index[item["item_id"]]
+        want = blend * item_item[i] / item_item.std()
+        want += (1 - blend) * dot[i] / (dot + np.asarray(v.item_bias)).std()
+        assert hi - lo > q.shape[1] and parts["unattributed"] == pytest.approx(0, abs=1e-4)
+        assert parts["rated_items"] == pytest.approx(want, abs=1e-4)
