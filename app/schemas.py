@@ -140,8 +140,9 @@ class RecommendResponse(BaseModel):
 class SimilarResponse(BaseModel):
     item_id: str
     items: list[RecommendedItem] = Field(
-        description="the nearest items, best first, never the item itself; score: the cosine "
-        "between the version's item vectors"
+        description="the nearest items, best first, never the item itself; score: the item's "
+        "item-item weight toward each (versions with them), else the cosine between the "
+        "version's item vectors"
     )
     warnings: list[str] | None = Field(
         None, description="what in the filters no item can pass (a genre no item has, ...)"

@@ -168,6 +168,54 @@ def lua_post(body: dict) -> str:
     )
 
 
+FEATURE = "feature: "
+
+
+def feature_cases(
+    version_dir: Path, users: list[str], items: list[str], pairs: list[dict]
+) -> list[tuple[str, str, str]]:
+    """The product features' requests (issue 14) as (name, path, wrk script): filters,
+    diversity, explanations, similar items, re-ranking, the popular list, a /predict interval."""
+    metadata = json.loads((version_dir / "items.json").read_text())
+    genres: dict[str, int] = {}
+    for row in metadata:
+        for g in row.get("genres") or []:
+            genres[g] = genres.get(g, 0) + 1
+    common = max(genres, key=genres.get) if genres else None  # the widest genre filter
+    filters = f"&genres={common}&year_min=1990" if common else "&year_min=1990"
+    rng = np.random.default_rng(2)
+    shelf = [items[i] for i in rng.integers(0, len(items), 50)]
+    return [
+        (
+            f"{FEATURE}GET /recommend {filters[1:]}",
+            "",
+            lua_get_random(users, "/recommend/", f"?n=10{filters}"),
+        ),
+        (
+            f"{FEATURE}GET /recommend diversity=0.3",
+            "",
+            lua_get_random(users, "/recommend/", "?n=10&diversity=0.3"),
+        ),
+        (
+            f"{FEATURE}GET /recommend explain=true",
+            "",
+            lua_get_random(users, "/recommend/", "?n=10&explain=true"),
+        ),
+        (f"{FEATURE}GET /similar/{{item}} n=10", "", lua_get_random(items, "/similar/", "?n=10")),
+        (
+            f"{FEATURE}POST /rank 50 items",
+            "/rank",
+            lua_post({"user_id": users[0], "item_ids": shelf}),
+        ),
+        (f"{FEATURE}GET /popular n=10", "/popular?n=10", ""),
+        (
+            f"{FEATURE}POST /predict 1 interval=0.9",
+            "/predict",
+            lua_post({"instances": pairs[:1], "interval": 0.9}),
+        ),
+    ]
+
+
 def compute_seconds(version_dir: Path, samples: int = 3000) -> tuple[float, dict]:
     """Mean in-process seconds of one user's top-10, one BLAS thread, random users."""
     from app.events.live import LiveState
@@ -302,6 +350,8 @@ def main() -> None:
             server.base,
             lua_get_random(sample_users, "/recommend/", "?n=10"),
         )
+        for name, path, lua in feature_cases(version_dir, sample_users, items, pairs):
+            run(name, server.base + path, lua)
         run_predicts(server.base, "on")
         run(
             "POST /recommend 100 users n=10",
@@ -324,6 +374,18 @@ def main() -> None:
             print(
                 f"| {c} | {floor[c]:,.0f} | {limit:,.0f} | {r['rps']:,.0f} | "
                 f"**{r['rps'] / limit:.2f}** | {r['p99']:.1f} |"
+            )
+    plain = {c: r for name, c, r in rows if name.startswith("GET /recommend/{user} n=10")}
+    print("\nEach feature against a plain /recommend in the same run (cost = plain / feature):")
+    print("| case | connections | req/s | p99 ms | cost | met (<= 1.5x) |")
+    print("|---|---|---|---|---|---|")
+    for name, c, r in rows:
+        if name.startswith(FEATURE) and c in plain:
+            cost = plain[c]["rps"] / r["rps"]
+            target = 1.0 if "/similar" in name else 1.5  # /similar: at least as fast
+            print(
+                f"| {name[len(FEATURE) :]} | {c} | {r['rps']:,.0f} | {r['p99']:.1f} | "
+                f"{cost:.2f}x | {'yes' if cost <= target else 'NO'} (<= {target}x) |"
             )
     single = {c: r["rps"] for name, c, r in rows if name.startswith("GET /recommend")}
     print("\nbatch recommend, users/s (100 users a call) against one call per user:")

@@ -1,6 +1,12 @@
-"""Items like an item ("more like this"): cosine between the version's default ranking vectors,
-through the shared top-N kernel. Folded-in new items (`app.events.live.NewItems`) are both
-queries and candidates, after the catalogue's rows."""
+"""Items like an item ("more like this"), through the shared top-N kernel.
+
+Where the version has item-item weights (`artifact.manifest.ItemItemSpec`), an item's
+neighbours are the items its rating raises most: its row of B. That measured better than the
+vectors' cosine at finding what a user liked next from one of their favourites (recall@10 0.169
+against 0.147 on ml-100k, bench/similar.py), and it keeps popularity from crowding the list.
+Otherwise, and for folded-in new items (`app.events.live.NewItems`, which have no weights), the
+cosine between the version's default ranking vectors, new items taking part as queries and
+candidates after the catalogue's rows."""
 
 from __future__ import annotations
 
@@ -21,8 +27,8 @@ def similar(
     n: int,
     where: ItemFilter | None = None,
 ) -> Recommendation:
-    """The `n` items whose vectors point most nearly the way `item_id`'s does, best first, never
-    the item itself, only those `where` lets through; scores are cosines.
+    """The `n` items most like `item_id`, best first, never the item itself, only those `where`
+    lets through; scores are item-item weights, or cosines (see the module docstring).
 
     Raises:
         UnknownIds: the item is neither in the catalogue nor folded in.
@@ -31,6 +37,15 @@ def similar(
     row = live.item_row(item_id, new)
     if row is None:
         raise UnknownIds([], [item_id])
+    allowed = None
+    if where and live.attributes is not None:
+        allowed = where.allowed(live.attributes, loaded.item_index, new, live.items)
+    if loaded.item_item is not None and row < loaded.n_items:
+        weights = np.array(loaded.item_item[row], np.float32)  # a fresh copy: top_n writes
+        if allowed is not None:
+            allowed = allowed[: loaded.n_items]
+        rows, top = top_n(weights, n, np.array([row]), allowed)
+        return Recommendation(rows, top, "model", new)
     unit = loaded.unit_items
     extra = None
     if new is not None:
@@ -44,8 +59,5 @@ def similar(
     scores = unit @ query
     if extra is not None:
         scores = np.concatenate([scores, extra @ query])
-    allowed = None
-    if where and live.attributes is not None:
-        allowed = where.allowed(live.attributes, loaded.item_index, new, live.items)
     rows, top = top_n(scores, n, np.array([row]), allowed)
     return Recommendation(rows, top, "model", new)

@@ -160,3 +160,19 @@ def test_explained_parts_add_up_with_the_item_item_part_exact(served_blend):
         want += (1 - blend) * dot[i] / (dot + np.asarray(v.item_bias)).std()
         assert hi - lo > q.shape[1] and parts["unattributed"] == pytest.approx(0, abs=1e-4)
         assert parts["rated_items"] == pytest.approx(want, abs=1e-4)
+
+
+def test_similar_items_are_the_items_its_rating_raises_most(served_blend):
+    client, loaded = served_blend
+    weights = np.load(loaded.path / "item_item.npy")
+    for row in (0, 7):
+        body = client.get(f"/similar/{loaded.item_ids[row]}", params={"n": 5}).json()
+        scores = weights[row].astype(np.float64)
+        scores[row] = -np.inf
+        best = np.argsort(-scores, kind="stable")[:5]
+        assert [i["item_id"] for i in body["items"]] == [loaded.item_ids[r] for r in best]
+        assert [i["score"] for i in body["items"]] == pytest.approx(scores[best], abs=1e-5)
+    drama = client.get(
+        f"/similar/{loaded.item_ids[0]}", params={"n": 40, "genres": "Drama"}
+    ).json()["items"]
+    assert drama and all("Drama" in i["genres"] for i in drama)
