@@ -7,7 +7,7 @@ import argparse
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from training.config import SPLITS, RetrievalConfig, TrainConfig
+from training.config import SPLITS, ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.datasets import DATASETS
 from training.models.kinds import MODEL_KINDS, OPTIMIZERS
 
@@ -130,6 +130,20 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         help="'rating': weight each positive by its rating over the mean rating "
         f"(default {defaults.weighting})",
     )
+    parser.add_argument(
+        "--item-item",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fit item-item weights (EDLAE) blended into /recommend, for catalogues of "
+        "at most --item-item-max-items (default on)",
+    )
+    parser.add_argument(
+        "--item-item-max-items",
+        type=int,
+        default=ItemItemConfig.max_items,
+        help=f"the largest catalogue that gets item-item weights (default "
+        f"{ItemItemConfig.max_items:,}: an items x items float32 matrix, 256 MB at 8,000)",
+    )
     for name in ("factors", "l2", "learning_rate", "epochs", "batch_users"):
         default = getattr(defaults, name)
         parser.add_argument(
@@ -154,6 +168,13 @@ def retrieval_config_from_args(args: argparse.Namespace) -> RetrievalConfig | No
         weighting=args.retrieval_weighting,
         seed=args.seed or RetrievalConfig.seed,
     )
+
+
+def item_item_config_from_args(args: argparse.Namespace) -> ItemItemConfig | None:
+    """The ItemItemConfig the flags ask for; None with --no-item-item or --no-retrieval."""
+    if not args.retrieval or not args.item_item:
+        return None
+    return ItemItemConfig(max_items=args.item_item_max_items)
 
 
 def _threshold(text: str) -> float | None:

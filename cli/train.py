@@ -9,6 +9,7 @@ from cli.options import (
     add_data_options,
     add_retrieval_options,
     config_from_args,
+    item_item_config_from_args,
     load_data,
     retrieval_config_from_args,
 )
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     config, retrieval = config_from_args(args), retrieval_config_from_args(args)
     from training.pipeline import train_version
 
-    version = train_version(data, args.models_dir, args.name, config, retrieval)
+    item_item = item_item_config_from_args(args)
+    version = train_version(
+        data, args.models_dir, args.name, config, retrieval, item_item=item_item
+    )
     print(f"exported {args.name} version {version.path.name} to {version.path}")
     for part, m in version.rating.metrics.items():
         print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")
@@ -54,4 +58,11 @@ def run(args: argparse.Namespace) -> int:
                 f"{part:>10}: top-10 from the retrieval vectors: NDCG {m['ndcg']:.4f}  "
                 f"recall {m['recall']:.4f}  precision {m['precision']:.4f}"
             )
+        blended = version.retrieval.item_item
+        if blended is not None:
+            for part, m in blended.metrics.items():
+                print(
+                    f"{part:>10}: top-10 from the item-item blend (what /recommend serves): "
+                    f"NDCG {m['ndcg']:.4f}  recall {m['recall']:.4f}"
+                )
     return 0

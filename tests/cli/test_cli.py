@@ -70,6 +70,9 @@ def test_train_prints_progress_path_and_metrics(trained_dir):
     assert f"exported own version 1 to {models / 'own' / '1'}" in out
     assert "validation: RMSE" in out and "test: RMSE" in out
     assert (models / "own" / "1" / "saved_model.pb").is_file()
+    # The item-item blend is chosen on validation and exported with the version.
+    assert "item-item: strength" in out and "top-10 from the item-item blend" in out
+    assert (models / "own" / "1" / "item_item.npy").is_file()
 
 
 def test_train_reports_a_missing_file_without_a_traceback(tmp_path):
