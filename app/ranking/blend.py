@@ -64,11 +64,22 @@ def blended(
     rows, ratings = rating_row(loaded, live, user_id)
     item_item = ratings @ weights[rows] if len(rows) else np.zeros(n, np.float32)
     catalogue = dot[:n]
-    item_mean, item_sd = float(item_item.mean()), max(float(item_item.std()), 1e-12)
-    dot_mean, dot_sd = float(catalogue.mean()), max(float(catalogue.std()), 1e-12)
+    item_mean, item_sd = _moments(item_item)
+    dot_mean, dot_sd = _moments(catalogue)
     w = spec.blend
+    a, b = w / item_sd, (1 - w) / dot_sd
+    shift = -a * item_mean - b * dot_mean
     out = np.empty(len(dot), np.float32)
-    out[:n] = w * (item_item - item_mean) / item_sd + (1 - w) * (catalogue - dot_mean) / dot_sd
+    np.multiply(item_item, a, out=out[:n])
+    out[:n] += b * catalogue + shift
     if len(dot) > n:  # new items: no item-item weights
-        out[n:] = w * (0 - item_mean) / item_sd + (1 - w) * (dot[n:] - dot_mean) / dot_sd
+        out[n:] = b * dot[n:] + shift
     return out, Blend(w, rows, ratings, item_mean, item_sd, dot_mean, dot_sd)
+
+
+def _moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation in two dot products (the hot path: one user per request)."""
+    n = len(values)
+    mean = float(values.sum(dtype=np.float64)) / n
+    square = float(np.dot(values, values)) / n
+    return mean, max(np.sqrt(max(square - mean * mean, 0.0)), 1e-12)
