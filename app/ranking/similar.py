@@ -2,7 +2,7 @@
 
 Where the version has item-item weights (`artifact.manifest.ItemItemSpec`), an item's
 neighbours are the items its rating raises most: its row of B. That measured better than the
-vectors' cosine at finding what a user liked next from one of their favourites (recall@10 0.169
+vectors' cosine at finding what a user liked next from one of their favourites (recall@10 0.157
 against 0.147 on ml-100k, bench/similar.py), and it keeps popularity from crowding the list.
 Otherwise, and for folded-in new items (`app.events.live.NewItems`, which have no weights), the
 cosine between the version's default ranking vectors, new items taking part as queries and
