@@ -6,8 +6,10 @@ standardised over the catalogue for this user:
 
 x_u holds every rating the service has of the user: the version's training ratings, replaced
 or joined by their live ones, so a rating counts in the item-item part the moment it is applied
-(no solve). Folded-in new items have no weights: their item-item part is the catalogue's mean
-(zero after standardising it is not; zero before), and their vectors' part is theirs.
+(no solve). Users the version did not train on are not blended: with a handful of ratings the
+blend ranked below popularity (bench/coldstart.py), so they keep the vectors and the popularity
+weight chosen for new users (`app.ranking.foldin.TRUST`). Folded-in new items have no weights:
+their item-item score is 0 (standardised like the catalogue's), their vectors' score theirs.
 """
 
 from __future__ import annotations
