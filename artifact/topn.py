@@ -109,6 +109,11 @@ def top_n_block(
     return [(winners[i, :e], top[i, :e]) for i, e in enumerate(eligible)]
 
 
+# Large catalogues: select among the scores above a threshold read off a strided sample first.
+PREFILTER_FROM = 8192  # items
+SAMPLE_STRIDE = 16
+
+
 def _best(scores: np.ndarray, n: int) -> np.ndarray:
     """The rows of the `n` best scores (1 <= n <= len), unordered, ties at the cut by row.
 
@@ -119,11 +124,34 @@ def _best(scores: np.ndarray, n: int) -> np.ndarray:
     cut = len(scores) - n
     if cut == 0:
         return np.arange(len(scores))
+    if len(scores) >= PREFILTER_FROM and n * 4 * SAMPLE_STRIDE <= len(scores):
+        found = _prefiltered(scores, n)
+        if found is not None:
+            return found
     part = np.argpartition(scores, (cut - 1, cut))
     kth = scores[part[cut]]
     if kth == -np.inf or scores[part[cut - 1]] != kth:
         return part[cut:]
     return _ties_by_row(scores, n, kth)  # argpartition chose among equals: take the lowest rows
+
+
+def _prefiltered(scores: np.ndarray, n: int) -> np.ndarray | None:
+    """`_best` through a threshold: argpartition's cost depends on how the scores happen to be
+    ordered (0.26 ms for 27k shuffled float32 scores here, 0.04 ms for some nearly sorted ones),
+    so on a large catalogue a strided sample of 1/16 of the scores gives a threshold that about
+    twice n scores pass, one comparison finds them, and the exact selection runs among those.
+    Every row scoring at least the n-th best is a candidate whenever n or more pass (the n-th
+    best is then at or above the threshold), and candidates keep row order, so ties at the cut
+    fall to the lowest rows as without the filter. None when fewer than n pass.
+    """
+    sample = scores[::SAMPLE_STRIDE]
+    keep = min(len(sample), 2 * (n // SAMPLE_STRIDE) + 4)
+    threshold = np.partition(sample, len(sample) - keep)[len(sample) - keep]
+    candidates = np.flatnonzero(scores >= threshold)
+    if len(candidates) < n:
+        return None
+    picked: np.ndarray = candidates[_best(scores[candidates], n)]
+    return picked
 
 
 def _ties_by_row(scores: np.ndarray, n: int, kth: float) -> np.ndarray:

@@ -75,3 +75,23 @@ def test_a_block_settles_ties_at_the_cut_by_row_like_one_query(tied):
     ranked = top_n_block(block.copy(), 25, exclude)
     for q in range(3):
         assert ranked[q][0].tolist() == reference(block[q], 25, exclude[q].tolist())
+
+
+@pytest.mark.parametrize("n", [1, 10, 100, 300])
+def test_a_large_catalogue_selects_through_a_sampled_threshold_with_the_same_answers(n):
+    rng = np.random.default_rng(n)
+    # 20,000 items, ties everywhere (50 distinct scores), a sixth of them excluded, in patterns
+    # that make a strided sample unrepresentative: the best scores all at rows the sample skips.
+    scores = rng.integers(0, 50, 20_000).astype(np.float32)
+    scores[1::16] += 100  # every 16th row from 1 beats the rest, and no sample point is there
+    exclude = rng.choice(20_000, 3_000, replace=False)
+    allowed = np.arange(20_000) % 7 != 0
+    rows, top = top_n(scores.copy(), n, exclude, allowed)
+    expected = reference(scores, n, exclude.tolist(), allowed)
+    assert rows.tolist() == expected and top.tolist() == scores[expected].tolist()
+    plain = rng.normal(size=20_000).astype(np.float32)
+    assert top_n(plain.copy(), n)[0].tolist() == reference(plain, n)
+    # The sample is the best rows: too few pass its threshold, and the full selection answers.
+    sampled = rng.normal(size=20_000).astype(np.float32)
+    sampled[::16] += 100
+    assert top_n(sampled.copy(), n)[0].tolist() == reference(sampled, n)
