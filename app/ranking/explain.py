@@ -92,19 +92,20 @@ def explain(
         parts, unattributed, own, user = _blended(
             loaded, mine.blend, rated, rows, parts, unattributed, own
         )
+    # The three largest parts of every row at once (stable: equal parts by rated order), then
+    # plain Python numbers for the few that are named.
+    best = np.argsort(-parts, axis=0, kind="stable")[:BECAUSE].T.tolist()  # (rows, <= 3)
+    values = parts.T.tolist()
+    rated_rows = rated.tolist()
+    given = [None if r != r else r for r in ratings.tolist()]  # r != r: NaN, no rating kept
+    totals = parts.sum(axis=0).tolist()
     out = []
-    for c in range(len(rows)):
-        column = parts[:, c]
-        best = np.argsort(-column, kind="stable")[:BECAUSE]
-        because = [
-            Reason(int(rated[j]), _rating(ratings[j]), float(column[j]))
-            for j in best.tolist()
-            if column[j] > 0
-        ]
+    for c, (top, column) in enumerate(zip(best, values, strict=True)):
+        because = [Reason(rated_rows[j], given[j], column[j]) for j in top if column[j] > 0]
         out.append(
             Explained(
                 because,
-                float(column.sum()),
+                totals[c],
                 float(unattributed[c]),
                 float(own[c]),
                 float(user[c]),
@@ -142,10 +143,6 @@ def _blended(
     return parts, unattributed * vectors_scale, own * vectors_scale, np.full(len(rows), shift)
 
 
-def _rating(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
-
-
 def _rated(
     loaded: LoadedVersion, live: LiveState, user_id: str, new: NewItems | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -171,8 +168,11 @@ def _item_vectors(
 ) -> np.ndarray:
     vectors = loaded.rating_vectors if by_rating else loaded.vectors
     n = loaded.n_items
-    out = np.zeros((len(rows), vectors.item_factors.shape[1]))
     inside = rows < n
+    if inside.all():
+        catalogue: np.ndarray = vectors.item_factors[rows].astype(np.float64)
+        return catalogue
+    out = np.zeros((len(rows), vectors.item_factors.shape[1]))
     out[inside] = vectors.item_factors[rows[inside]]
     if new is not None and not inside.all():
         extra = new.rating_factors if by_rating else new.vectors

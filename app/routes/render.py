@@ -98,7 +98,7 @@ def _reason(
     else:
         assert new is not None  # rows past the catalogue are the ranking's new items
         item = new.ids[reason.row - n]
-    registered = live.items.get(item)
+    registered = live.items.get(item) if live.items else None
     if registered is not None and registered.title:
         title = registered.title
     return {
