@@ -84,6 +84,7 @@ MAX_N = Limit(
         BodyField("RecommendBatchRequest", "n"),
         QueryParameter("/similar/{item_id}", "get", "n"),
         QueryParameter("/popular", "get", "n"),
+        QueryParameter("/items", "get", "n"),
     ),
 )
 MAX_BATCH_USERS = Limit(

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from app.errors import install_error_handlers
@@ -16,7 +17,9 @@ from app.http.observability import ObservabilityMiddleware
 from app.http.openapi import install_openapi_with_limits
 from app.routes import (
     admin,
+    catalogue,
     events,
+    genres,
     health,
     items,
     metrics,
@@ -27,7 +30,9 @@ from app.routes import (
     recommend,
     similar,
     users,
+    web,
 )
+from app.routes.web import STATIC
 from app.settings import Settings
 from app.state import ServiceState
 
@@ -92,13 +97,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         similar,
         events,
         users,
+        catalogue,
+        genres,
         items,
         health,
         metrics,
         models,
         admin,
+        web,
     ):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost, so it times and ids everything, CORS answers and error handlers included.
     app.add_middleware(

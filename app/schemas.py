@@ -220,6 +220,25 @@ class PopularResponse(BaseModel):
     model: ModelRef
 
 
+class CatalogueItem(BaseModel):
+    item_id: str
+    title: str | None = None
+    genres: list[str] = Field(default_factory=list)
+    year: int | None = None
+    raters: int = Field(description="users who rated it: training's, plus live ratings")
+    in_model: bool = Field(description="the served version was trained on it")
+
+
+class Genres(BaseModel):
+    genres: list[str] = Field(description="sorted, as first spelled")
+    model: ModelRef
+
+
+class ItemSearch(BaseModel):
+    items: list[CatalogueItem] = Field(description="most raters first")
+    model: ModelRef
+
+
 class RecommendBatchRequest(Filters):
     """Top-n for many users in one call: {"user_ids": [...], "n": 10}, optionally filtered."""
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from training.config import RetrievalConfig
 from training.data.split import IdIndex, Split
-from training.evaluation.ranking import factor_scores, ranking_metrics
+from training.evaluation.ranking import factor_scores, popularity_scores, ranking_metrics
 from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 
 if TYPE_CHECKING:
@@ -211,4 +211,10 @@ def train_retrieval(
         + f" (weights: {config.weighting}), K {config.factors}"
     )
     fitted = fit_and_refit(RetrievalLearner(config), split, config.epochs, refit, log)
+    if len(split.test):  # the floor the rankings are read against, on the same test split
+        final, fitted_on = fitted.final, split.fitted_on(fitted.refitted)
+        popular = popularity_scores(final.items, fitted_on)
+        fitted.metrics["popularity_test"] = ranking_metrics(
+            popular, final.users, final.items, fitted_on, split.test, k=10
+        )
     return RetrievalResult(fitted, config)

@@ -11,6 +11,7 @@ import pytest
 from app.serving.loader import load_version
 from tests.helpers import RETRIEVAL_SETTINGS, make_client
 from training.config import RetrievalConfig
+from training.evaluation.ranking import popularity_scores, ranking_metrics
 from training.export import export_version
 from training.retrieval import UserBatches, positives, train_retrieval
 
@@ -75,8 +76,16 @@ def test_loss_is_the_per_positive_softmax_mean_plus_l2():
 
 
 def test_metrics_and_rows_line_up_with_the_rating_model(retrieval, trained):
-    assert set(retrieval.metrics) == {"validation", "test"}
+    assert set(retrieval.metrics) == {"validation", "test", "popularity_test"}
     assert 0 <= retrieval.metrics["test"]["ndcg"] <= 1
+    # The floor, on the same test split: the most-rated items of what the final fit learned.
+    split = trained.split
+    both = split.fitted_on(retrieval.refitted)
+    final = retrieval.fitted.final
+    popular = ranking_metrics(
+        popularity_scores(final.items, both), final.users, final.items, both, split.test, k=10
+    )
+    assert retrieval.metrics["popularity_test"] == popular
     vectors = retrieval.model.factors_for_export()
     assert vectors["user_factors"].shape == (len(trained.users), 8)
     assert vectors["item_factors"].shape == (len(trained.items), 8)

@@ -1,0 +1,58 @@
+"""The catalogue as people see it: a film's title, genres, year and number of raters, from the
+served version's metadata, what PUT /items registered since, and the live counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.events.live import LiveState
+from app.serving.loader import LoadedVersion
+
+
+def describe(loaded: LoadedVersion, live: LiveState, item_id: str) -> dict[str, Any] | None:
+    """One item's card, or None when neither the version nor PUT /items knows it."""
+    new = live.new_items
+    row = live.item_row(item_id, new)
+    registered = live.items.get(item_id)
+    if row is None and registered is None:
+        return None
+    title, genres, year = None, [], None
+    if row is not None and row < loaded.n_items:
+        title = loaded.titles[row] if loaded.titles else None
+        genres = list(loaded.genres[row]) if loaded.genres else []
+        year = loaded.years[row] if loaded.years else None
+    if registered is not None:
+        title = registered.title or title
+        genres = list(registered.genres) or genres
+        year = registered.year if registered.year is not None else year
+    return {
+        "item_id": item_id,
+        "title": title,
+        "genres": genres,
+        "year": year,
+        "raters": _raters(loaded, live, item_id, row),
+        "in_model": item_id in loaded.item_index,
+    }
+
+
+def search(loaded: LoadedVersion, live: LiveState, text: str, n: int) -> list[dict[str, Any]]:
+    """Up to `n` items whose title contains `text` (case-insensitive), most raters first, equal
+    counts by title."""
+    wanted = text.casefold()
+    ids = set()
+    titles = loaded.titles or []
+    for row, title in enumerate(titles):
+        if title and wanted in title.casefold():
+            ids.add(loaded.item_ids[row])
+    for item, registered in list(live.items.items()):
+        if registered.title and wanted in registered.title.casefold():
+            ids.add(item)
+    cards = [card for item in ids if (card := describe(loaded, live, item)) is not None]
+    cards.sort(key=lambda c: (-c["raters"], c["title"] or "", c["item_id"]))
+    return cards[:n]
+
+
+def _raters(loaded: LoadedVersion, live: LiveState, item_id: str, row: int | None) -> int:
+    if row is not None and row < loaded.n_items and len(live.popularity) == loaded.n_items:
+        return int(live.popularity[row])
+    return len(live.raters.get(item_id, {}))

@@ -1,0 +1,237 @@
+// The page is a client of the service's public JSON API, nothing more: every number it shows
+// comes from /models, /ready, /metrics, /recommend, /similar, /items, /predict and /events.
+"use strict";
+
+const state = { user: "196", genre: "", yearMin: "", yearMax: "" };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options = {}) {
+  const init = { ...options, headers: { "Content-Type": "application/json" } };
+  const answer = await fetch(path, init);
+  const text = await answer.text();
+  const body = text && answer.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
+  if (!answer.ok) {
+    const error = new Error(typeof body === "object" ? JSON.stringify(body.detail) : body);
+    error.status = answer.status;
+    error.body = body;
+    throw error;
+  }
+  return body;
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "onclick") node.addEventListener("click", value);
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const stars = (rating) => (rating == null ? "" : `${rating} star${rating === 1 ? "" : "s"}`);
+
+function filmLink(item) {
+  return el("button", {
+    type: "button", class: "link", text: item.title || item.item_id,
+    onclick: () => openFilm(item.item_id),
+  });
+}
+
+// --- Try it --------------------------------------------------------------------------------
+
+async function recommend() {
+  $("who-name").textContent = state.user;
+  const query = new URLSearchParams({ n: "10", explain: "true" });
+  if (state.genre) query.set("genres", state.genre);
+  if (state.yearMin) query.set("year_min", state.yearMin);
+  if (state.yearMax) query.set("year_max", state.yearMax);
+  const list = $("recs");
+  try {
+    const body = await api(`/recommend/${encodeURIComponent(state.user)}?${query}`);
+    const sources = {
+      model: "from the user's trained vectors",
+      fold_in: "folded in from the ratings given here",
+      popular: "most-rated films: rate a few to personalise",
+    };
+    $("recs-source").textContent = `Source: ${body.source} (${sources[body.source]})` +
+      (body.warnings ? `. ${body.warnings.join(" ")}` : "");
+    list.replaceChildren(...body.items.map((item) => el("li", { "data-item": item.item_id },
+      filmLink(item),
+      el("span", { class: "badge", text: body.source }),
+      el("div", { class: "meta", text: item.genres.join(", ") }),
+      el("div", { class: "reason", text: reason(item, body.source) }))));
+  } catch (error) {
+    list.replaceChildren(el("li", { text: `Could not recommend: ${error.message}` }));
+  }
+}
+
+// Why an item is there, from its explanation (`because`, and the parts of its score).
+function reason(item, source) {
+  if (source === "popular") return "Popular: among the most-rated films";
+  const named = (item.because || []).map((b) => `${b.title} (${stars(b.rating)})`);
+  if (named.length) return `Because you rated ${named.join(", ")}`;
+  const parts = item.parts || {};
+  return (parts.item ?? 0) >= (parts.rated_items ?? 0)
+    ? "Mostly because many people liked it"
+    : "From your ratings as a whole";
+}
+
+async function search(text) {
+  const list = $("results");
+  if (!text) { list.replaceChildren(); return; }
+  const body = await api(`/items?${new URLSearchParams({ q: text, n: "10" })}`);
+  if (!body.items.length) {
+    list.replaceChildren(el("li", { text: `No film's title contains "${text}".` }));
+    return;
+  }
+  list.replaceChildren(...body.items.map((item) => {
+    const buttons = [1, 2, 3, 4, 5].map((k) => el("button", {
+      type: "button", text: "★".repeat(k), "aria-label": `Rate ${item.title} ${stars(k)}`,
+      "data-rating": String(k), onclick: () => rate(item, k),
+    }));
+    return el("li", { "data-item": item.item_id },
+      filmLink(item),
+      el("div", { class: "meta", text: `${item.genres.join(", ")} · ${item.raters} raters` }),
+      el("div", { class: "stars", role: "group", "aria-label": `Rate ${item.title}` }, ...buttons));
+  }));
+}
+
+async function rate(item, rating) {
+  const body = { events: [{ user_id: state.user, item_id: item.item_id, rating }] };
+  try {
+    await api("/events", { method: "POST", body: JSON.stringify(body) });
+    $("rated-note").textContent = `Rated ${item.title} ${stars(rating)}.`;
+    await recommend();
+  } catch (error) {
+    if (error.status === 401) {
+      showReadOnly();
+    } else {
+      $("rated-note").textContent = `Not stored: ${error.message}`;
+    }
+  }
+}
+
+function showReadOnly() {
+  const note = $("readonly");
+  note.hidden = false;
+  note.textContent = "This service requires a write token for ratings (RECSYS_WRITE_TOKEN), " +
+    "which the page never holds: it is read-only here. Ratings come through the API.";
+}
+
+async function openFilm(itemId) {
+  const card = await api(`/items/${encodeURIComponent(itemId)}`);
+  $("film").hidden = false;
+  $("film-title").textContent = card.title || card.item_id;
+  $("film-meta").textContent = [card.genres.join(", "), card.year, `${card.raters} raters`]
+    .filter(Boolean).join(" · ");
+  const predicted = $("film-predicted");
+  try {
+    const body = await api("/predict", {
+      method: "POST",
+      body: JSON.stringify({ instances: [{ user_id: state.user, item_id: itemId }], interval: 0.8 }),
+    });
+    const [low, high] = body.intervals ? body.intervals[0] : [null, null];
+    predicted.textContent = `Predicted rating for ${state.user}: ${body.predictions[0].toFixed(2)}` +
+      (low == null ? "" : ` (80% sure between ${low.toFixed(1)} and ${high.toFixed(1)})`);
+  } catch (error) {
+    predicted.textContent = error.status === 404
+      ? `No predicted rating for ${state.user} yet: rate a film first.`
+      : `No predicted rating: ${error.message}`;
+  }
+  const similar = await api(`/similar/${encodeURIComponent(itemId)}?n=6`);
+  $("similar").replaceChildren(...similar.items.map((item) => el("li", { "data-item": item.item_id },
+    filmLink(item), el("div", { class: "meta", text: item.genres.join(", ") }))));
+  $("film-title").focus();
+}
+
+// --- Operate -------------------------------------------------------------------------------
+
+const fixed = (value, digits = 4) => (typeof value === "number" ? value.toFixed(digits) : "-");
+
+function facts(list, pairs) {
+  list.replaceChildren(...pairs.flatMap(([key, value]) => [el("dt", { text: key }), el("dd", { text: String(value) })]));
+}
+
+async function operate() {
+  const [model, ready, metrics] = await Promise.all([
+    api("/models"), api("/ready").catch((error) => error.body), fetch("/metrics").then((r) => r.text()),
+  ]);
+  facts($("version"), [
+    ["name", model.name], ["version", model.version], ["rating model", `${model.kind}, K ${model.factors}`],
+    ["users x items", `${model.users} x ${model.items}`], ["trained", model.created],
+    ["/recommend ranks with", model.recommend],
+  ]);
+  const m = model.metrics;
+  const rows = [
+    ["test RMSE (predicted ratings)", fixed(m.test?.rmse)],
+    ["test NDCG@10, retrieval vectors", fixed(m.ranking_test?.ndcg)],
+    ["test NDCG@10, item-item blend (served)", fixed(m.blend_test?.ndcg)],
+    ["test NDCG@10, most-rated films (the floor)", fixed(m.ranking_popularity_test?.ndcg)],
+  ];
+  $("quality").tBodies[0].replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: v }))));
+  const refused = Object.entries(ready?.refused || {});
+  $("refused").replaceChildren(...(refused.length
+    ? refused.map(([v, why]) => el("li", { text: `version ${v}: ${why}` }))
+    : [el("li", { text: "none" })]));
+  const store = ready?.store || {};
+  facts($("store"), [["status", store.status], ["url", store.url], ["applied through event", store.applied_through]]);
+  const counts = {}, sums = {}, totals = {};
+  for (const line of metrics.split("\n")) {
+    let found = line.match(/^recsys_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} ([\d.e+]+)/);
+    if (found) counts[`${found[1]} ${found[2]}`] = (counts[`${found[1]} ${found[2]}`] || 0) + Number(found[4]);
+    found = line.match(/^recsys_request_duration_seconds_(sum|count)\{method="(\w+)",route="([^"]+)"\} ([\d.e+]+)/);
+    if (found) (found[1] === "sum" ? sums : totals)[`${found[2]} ${found[3]}`] = Number(found[4]);
+  }
+  $("traffic").tBodies[0].replaceChildren(...Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([route, n]) =>
+    el("tr", {}, el("td", { text: route }), el("td", { text: String(n) }),
+      el("td", { text: totals[route] ? `${((sums[route] / totals[route]) * 1000).toFixed(1)} ms` : "-" }))));
+}
+
+// --- wiring --------------------------------------------------------------------------------
+
+function show(view) {
+  const trying = view === "try";
+  $("try").hidden = !trying;
+  $("operate").hidden = trying;
+  $("tab-try").setAttribute("aria-pressed", String(trying));
+  $("tab-operate").setAttribute("aria-pressed", String(!trying));
+  if (!trying) operate().then(() => $("operate-title").focus());
+}
+
+async function start() {
+  try {
+    const model = await api("/models");
+    $("served").textContent = `Serving ${model.name} version ${model.version} (${model.users} users, ${model.items} films)`;
+  } catch (error) {
+    $("served").textContent = `No model served yet: ${error.message}`;
+  }
+  const genres = await api("/genres").catch(() => ({ genres: [] }));
+  $("genre").append(...genres.genres.map((g) => el("option", { value: g, text: g })));
+  $("who").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.user = $("user").value.trim() || state.user;
+    recommend();
+  });
+  $("new-user").addEventListener("click", () => {
+    state.user = `web-${Math.random().toString(36).slice(2, 8)}`;
+    $("user").value = state.user;
+    $("rated-note").textContent = `You are ${state.user}, a new user: rate a few films.`;
+    recommend();
+  });
+  $("search").addEventListener("submit", (event) => { event.preventDefault(); search($("query").value.trim()); });
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.genre = $("genre").value;
+    state.yearMin = $("year-min").value;
+    state.yearMax = $("year-max").value;
+    recommend();
+  });
+  $("film-close").addEventListener("click", () => { $("film").hidden = true; $("recs-title").focus(); });
+  $("tab-try").addEventListener("click", () => show("try"));
+  $("tab-operate").addEventListener("click", () => show("operate"));
+  await recommend();
+}
+
+start();

@@ -1,0 +1,183 @@
+"""The web page at / in a real browser: headless Chromium (Debian's `chromium` with
+`chromium-driver`) driven through Selenium against `python -m app` over a real socket. As a new
+user it rates five films, sees recommendations that leave them out and give reasons, opens a
+film's similar list, filters by genre, and finds the operate view showing the served version.
+Each step's screenshot lands in test-artifacts/browser/ (RECSYS_TEST_ARTIFACTS to move it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ROOT, free_port, fresh_store_url, wait_for
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+ARTIFACTS = Path(os.environ.get("RECSYS_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+WAIT = 20  # seconds for the page to settle after an action
+
+
+@pytest.fixture(scope="module")
+def site(default_version, tmp_path_factory):
+    models_dir, _ = default_version
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECSYS_MODELS_DIR": str(models_dir),
+        "RECSYS_MODEL_NAME": "both",
+        "RECSYS_PORT": str(port),
+        "RECSYS_STORE_URL": fresh_store_url(),
+        "RECSYS_MAX_N": "40",
+    }
+    log = tmp_path_factory.mktemp("site") / "server.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(base + "/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    wait_for(ready, 60)
+    assert process.poll() is None, log.read_text()
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip(
+            "NOT TESTED IN A BROWSER: Debian's chromium and chromium-driver are not installed "
+            "(apt-get install chromium chromium-driver; .ci/run installs them)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.implicitly_wait(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def settle(driver, condition, what: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT).until(condition, message=f"the page never {what}")
+
+
+def shot(driver, name: str) -> None:
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = browser
+    driver.get(site + "/")
+    settle(
+        driver,
+        lambda d: "Serving both version 1" in d.find_element(By.ID, "served").text,
+        "showed the served version",
+    )
+    shot(driver, "1-start")
+
+    driver.find_element(By.ID, "new-user").click()
+    user = driver.find_element(By.ID, "user").get_attribute("value")
+    assert user.startswith("web-")
+    settle(
+        driver,
+        lambda d: "popular" in d.find_element(By.ID, "recs-source").text,
+        "showed popular films to a new user",
+    )
+
+    driver.find_element(By.ID, "query").send_keys("movie")
+    driver.find_element(By.CSS_SELECTOR, "#search button[type=submit]").click()
+    results = settle(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#results li[data-item]"),
+        "listed search results",
+    )
+    rated = []
+    for item in results[:5]:
+        title = item.find_element(By.CSS_SELECTOR, "button.link").text
+        item.find_element(By.CSS_SELECTOR, "button[data-rating='5']").click()
+        settle(
+            driver,
+            lambda d, t=title: f"Rated {t} 5 stars" in d.find_element(By.ID, "rated-note").text,
+            f"confirmed the rating of {title}",
+        )
+        rated.append(item.get_attribute("data-item"))
+
+    settle(
+        driver,
+        lambda d: "fold_in" in d.find_element(By.ID, "recs-source").text,
+        "switched to folded-in recommendations",
+    )
+    recommended = driver.find_elements(By.CSS_SELECTOR, "#recs li[data-item]")
+    assert recommended and not {r.get_attribute("data-item") for r in recommended} & set(rated)
+    reasons = [r.find_element(By.CSS_SELECTOR, ".reason").text for r in recommended]
+    assert all(reasons)  # every item says why it is there
+    named = [reason for reason in reasons if reason.startswith("Because you rated ")]
+    assert named and all("5 stars" in reason for reason in named)
+    shot(driver, "2-recommendations")
+
+    # The same answer the API gives this user (the page is only a client of it).
+    body = httpx.get(f"{site}/recommend/{user}", params={"n": 10}).json()
+    assert [r.get_attribute("data-item") for r in recommended] == [
+        i["item_id"] for i in body["items"]
+    ]
+
+    recommended[0].find_element(By.CSS_SELECTOR, "button.link").click()
+    settle(driver, lambda d: d.find_element(By.ID, "film").is_displayed(), "opened the film")
+    similar = settle(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#similar li[data-item]"),
+        "listed similar films",
+    )
+    assert len(similar) == 6
+    predicted = driver.find_element(By.ID, "film-predicted").text
+    assert predicted.startswith(f"Predicted rating for {user}:") and "80% sure between" in predicted
+    shot(driver, "3-film")
+    driver.find_element(By.ID, "film-close").click()
+
+    Select(driver.find_element(By.ID, "genre")).select_by_visible_text("Drama")
+    driver.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+
+    def only_drama(d):
+        items = d.find_elements(By.CSS_SELECTOR, "#recs li[data-item] .meta")
+        return items and all("Drama" in meta.text for meta in items)
+
+    settle(driver, only_drama, "filtered to Drama")
+    shot(driver, "4-filtered")
+
+    driver.find_element(By.ID, "tab-operate").click()
+    settle(driver, lambda d: "both" in d.find_element(By.ID, "version").text, "showed the version")
+    version = driver.find_element(By.ID, "version").text
+    assert "version\n1" in version or "version 1" in version
+    assert driver.switch_to.active_element.get_attribute("id") == "operate-title"  # focus moved
+    shot(driver, "5-operate")
