@@ -292,6 +292,14 @@ class ModelInfo(BaseModel):
     rating_range: list[float] = Field(min_length=2, max_length=2, description="[low, high]")
     recommend: str = Field(description="which vectors /recommend ranks with by default")
     metrics: dict[str, dict[str, float | int | None]]
+    curves: dict[str, dict[str, list[float]]] = Field(
+        default_factory=dict,
+        description="per model ('rating', 'retrieval'), the first fit's per-epoch losses and "
+        "validation metrics, as training recorded them (empty for older versions)",
+    )
+    versions_on_disk: list[int] = Field(
+        default_factory=list, description="every version directory of this model, newest first"
+    )
 
 
 class Health(BaseModel):

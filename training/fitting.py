@@ -92,12 +92,19 @@ class Trained:
         test split (test was scored before, by `model`), else `model` itself."""
         return self.fitted.exported
 
-    def provenance(self) -> dict[str, str]:
-        """What the manifest says of where its figures and its model come from."""
+    def provenance(self) -> dict[str, Any]:
+        """What the manifest says of where its figures and its model come from, and the first
+        fit's curves (per epoch: the losses and validation metrics, not the epochs' times)."""
         scored_by = "train+validation" if self.refitted else "train"
+        curves = {
+            name: [round(float(v), 6) for v in values]
+            for name, values in self.history.items()
+            if name != "epoch_seconds"
+        }
         return {
             "exported_model_fitted_on": self.fitted.exported_on,
             "test_metrics_from_model_fitted_on": scored_by,
+            "history": curves,
         }
 
     @property

@@ -4,15 +4,22 @@ from fastapi import APIRouter, Request
 
 from app.deps import loaded
 from app.schemas import ModelInfo, error_responses
+from artifact.layout import list_versions
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", response_model=ModelInfo, responses=error_responses(503))
 async def served_model(request: Request) -> ModelInfo:
-    """The version being served: name, version, kind and its validation/test metrics."""
+    """The version being served: name, version, kind, its validation/test metrics and training
+    curves, and the versions on disk beside it."""
     version = loaded(request)
     m = version.manifest
+    curves = {
+        name: part["history"]
+        for name, part in (("rating", m.training), ("retrieval", m.retrieval or {}))
+        if isinstance(part.get("history"), dict)
+    }
     return ModelInfo(
         name=m.name,
         version=m.version,
@@ -24,4 +31,6 @@ async def served_model(request: Request) -> ModelInfo:
         rating_range=m.rating_range,
         recommend=version.vectors.source,
         metrics=m.metrics,
+        curves=curves,
+        versions_on_disk=list_versions(version.path.parent),
     )

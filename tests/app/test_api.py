@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,11 @@ def brute_force_top(exported, user: str, n: int):
     return [(exported["items"][i], float(scores[i])) for i in order[:n]], seen
 
 
+def models_dir_of(client):
+    settings = client.app.state.service.settings
+    return Path(settings.models_dir) / settings.model_name
+
+
 def test_health_ready_and_models(client):
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {
@@ -70,6 +76,11 @@ def test_health_ready_and_models(client):
         8,
     )
     assert set(info["metrics"]) == {"validation", "test"}
+    # The training curves the manifest recorded (the session's model: no retrieval vectors).
+    manifest = json.loads((models_dir_of(client) / "1" / "manifest.json").read_text())
+    assert info["curves"] == {"rating": manifest["training"]["history"]}
+    assert len(info["curves"]["rating"]["loss"]) == manifest["training"]["epochs_run"]
+    assert info["versions_on_disk"] == [1]
 
 
 def test_predict_equals_saved_model_and_factor_maths(client, exported, version_dir):

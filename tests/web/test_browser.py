@@ -180,4 +180,11 @@ def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser)
     version = driver.find_element(By.ID, "version").text
     assert "version\n1" in version or "version 1" in version
     assert driver.switch_to.active_element.get_attribute("id") == "operate-title"  # focus moved
+    settle(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#curves svg polyline"),
+        "drew the training curves",
+    )
+    assert "1 (served)" in driver.find_element(By.ID, "on-disk").text
+    assert "5 accepted" in driver.find_element(By.ID, "ingested").text  # the five ratings
     shot(driver, "5-operate")

@@ -171,22 +171,61 @@ async function operate() {
     ["test NDCG@10, most-rated films (the floor)", fixed(m.ranking_popularity_test?.ndcg)],
   ];
   $("quality").tBodies[0].replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { text: v }))));
+  $("curves").replaceChildren(...Object.entries(model.curves || {}).map(([name, series]) => curve(name, series)));
+  $("on-disk").textContent = (model.versions_on_disk || []).map((v) =>
+    v === model.version ? `${v} (served)` : String(v)).join(", ") || "-";
   const refused = Object.entries(ready?.refused || {});
   $("refused").replaceChildren(...(refused.length
     ? refused.map(([v, why]) => el("li", { text: `version ${v}: ${why}` }))
     : [el("li", { text: "none" })]));
   const store = ready?.store || {};
   facts($("store"), [["status", store.status], ["url", store.url], ["applied through event", store.applied_through]]);
-  const counts = {}, sums = {}, totals = {};
+  const counts = {}, sums = {}, totals = {}, events = {};
   for (const line of metrics.split("\n")) {
+    const event = line.match(/^recsys_events_total\{outcome="(\w+)"\} ([\d.e+]+)/);
+    if (event) events[event[1]] = Number(event[2]);
     let found = line.match(/^recsys_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} ([\d.e+]+)/);
     if (found) counts[`${found[1]} ${found[2]}`] = (counts[`${found[1]} ${found[2]}`] || 0) + Number(found[4]);
     found = line.match(/^recsys_request_duration_seconds_(sum|count)\{method="(\w+)",route="([^"]+)"\} ([\d.e+]+)/);
     if (found) (found[1] === "sum" ? sums : totals)[`${found[2]} ${found[3]}`] = Number(found[4]);
   }
+  $("ingested").textContent = `Ratings posted since start: ${events.accepted || 0} accepted, ` +
+    `${events.duplicate || 0} duplicates`;
   $("traffic").tBodies[0].replaceChildren(...Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([route, n]) =>
     el("tr", {}, el("td", { text: route }), el("td", { text: String(n) }),
       el("td", { text: totals[route] ? `${((sums[route] / totals[route]) * 1000).toFixed(1)} ms` : "-" }))));
+}
+
+// One figure per model: each recorded series (losses, validation metrics) against the epoch, each
+// scaled to its own range, with its first and last values in the legend (the numbers, for
+// screen readers too).
+function curve(name, series) {
+  const svgNS = "http://www.w3.org/2000/svg";
+  const width = 360, height = 140, colours = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a"];
+  const svg = document.createElementNS(svgNS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("role", "img");
+  const legend = el("ul", { class: "legend" });
+  Object.entries(series).forEach(([key, values], index) => {
+    if (!values.length) return;
+    const low = Math.min(...values), high = Math.max(...values), span = high - low || 1;
+    const points = values.map((v, i) => {
+      const x = values.length === 1 ? width / 2 : (i / (values.length - 1)) * (width - 10) + 5;
+      const y = height - 5 - ((v - low) / span) * (height - 10);
+      return `${x.toFixed(1)},${y.toFixed(1)}`;
+    }).join(" ");
+    const line = document.createElementNS(svgNS, "polyline");
+    line.setAttribute("points", points);
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", colours[index % colours.length]);
+    line.setAttribute("stroke-width", "2");
+    svg.append(line);
+    legend.append(el("li", { style: `color: ${colours[index % colours.length]}`,
+      text: `${key}: ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)} (${values.length} epochs)` }));
+  });
+  svg.setAttribute("aria-label", `${name} model training curves`);
+  return el("figure", {}, el("figcaption", { text: `${name} model (first fit, per epoch)` }), svg, legend);
 }
 
 // --- wiring --------------------------------------------------------------------------------
