@@ -188,3 +188,17 @@ def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser)
     assert "1 (served)" in driver.find_element(By.ID, "on-disk").text
     assert "5 accepted" in driver.find_element(By.ID, "ingested").text  # the five ratings
     shot(driver, "5-operate")
+
+    # A phone-sized viewport: one column, nothing wider than the screen.
+    driver.set_window_size(390, 844)
+    driver.get(site + "/")
+    settle(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#recs li[data-item]"),
+        "recommended on a phone",
+    )
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    shot(driver, "6-phone")

@@ -180,6 +180,15 @@ async function operate() {
     : [el("li", { text: "none" })]));
   const store = ready?.store || {};
   facts($("store"), [["status", store.status], ["url", store.url], ["applied through event", store.applied_through]]);
+  traffic(metrics);
+}
+
+// Requests by route from /metrics: totals since start, mean latency, and the rate between this
+// reading and the previous one (the operate view reads again every few seconds while shown).
+let previous = null;
+let refresher = null;
+
+function traffic(metrics) {
   const counts = {}, sums = {}, totals = {}, events = {};
   for (const line of metrics.split("\n")) {
     const event = line.match(/^recsys_events_total\{outcome="(\w+)"\} ([\d.e+]+)/);
@@ -189,11 +198,18 @@ async function operate() {
     found = line.match(/^recsys_request_duration_seconds_(sum|count)\{method="(\w+)",route="([^"]+)"\} ([\d.e+]+)/);
     if (found) (found[1] === "sum" ? sums : totals)[`${found[2]} ${found[3]}`] = Number(found[4]);
   }
+  const now = performance.now();
+  const rate = (route) => {
+    if (!previous || !(route in previous.counts)) return "-";
+    const seconds = (now - previous.at) / 1000;
+    return `${((counts[route] - previous.counts[route]) / seconds).toFixed(1)}/s`;
+  };
   $("ingested").textContent = `Ratings posted since start: ${events.accepted || 0} accepted, ` +
     `${events.duplicate || 0} duplicates`;
   $("traffic").tBodies[0].replaceChildren(...Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([route, n]) =>
-    el("tr", {}, el("td", { text: route }), el("td", { text: String(n) }),
+    el("tr", {}, el("td", { text: route }), el("td", { text: String(n) }), el("td", { text: rate(route) }),
       el("td", { text: totals[route] ? `${((sums[route] / totals[route]) * 1000).toFixed(1)} ms` : "-" }))));
+  previous = { at: now, counts };
 }
 
 // One figure per model: each recorded series (losses, validation metrics) against the epoch, each
@@ -236,7 +252,11 @@ function show(view) {
   $("operate").hidden = trying;
   $("tab-try").setAttribute("aria-pressed", String(trying));
   $("tab-operate").setAttribute("aria-pressed", String(!trying));
-  if (!trying) operate().then(() => $("operate-title").focus());
+  clearInterval(refresher);
+  if (!trying) {
+    operate().then(() => $("operate-title").focus());
+    refresher = setInterval(() => fetch("/metrics").then((r) => r.text()).then(traffic), 5000);
+  }
 }
 
 async function start() {
