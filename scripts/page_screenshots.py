@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -35,7 +36,8 @@ def main() -> None:
     for flag in ("--headless=new", "--no-sandbox", "--window-size=1280,1100"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    wait = WebDriverWait(driver, 20)
+    # A search replaces the list while it is read: an element gone stale is read again.
+    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
     try:
         driver.get(base + "/")
         wait.until(lambda d: "Serving" in d.find_element(By.ID, "served").text)

@@ -84,9 +84,12 @@ def browser():
 
 
 def settle(driver, condition, what: str):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT).until(condition, message=f"the page never {what}")
+    # A list the page replaces while it is read goes stale: read it again.
+    wait = WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(condition, message=f"the page never {what}")
 
 
 def shot(driver, name: str) -> None:

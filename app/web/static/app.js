@@ -102,8 +102,8 @@ async function rate(item, rating) {
   const body = { events: [{ user_id: state.user, item_id: item.item_id, rating }] };
   try {
     await api("/events", { method: "POST", body: JSON.stringify(body) });
+    await recommend();  // the note comes after, so it says the list already counts the rating
     $("rated-note").textContent = `Rated ${item.title} ${stars(rating)}.`;
-    await recommend();
   } catch (error) {
     if (error.status === 401) {
       showReadOnly();
