@@ -25,9 +25,8 @@ ARTIFACTS = Path(os.environ.get("RECSYS_TEST_ARTIFACTS", ROOT / "test-artifacts"
 WAIT = 20  # seconds for the page to settle after an action
 
 
-@pytest.fixture(scope="module")
-def site(default_version, tmp_path_factory):
-    models_dir, _ = default_version
+def start_site(models_dir: Path, log: Path, **settings: str):
+    """`python -m app` on a free port serving the default-shaped version; (process, base)."""
     port = free_port()
     env = {
         **os.environ,
@@ -36,8 +35,8 @@ def site(default_version, tmp_path_factory):
         "RECSYS_PORT": str(port),
         "RECSYS_STORE_URL": fresh_store_url(),
         "RECSYS_MAX_N": "40",
+        **{f"RECSYS_{k.upper()}": v for k, v in settings.items()},
     }
-    log = tmp_path_factory.mktemp("site") / "server.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=out
@@ -52,6 +51,13 @@ def site(default_version, tmp_path_factory):
 
     wait_for(ready, 60)
     assert process.poll() is None, log.read_text()
+    return process, base
+
+
+@pytest.fixture(scope="module")
+def site(default_version, tmp_path_factory):
+    models_dir, _ = default_version
+    process, base = start_site(models_dir, tmp_path_factory.mktemp("site") / "server.log")
     yield base
     process.terminate()
     process.wait(timeout=30)
@@ -205,3 +211,41 @@ def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser)
     )
     assert overflow <= 0
     shot(driver, "6-phone")
+
+
+def test_with_a_write_token_the_page_is_read_only_and_never_holds_the_token(
+    default_version, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    models_dir, _ = default_version
+    token = "page-must-not-know-this"
+    process, base = start_site(models_dir, tmp_path / "server.log", write_token=token)
+    try:
+        driver = browser
+        driver.set_window_size(1280, 1000)
+        driver.get(base + "/")
+        driver.find_element(By.ID, "query").send_keys("movie")
+        driver.find_element(By.CSS_SELECTOR, "#search button[type=submit]").click()
+        first = settle(
+            driver,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#results li[data-item]"),
+            "listed search results",
+        )[0]
+        first.find_element(By.CSS_SELECTOR, "button[data-rating='4']").click()
+        note = settle(
+            driver,
+            lambda d: (
+                d.find_element(By.ID, "readonly").is_displayed()
+                and d.find_element(By.ID, "readonly")
+            ),
+            "said it is read-only",
+        )
+        assert "requires a write token" in note.text
+        assert token not in driver.page_source
+        for path in ("/", "/static/app.js", "/static/style.css"):
+            assert token not in httpx.get(base + path).text
+        shot(driver, "7-read-only")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
