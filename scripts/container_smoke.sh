@@ -109,6 +109,9 @@ grep -q '"predictions":\[' "$WORK/predict.json"
 curl -sf "http://127.0.0.1:$PORT/recommend/196?n=3" | tee "$WORK/recommend.json" >&2
 echo >&2
 grep -q '"items":\[{"item_id"' "$WORK/recommend.json"
+# The web page and its files came with the installed wheel.
+curl -sf "http://127.0.0.1:$PORT/" | grep -q '<title>recsys: try the recommender</title>'
+curl -sf "http://127.0.0.1:$PORT/static/app.js" | grep -q 'fetch(path'
 # The event store is on: a new user's rating is stored and never recommended back to them.
 first=$(curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=1" | sed 's/.*"item_id":"\([^"]*\)".*/\1/')
 curl -sf -X POST "http://127.0.0.1:$PORT/events" -H 'Content-Type: application/json' \
@@ -145,4 +148,4 @@ log "stopping it (SIGTERM): it must shut down cleanly, not be killed after the g
 "${PODMAN[@]}" stop -t 30 "$CONTAINER" >/dev/null
 "${PODMAN[@]}" logs "$CONTAINER" >"$WORK/api.log" 2>&1
 grep -q "Finished server process" "$WORK/api.log" || { tail -30 "$WORK/api.log" >&2; exit 1; }
-log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend and /events answered from outside; retrained from the event store and swapped; stopped cleanly"
+log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend, /events and the web page answered from outside; retrained from the event store and swapped; stopped cleanly"
