@@ -1,12 +1,13 @@
 """Top-N on the served version and the live state: one user, or many at once, through the shared
 kernel (`artifact.topn`); and the id checks that turn unknown ids into 404s.
 
-A user the version knows is ranked with their vectors, never shown an item they rated, in
-training or since (live events). A user with live ratings is ranked with the vectors folded in
-from them (`app.ranking.foldin`, solved when the ratings arrived): `source="fold_in"`. A user
-with neither (new, or forgotten since the version was trained) gets the most-rated items,
-training counts plus live ratings, minus what they rated: `source="popular"`, or a 404 when the
-caller asks for no fallback.
+A user the version knows is ranked with their vectors, blended with their rating row times the
+version's item-item weights where it has them (`app.ranking.blend`), never shown an item they
+rated, in training or since (live events). A user with live ratings is ranked with the vectors
+folded in from them (`app.ranking.foldin`, solved when the ratings arrived; blended too if the
+version trained on them): `source="fold_in"`. A user with neither (new, or forgotten since the
+version was trained) gets the most-rated items, training counts plus live ratings, minus what
+they rated: `source="popular"`, or a 404 when the caller asks for no fallback.
 """
 
 from __future__ import annotations
@@ -111,10 +112,9 @@ def recommend(
     filter) masks what may not be returned. Fewer than `n` come back when fewer pass (or the
     user has rated nearly everything). `diversity` (0..1) re-ranks the best candidates by
     maximal marginal relevance (`app.ranking.diversity`); the scores stay the items' own.
-    `by_rating` ranks with the rating model's factors
-    instead of the version's default vectors (the retrieval vectors, when it has them); their
-    score is then the predicted rating before clipping. A user without history gets the
-    most-rated items.
+    `by_rating` ranks with the rating model's factors instead of the version's default ranking
+    (the retrieval vectors and the item-item blend, when it has them); the score is then the
+    predicted rating before clipping. A user without history gets the most-rated items.
 
     Raises:
         UnknownUser: the version does not know `user_id` and `fallback` is off.
