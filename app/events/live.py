@@ -328,6 +328,30 @@ class LiveState:
         rows = (index.get(i) if new is None else self.item_row(i, new) for i in list(items))
         return np.fromiter((r for r in rows if r is not None), np.int64)
 
+    def rating_row(self, user: str, new: NewItems | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every item row the user rated, with the rating: the served version's training
+        ratings (NaN where it kept none), then live ones, which replace a training rating of the
+        same item; rows among `new` items too when given."""
+        mine: dict[int, float] = {}
+        row = self.base_row(user)
+        if row is not None:
+            assert self.loaded is not None
+            seen = self.loaded.seen
+            lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
+            values = (
+                seen.ratings[lo:hi].tolist() if seen.ratings is not None else [np.nan] * (hi - lo)
+            )
+            mine.update(zip(seen.indices[lo:hi].tolist(), values, strict=True))
+        for item, (rating, _, _) in list(self.ratings.get(user, {}).items()):
+            col = self.item_row(item, new) if new is not None else self._catalogue_row(item)
+            if col is not None:
+                mine[col] = rating
+        rows = np.fromiter(mine, np.int64, len(mine))
+        return rows, np.fromiter(mine.values(), np.float64, len(mine))
+
+    def _catalogue_row(self, item: str) -> int | None:
+        return None if self.loaded is None else self.loaded.item_index.get(item)
+
     def _count(self, user: str, item: str, step: int) -> None:
         """A live (user, item) pair adds a rater to the item, unless the user's training ratings
         already had it."""

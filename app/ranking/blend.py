@@ -35,26 +35,6 @@ class Blend:
     dot_sd: float
 
 
-def rating_row(
-    loaded: LoadedVersion, live: LiveState, user_id: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The catalogue rows the user rated and their ratings: training's, then live ones (which
-    replace a training rating of the same item)."""
-    mine: dict[int, float] = {}
-    row = live.base_row(user_id)
-    seen = loaded.seen
-    if row is not None and seen.ratings is not None:
-        lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
-        mine.update(zip(seen.indices[lo:hi].tolist(), seen.ratings[lo:hi].tolist(), strict=True))
-    index = loaded.item_index
-    for item, (rating, _, _) in list(live.ratings.get(user_id, {}).items()):
-        col = index.get(item)
-        if col is not None:
-            mine[col] = rating
-    rows = np.fromiter(mine, np.int64, len(mine))
-    return rows, np.fromiter(mine.values(), np.float32, len(mine))
-
-
 def blended(
     loaded: LoadedVersion, live: LiveState, user_id: str, dot: np.ndarray
 ) -> tuple[np.ndarray, Blend]:
@@ -63,8 +43,8 @@ def blended(
     weights, spec = loaded.item_item, loaded.manifest.item_item
     assert weights is not None and spec is not None
     n = loaded.n_items
-    rows, ratings = rating_row(loaded, live, user_id)
-    item_item = ratings @ weights[rows] if len(rows) else np.zeros(n, np.float32)
+    rows, ratings = live.rating_row(user_id)  # catalogue rows: weights exist for those alone
+    item_item = ratings.astype(np.float32) @ weights[rows] if len(rows) else np.zeros(n, np.float32)
     catalogue = dot[:n]
     item_mean, item_sd = _moments(item_item)
     dot_mean, dot_sd = _moments(catalogue)
@@ -76,7 +56,7 @@ def blended(
     out[:n] += b * catalogue + shift
     if len(dot) > n:  # new items: no item-item weights
         out[n:] = b * dot[n:] + shift
-    return out, Blend(w, rows, ratings, item_mean, item_sd, dot_mean, dot_sd)
+    return out, Blend(w, rows, ratings.astype(np.float32), item_mean, item_sd, dot_mean, dot_sd)
 
 
 def _moments(values: np.ndarray) -> tuple[float, float]:

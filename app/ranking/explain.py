@@ -74,7 +74,7 @@ def explain(
     if mine.query is None:  # popularity: the item's raters are its whole score
         return [Explained([], 0.0, 0.0, float(s), 0.0) for s in shown.tolist()]
     new = mine.new
-    rated, ratings = _rated(loaded, live, user_id, new)
+    rated, ratings = live.rating_row(user_id, new)
     p = np.asarray(mine.query, np.float64)
     targets = _item_vectors(loaded, new, rows, mine.by_rating)
     own = _item_terms(loaded, live, new, rows, mine)
@@ -141,26 +141,6 @@ def _blended(
         parts[at] += item_scale * blend.ratings[:, None].astype(np.float64) * block
     shift = -w * blend.item_mean / blend.item_sd - (1 - w) * blend.dot_mean / blend.dot_sd
     return parts, unattributed * vectors_scale, own * vectors_scale, np.full(len(rows), shift)
-
-
-def _rated(
-    loaded: LoadedVersion, live: LiveState, user_id: str, new: NewItems | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every item row the user rated (training and live; a live rating replaces a training one)
-    and the rating (NaN where the version kept none)."""
-    mine: dict[int, float] = {}
-    row = live.base_row(user_id)
-    seen = loaded.seen
-    if row is not None:
-        lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
-        values = seen.ratings[lo:hi].tolist() if seen.ratings is not None else [np.nan] * (hi - lo)
-        mine.update(zip(seen.indices[lo:hi].tolist(), values, strict=True))
-    for item, (rating, _, _) in list(live.ratings.get(user_id, {}).items()):
-        col = live.item_row(item, new)
-        if col is not None:
-            mine[col] = rating
-    rows = np.fromiter(mine, np.int64, len(mine))
-    return rows, np.fromiter(mine.values(), np.float64, len(mine))
 
 
 def _item_vectors(
