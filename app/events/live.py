@@ -343,14 +343,11 @@ class LiveState:
             )
             mine.update(zip(seen.indices[lo:hi].tolist(), values, strict=True))
         for item, (rating, _, _) in list(self.ratings.get(user, {}).items()):
-            col = self.item_row(item, new) if new is not None else self._catalogue_row(item)
+            col = self.item_row(item, new)
             if col is not None:
                 mine[col] = rating
         rows = np.fromiter(mine, np.int64, len(mine))
         return rows, np.fromiter(mine.values(), np.float64, len(mine))
-
-    def _catalogue_row(self, item: str) -> int | None:
-        return None if self.loaded is None else self.loaded.item_index.get(item)
 
     def _count(self, user: str, item: str, step: int) -> None:
         """A live (user, item) pair adds a rater to the item, unless the user's training ratings
