@@ -9,7 +9,9 @@ training ratings' timestamps once per version and window start (cached), plus th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,31 +62,46 @@ def popular(
     return Recommendation(rows, top, "popular", new), span
 
 
-def _newest(seen: SeenItems) -> int:
-    assert seen.timestamps is not None
-    return int(seen.timestamps.max()) if len(seen.timestamps) else 0
-
-
-# (id of a version's seen items, window start) -> (those seen items, their counts); the seen
-# items are kept so an id reused after a version is dropped never matches.
-_TRAINED: dict[tuple[int, int], tuple[SeenItems, np.ndarray]] = {}
+# Per version, what one pass over its training ratings' times gives: their newest time, and the
+# raters per item from a window's start. Keyed by the id of the version's seen items plus what
+# was computed; the seen items are kept so an id reused after a version is dropped never matches.
+_PER_VERSION: dict[tuple[int, int | str], tuple[SeenItems, Any]] = {}
 CACHED_WINDOWS = 16
+
+
+def _cached(seen: SeenItems, what: int | str, compute: Callable[[], Any]) -> Any:
+    key = (id(seen), what)
+    hit = _PER_VERSION.get(key)
+    if hit is not None and hit[0] is seen:
+        return hit[1]
+    value = compute()
+    while len(_PER_VERSION) >= CACHED_WINDOWS:
+        del _PER_VERSION[next(iter(_PER_VERSION))]
+    _PER_VERSION[key] = (seen, value)
+    return value
+
+
+def _newest(seen: SeenItems) -> int:
+    """The version's newest training rating time (computed once per version: a pass over
+    every rating's time, 20M at ml-20m)."""
+    assert seen.timestamps is not None
+    times = seen.timestamps
+    newest: int = _cached(seen, "newest", lambda: int(times.max()) if len(times) else 0)
+    return newest
 
 
 def _trained_counts(seen: SeenItems, n_items: int, start: int) -> np.ndarray:
     """Raters per item among the version's training ratings at or after `start` (read-only)."""
-    key = (id(seen), start)
-    hit = _TRAINED.get(key)
-    if hit is not None and hit[0] is seen:
-        return hit[1]
     assert seen.timestamps is not None
-    counts = np.bincount(seen.indices[seen.timestamps >= start], minlength=n_items)
-    out = counts.astype(np.float32)
-    out.flags.writeable = False
-    while len(_TRAINED) >= CACHED_WINDOWS:
-        del _TRAINED[next(iter(_TRAINED))]
-    _TRAINED[key] = (seen, out)
-    return out
+    times = seen.timestamps
+
+    def count() -> np.ndarray:
+        out = np.bincount(seen.indices[times >= start], minlength=n_items).astype(np.float32)
+        out.flags.writeable = False
+        return out
+
+    counts: np.ndarray = _cached(seen, start, count)
+    return counts
 
 
 def _window_counts(
