@@ -98,6 +98,19 @@ def settle(driver, condition, what: str):
     return wait.until(condition, message=f"the page never {what}")
 
 
+def search(driver, text: str):
+    """Type `text` in the title search, submit, and return the listed results."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "query").send_keys(text)
+    driver.find_element(By.CSS_SELECTOR, "#search button[type=submit]").click()
+    return settle(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#results li[data-item]"),
+        "listed search results",
+    )
+
+
 def shot(driver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
@@ -124,13 +137,7 @@ def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser)
         "showed popular films to a new user",
     )
 
-    driver.find_element(By.ID, "query").send_keys("movie")
-    driver.find_element(By.CSS_SELECTOR, "#search button[type=submit]").click()
-    results = settle(
-        driver,
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#results li[data-item]"),
-        "listed search results",
-    )
+    results = search(driver, "movie")
     rated = []
     for item in results[:5]:
         title = item.find_element(By.CSS_SELECTOR, "button.link").text
@@ -225,13 +232,7 @@ def test_with_a_write_token_the_page_is_read_only_and_never_holds_the_token(
         driver = browser
         driver.set_window_size(1280, 1000)
         driver.get(base + "/")
-        driver.find_element(By.ID, "query").send_keys("movie")
-        driver.find_element(By.CSS_SELECTOR, "#search button[type=submit]").click()
-        first = settle(
-            driver,
-            lambda d: d.find_elements(By.CSS_SELECTOR, "#results li[data-item]"),
-            "listed search results",
-        )[0]
+        first = search(driver, "movie")[0]
         first.find_element(By.CSS_SELECTOR, "button[data-rating='4']").click()
         note = settle(
             driver,
