@@ -101,10 +101,11 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig the flags ask for: the model's tuned defaults, then the flags given."""
+def config_from_args(args: argparse.Namespace, ratings: int | None = None) -> TrainConfig:
+    """The TrainConfig the flags ask for: the model's tuned defaults (for `ratings` ratings:
+    large data has its own batch size and learning rate), then the flags given."""
     options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    return TrainConfig.for_model(options.pop("model") or "mf_bias", **options)
+    return TrainConfig.for_model(options.pop("model") or "mf_bias", ratings, **options)
 
 
 def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
@@ -149,8 +150,9 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             f"--retrieval-{name.replace('_', '-')}",
             type=type(default),
-            default=default,
-            help=f"retrieval {name.replace('_', ' ')} (default {default})",
+            default=None if name == "epochs" else default,
+            help=f"retrieval {name.replace('_', ' ')} (default {default}"
+            + ("; at most --epochs when that is given)" if name == "epochs" else ")"),
         )
 
 
@@ -158,11 +160,14 @@ def retrieval_config_from_args(args: argparse.Namespace) -> RetrievalConfig | No
     """The RetrievalConfig the flags ask for; None with --no-retrieval."""
     if not args.retrieval:
         return None
+    epochs = args.retrieval_epochs or RetrievalConfig.epochs
+    if args.retrieval_epochs is None and getattr(args, "epochs", None):
+        epochs = min(epochs, args.epochs)  # --epochs limits the whole run
     return RetrievalConfig(
         factors=args.retrieval_factors,
         l2=args.retrieval_l2,
         learning_rate=args.retrieval_learning_rate,
-        epochs=args.retrieval_epochs,
+        epochs=epochs,
         batch_users=args.retrieval_batch_users,
         positive_from=args.positive_from,
         weighting=args.retrieval_weighting,

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
             f"event store {s.store}: {s.ratings:,} ratings through log id {s.through}, "
             f"{s.forgotten} users forgotten, {s.items} items registered"
         )
-    config, retrieval = config_from_args(args), retrieval_config_from_args(args)
+    config = config_from_args(args, len(data.ratings))
+    retrieval = retrieval_config_from_args(args)
     from training.pipeline import train_version
 
     item_item = item_item_config_from_args(args)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from training.models.kinds import model_kind
+from training.models.kinds import LARGE_DATA, model_kind
 
 SPLITS = ("rating", "user")  # how TrainConfig.split_by holds data out
 
@@ -42,9 +42,12 @@ class TrainConfig:
     split_by: str = "rating"
 
     @classmethod
-    def for_model(cls, model: str = "mf_bias", **overrides: Any) -> TrainConfig:
-        """The tuned defaults of `model` (and of its optimizer's learning rate), then any
-        overrides that are not None."""
+    def for_model(
+        cls, model: str = "mf_bias", ratings: int | None = None, **overrides: Any
+    ) -> TrainConfig:
+        """The tuned defaults of `model` (and of its optimizer's learning rate), its settings
+        for large data when `ratings` reaches LARGE_DATA with Adam (a large batch and its
+        learning rate: mf and mf_bias), then any overrides that are not None."""
         kind = model_kind(model)
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(cls)}
@@ -56,6 +59,8 @@ class TrainConfig:
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(kind.learning_rates)}"
             )
         values = {**kind.defaults, "learning_rate": kind.learning_rates[optimizer]}
+        if ratings is not None and ratings >= LARGE_DATA and optimizer == "adam":
+            values.update(kind.large)
         return cls(**{**values, **given, "model": model})
 
     def model_params(self) -> dict[str, Any]:
@@ -82,6 +87,10 @@ class RetrievalConfig:
     # A step takes this many users with all their positives (the softmax is computed once per
     # user, not once per positive: the same loss, ~50x less work per epoch on ml-100k).
     batch_users: int = 64
+    # Over this many items the softmax is sampled (the batch's positives' items plus
+    # `negatives` uniform ones, logQ-corrected; training.models.retrieval); None: never.
+    sampled_above: int | None = 10000
+    negatives: int = 4096
     epochs: int = 60
     patience: int = 3
     # Which ratings count as "the user wants this": at or above `positive_from` (None: every

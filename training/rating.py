@@ -4,11 +4,9 @@ validation chose, and a test score of the model exported."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -20,10 +18,6 @@ from training.evaluation.calibration import calibrate
 from training.evaluation.rating import evaluate_frame
 from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 from training.models.kinds import build_model, make_optimizer
-
-# Steps per tf.function call. Python and dispatch overhead dominated the small MF steps
-# (ml-100k, batch 256: 1.17 s/epoch at 1, 0.30 s at 32 with XLA; bench/README.md).
-STEPS_PER_EXECUTION = 32
 
 
 @dataclass
@@ -66,34 +60,9 @@ class TrainedModel(Trained):
         }
 
 
-class EpochLog(keras.callbacks.Callback):
-    """One line per epoch (losses, validation RMSE, time), and each epoch's seconds recorded."""
-
-    def __init__(self, epochs: int, log: Log, prefix: str = ""):
-        super().__init__()
-        self.epochs, self.log, self.prefix = epochs, log, prefix
-        self.started = 0.0
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.started)
-        logs = logs or {}
-        parts = [
-            f"{self.prefix}epoch {epoch + 1:>3}/{self.epochs}",
-            f"loss {logs.get('loss', float('nan')):.4f}",
-        ]
-        if "val_rmse" in logs:
-            parts.append(f"val_rmse {logs['val_rmse']:.4f}")
-        parts.append(f"{self.seconds[-1]:.1f}s")
-        self.log("  ".join(parts))
-
-
 class RatingLearner:
-    """A rating model of `config.model`, trained on MSE; early stopping watches the validation
-    loss and restores the best weights."""
+    """A rating model of `config.model`, trained on MSE (training.loop); early stopping watches
+    the validation loss and restores the best weights."""
 
     label = ""
 
@@ -106,44 +75,31 @@ class RatingLearner:
         model = build_model(
             config.model, len(users), len(items), global_mean, **config.model_params()
         )
-        model.compile(
-            optimizer=make_optimizer(config.optimizer, config.learning_rate),
-            metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
-            steps_per_execution=STEPS_PER_EXECUTION,
-            jit_compile=model.xla,
-        )
+        model({"user": np.zeros(1, np.int32), "item": np.zeros(1, np.int32)})  # create weights
+        # compile only holds the optimizer (and lets `predict` run); the loop trains.
+        model.compile(optimizer=make_optimizer(config.optimizer, config.learning_rate))
+        model.optimizer.build(model.trainable_variables)
         return model
 
     def fit(self, model, users, items, frame, epochs, validation, log, prefix):
-        def encode(part: pd.DataFrame):
-            x = {"user": users.lookup(part["user_id"]), "item": items.lookup(part["item_id"])}
-            return x, part["rating"].to_numpy(np.float32)
+        from training.loop import Arrays, LoopSettings, fit_rating_model
 
-        epoch_log = EpochLog(epochs, log, prefix)
-        callbacks: list[keras.callbacks.Callback] = [epoch_log, keras.callbacks.TerminateOnNaN()]
-        validation_data = None
-        if validation is not None and len(validation):
-            validation_data = encode(validation)
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.config.patience, restore_best_weights=True
-                )
+        def encode(part: pd.DataFrame) -> Arrays:
+            return Arrays(
+                users.lookup(part["user_id"]),
+                items.lookup(part["item_id"]),
+                part["rating"].to_numpy(np.float32),
             )
-        x, y = encode(frame)
-        history = model.fit(
-            x,
-            y,
-            batch_size=self.config.batch_size,
-            epochs=epochs,
-            validation_data=validation_data,
-            callbacks=callbacks,
-            shuffle=True,
-            verbose=0,
+
+        c = self.config
+        return fit_rating_model(
+            model,
+            encode(frame),
+            encode(validation) if validation is not None and len(validation) else None,
+            LoopSettings(c.batch_size, epochs, c.patience, c.seed),
+            log,
+            prefix,
         )
-        record = {k: [float(v) for v in values] for k, values in history.history.items()}
-        record["epoch_seconds"] = epoch_log.seconds
-        watched = record.get("val_loss") or record["loss"]
-        return record, int(np.argmin(watched)) + 1
 
     def measure(self, fit: Fit, fitted_on: pd.DataFrame, held_out: pd.DataFrame) -> Metrics:
         return evaluate_frame(fit.model, fit.users, fit.items, held_out, self.rating_range)

@@ -3,11 +3,9 @@ validation NDCG@10 itself, then a refit on train+validation (like the rating mod
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -18,8 +16,6 @@ from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 
 if TYPE_CHECKING:
     from training.itemitem import ItemItemResult
-
-STEPS_PER_EXECUTION = 16
 
 
 @dataclass
@@ -55,87 +51,71 @@ def positives(frame: pd.DataFrame, config: RetrievalConfig) -> tuple[pd.DataFram
     return chosen, weights
 
 
-class UserBatches(keras.utils.PyDataset):
-    """Batches of `batch_users` users (those with a positive), reshuffled every epoch by a
-    seeded generator: x = user rows, y = their positives' weights as a dense (users, items)
-    matrix, built per batch from a CSR so memory stays O(positives)."""
+@dataclass(frozen=True)
+class Positives:
+    """The positives grouped by user (CSR): user u's items and weights are
+    `items[indptr[u]:indptr[u + 1]]`; `active` the users with at least one."""
 
-    def __init__(self, users, items, weights, n_users, n_items, batch_users, seed):
-        super().__init__()
+    indptr: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray
+    active: np.ndarray
+
+    @classmethod
+    def group(cls, users, items, weights, n_users: int) -> Positives:
         order = np.argsort(users, kind="stable")
-        self.items, self.weights = items[order].astype(np.int64), weights[order]
         counts = np.bincount(users, minlength=n_users)
-        self.indptr = np.concatenate([[0], np.cumsum(counts)])
-        self.active = np.flatnonzero(counts).astype(np.int32)
-        self.n_items, self.batch_users = n_items, batch_users
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(self.active)
-
-    def __len__(self) -> int:
-        return -(-len(self.active) // self.batch_users)
-
-    def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_users : (index + 1) * self.batch_users]
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        counts = ends - starts
-        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        taken = np.repeat(starts, counts) + within
-        y = np.zeros((len(rows), self.n_items), np.float32)
-        np.add.at(
-            y, (np.repeat(np.arange(len(rows)), counts), self.items[taken]), self.weights[taken]
+        return cls(
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int32),
+            items[order].astype(np.int32),
+            weights[order].astype(np.float32),
+            np.flatnonzero(counts).astype(np.int32),
         )
-        return rows, y
 
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(self.active)
+    def item_share(self, n_items: int) -> np.ndarray:
+        """Each item's share of the positives (what a batch's positives draw items by)."""
+        return (np.bincount(self.items, minlength=n_items) / len(self.items)).astype(np.float32)
 
 
-class ValidationRanking(keras.callbacks.Callback):
-    """After each epoch: NDCG@10 on validation; keep the best weights; stop after `patience`
-    epochs without a gain; one progress line per epoch."""
+def use_sampled(config: RetrievalConfig, n_items: int) -> bool:
+    """Whether the catalogue is large enough for the sampled softmax (`config.sampled_above`)."""
+    return config.sampled_above is not None and n_items > config.sampled_above
 
-    def __init__(self, users, items, fitted_on, validation, config, epochs, log, prefix=""):
-        super().__init__()
-        self.args = (users, items, fitted_on, validation)
-        self.config, self.epochs, self.log, self.prefix = config, epochs, log, prefix
-        self.best, self.best_epoch, self.best_weights, self.scores = -1.0, 0, None, []
-        self.started = 0.0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+def fit_retrieval_model(model, positives: Positives, config, settings, evaluate, log, prefix):
+    """Train `model` on `positives` in batches of `settings.batch_size` users (training.loop's
+    epochs, early stopping on validation NDCG@10). Returns what `train_epochs` returns."""
+    import tensorflow as tf
 
-    def on_epoch_end(self, epoch, logs=None):
-        users, items, fitted_on, validation = self.args
-        model = self.model
-        vectors = model.factors_for_export()
-        ndcg = ranking_metrics(
-            factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]),
-            users,
-            items,
-            fitted_on,
-            validation,
-            k=10,
-            max_users=self.config.eval_users,
-            seed=self.config.seed,
-        )["ndcg"]
-        self.scores.append(ndcg)
-        self.log(
-            f"{self.prefix}epoch {epoch + 1:>3}/{self.epochs}  loss "
-            f"{(logs or {}).get('loss', float('nan')):.4f}  val_ndcg@10 {ndcg:.4f}  "
-            f"{time.perf_counter() - self.started:.1f}s"
-        )
-        if np.isnan(ndcg):
-            # No validation user has a relevant held-out item (tiny data): nothing to judge by,
-            # so no early stopping; the refit then runs every epoch instead of none.
-            self.best_epoch, self.best_weights = epoch + 1, None
-        elif ndcg > self.best:
-            self.best, self.best_epoch, self.best_weights = ndcg, epoch + 1, model.get_weights()
-        elif epoch + 1 - self.best_epoch >= self.config.patience:
-            model.stop_training = True
+    from training.loop import optimizer_step, train_epochs, worker_slice
 
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+    strategy = tf.distribute.get_strategy()
+    indptr, items = tf.constant(positives.indptr), tf.constant(positives.items)
+    weights, active = tf.constant(positives.weights), tf.constant(positives.active)
+    negatives = config.negatives if use_sampled(config, model.n_items) else 0
+    share = tf.constant(positives.item_share(model.n_items)) if negatives else None
+    batch = settings.batch_size
+    steps = -(-len(positives.active) // batch)
+    offset, size = worker_slice(strategy, batch)
+    step = optimizer_step(
+        model, lambda *batch: model.training_loss(*batch, negatives, share), strategy
+    )
+
+    @tf.function
+    def run_epoch(order):
+        total = tf.constant(0.0)
+        for s in tf.range(steps):
+            users = tf.gather(active, order[s * batch + offset : s * batch + offset + size])
+            ranges = tf.ragged.range(tf.gather(indptr, users), tf.gather(indptr, users + 1))
+            taken = ranges.flat_values
+            args = (users, tf.cast(ranges.value_rowids(), tf.int32), tf.gather(items, taken))
+            loss = strategy.run(step, args=(*args, tf.gather(weights, taken)))
+            total += strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+        return total / tf.cast(steps, tf.float32)
+
+    return train_epochs(
+        model, run_epoch, len(positives.active), settings, evaluate, "val_ndcg", log, prefix
+    )
 
 
 class RetrievalLearner:
@@ -148,37 +128,46 @@ class RetrievalLearner:
 
     def build(self, users: IdIndex, items: IdIndex, frame: pd.DataFrame) -> Any:
         from training.models.retrieval import SoftmaxRetrieval
+        from training.optimizers import RowAdam
 
         config = self.config
         model = SoftmaxRetrieval(len(users), len(items), config.factors, config.l2, config.init_std)
-        model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate),
-            steps_per_execution=STEPS_PER_EXECUTION,
-            jit_compile=model.xla,
-        )
+        model.compile(optimizer=RowAdam(config.learning_rate))
+        model.optimizer.build(model.trainable_variables)
         return model
 
     def fit(self, model, users, items, frame, epochs, validation, log, prefix):
+        from training.loop import LoopSettings
+
         config = self.config
         chosen, weights = positives(frame, config)
         x, y = users.lookup(chosen["user_id"]), items.lookup(chosen["item_id"])
         keep = (x < users.oov) & (y < items.oov)
-        callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
-        watcher = None
+        grouped = Positives.group(x[keep], y[keep], weights[keep], len(users))
+        evaluate = None
         if validation is not None and len(validation):
-            watcher = ValidationRanking(
-                users, items, frame, validation, config, epochs, log, prefix
+
+            def evaluate() -> dict[str, float]:
+                vectors = model.factors_for_export()
+                scores = factor_scores(
+                    vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]
+                )
+                ndcg = ranking_metrics(
+                    scores, users, items, frame, validation, k=10,
+                    max_users=config.eval_users, seed=config.seed,
+                )["ndcg"]  # fmt: skip
+                return {"val_ndcg": ndcg}
+
+        settings = LoopSettings(config.batch_users, epochs, config.patience, config.seed)
+        if use_sampled(config, len(items)):
+            log(
+                f"{prefix}{len(items):,} items > {config.sampled_above:,}: sampled softmax "
+                f"(the batch's items and {config.negatives:,} uniform negatives, logQ-corrected)"
             )
-            callbacks.append(watcher)
-        batches = UserBatches(
-            x[keep], y[keep], weights[keep], len(users), len(items), config.batch_users, config.seed
+        history, best_epoch = fit_retrieval_model(
+            model, grouped, config, settings, evaluate, log, prefix
         )
-        history = model.fit(batches, epochs=epochs, verbose=0, callbacks=callbacks)
-        record: dict[str, list[float]] = {"loss": [float(v) for v in history.history["loss"]]}
-        if watcher is None:
-            return record, epochs
-        record["val_ndcg"] = watcher.scores
-        return record, watcher.best_epoch
+        return history, best_epoch
 
     def measure(self, fit: Fit, fitted_on: pd.DataFrame, held_out: pd.DataFrame) -> Metrics:
         vectors = fit.model.factors_for_export()

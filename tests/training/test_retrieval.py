@@ -13,7 +13,7 @@ from tests.helpers import RETRIEVAL_SETTINGS, make_client
 from training.config import RetrievalConfig
 from training.evaluation.ranking import popularity_scores, ranking_metrics
 from training.export import export_version
-from training.retrieval import UserBatches, positives, train_retrieval
+from training.retrieval import Positives, positives, train_retrieval
 
 CONFIG = RetrievalConfig(**RETRIEVAL_SETTINGS)
 
@@ -33,46 +33,51 @@ def test_positives_follow_the_threshold_and_weights(tiny_data):
     np.testing.assert_allclose(by_rating, frame["rating"] / frame["rating"].mean(), rtol=1e-6)
 
 
-def test_user_batches_hold_every_positive_once_per_epoch_reshuffled_by_seed():
+def test_positives_are_grouped_by_user_with_their_weights_and_shares():
     users = np.array([3, 0, 3, 5, 0, 3], np.int32)
     items = np.array([1, 2, 0, 4, 1, 4], np.int32)
     weights = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], np.float32)
-    expected = np.zeros((7, 5), np.float32)
-    expected[users, items] = weights
-
-    def epochs(seed, count=3):
-        batches = UserBatches(users, items, weights, 7, 5, batch_users=2, seed=seed)
-        out = []
-        for _ in range(count):
-            rows, dense = zip(*(batches[i] for i in range(len(batches))), strict=True)
-            out.append((np.concatenate(rows), np.concatenate(dense)))
-            batches.on_epoch_end()
-        return out
-
-    first = epochs(seed=1)
-    for rows, dense in first:
-        assert sorted(rows) == [0, 3, 5]  # users without a positive never appear
-        np.testing.assert_array_equal(dense, expected[rows])
-    assert len({tuple(rows) for rows, _ in epochs(seed=1, count=12)}) > 1  # reshuffled
-    assert [tuple(r) for r, _ in epochs(seed=1)] == [tuple(r) for r, _ in first]
+    grouped = Positives.group(users, items, weights, n_users=7)
+    assert grouped.active.tolist() == [0, 3, 5]  # users without a positive are never drawn
+    for u in range(7):
+        start, end = grouped.indptr[u], grouped.indptr[u + 1]
+        assert sorted(zip(grouped.items[start:end], grouped.weights[start:end], strict=True)) == (
+            sorted((i, w) for uu, i, w in zip(users, items, weights, strict=True) if uu == u)
+        )
+    np.testing.assert_allclose(grouped.item_share(6), [1 / 6, 2 / 6, 1 / 6, 0, 2 / 6, 0])
 
 
-def test_loss_is_the_per_positive_softmax_mean_plus_l2():
+def batch_of_positives():
+    users = np.array([0, 2, 3], np.int32)
+    pairs = [(0, 1, 1.0), (0, 4, 2.0), (1, 0, 1.0), (2, 5, 0.5)]  # (batch row, item, weight)
+    rows, items, weights = (np.array(column) for column in zip(*pairs, strict=True))
+    return users, pairs, (rows.astype(np.int32), items.astype(np.int32), weights.astype("f4"))
+
+
+def test_loss_is_the_per_positive_softmax_mean_plus_the_tables_l2():
     from training.models.retrieval import SoftmaxRetrieval
 
     model = SoftmaxRetrieval(4, 6, factors=3, l2=1e-3)
-    rows = np.array([0, 2, 3], np.int32)
-    y = np.zeros((3, 6), np.float32)
-    pairs = [(0, 1, 1.0), (0, 4, 2.0), (1, 0, 1.0), (2, 5, 0.5)]  # (batch row, item, weight)
-    for r, i, w in pairs:
-        y[r, i] = w
-    logits = np.asarray(model(rows), np.float64)
+    users, pairs, batch = batch_of_positives()
+    logits = np.asarray(model(users), np.float64)
     log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     reference = -sum(w * log_softmax[r, i] for r, i, w in pairs) / sum(w for *_, w in pairs)
     factors = model.factors_for_export()
     l2 = 1e-3 * ((factors["user_factors"] ** 2).sum() + (factors["item_factors"] ** 2).sum())
-    loss = float(model.compute_loss(y=y, y_pred=model(rows)))
+    loss = float(model.training_loss(users, *batch))
     assert loss == pytest.approx(reference + l2, rel=1e-5)
+
+
+def test_sampled_loss_is_the_full_one_when_the_sample_holds_every_item_surely():
+    from training.models.retrieval import SoftmaxRetrieval
+
+    model = SoftmaxRetrieval(4, 6, factors=3, l2=0.0, init_std=0.5)
+    users, _, batch = batch_of_positives()
+    share = np.full(6, 1 / 6, np.float32)
+    full = float(model.training_loss(users, *batch))
+    # 3,000 uniform draws from 6 items: every item is drawn, each with inclusion probability 1.
+    sampled = float(model.training_loss(users, *batch, negatives=3000, item_share=share))
+    assert sampled == pytest.approx(full, rel=1e-5)
 
 
 def test_metrics_and_rows_line_up_with_the_rating_model(retrieval, trained):

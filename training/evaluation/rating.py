@@ -25,9 +25,15 @@ def predict_frame(
     model, users: IdIndex, items: IdIndex, frame: pd.DataFrame, rating_range: tuple[float, float]
 ) -> np.ndarray:
     """Clipped predictions for the rows of `frame`; unknown ids use the OOV row."""
-    x = {"user": users.lookup(frame["user_id"]), "item": items.lookup(frame["item_id"])}
-    raw = model.predict(x, batch_size=16384, verbose=0)
-    return np.clip(np.asarray(raw, np.float32).reshape(-1), *rating_range)
+    user_rows, item_rows = users.lookup(frame["user_id"]), items.lookup(frame["item_id"])
+    # Plain calls in chunks, not `predict`: under a multi-worker strategy `predict` would shard
+    # the rows across the workers.
+    raw = [
+        np.asarray(model({"user": user_rows[s : s + 65536], "item": item_rows[s : s + 65536]}))
+        for s in range(0, len(frame), 65536)
+    ]
+    predictions = np.concatenate(raw).reshape(-1) if raw else np.zeros(0)
+    return np.clip(predictions.astype(np.float32), *rating_range)
 
 
 def evaluate_frame(model, users, items, frame, rating_range) -> dict[str, float]:

@@ -17,7 +17,8 @@ class RatingModel(keras.Model):
     proportion to their data. `"table"` is Keras' `embeddings_regularizer`: the whole tables' L2
     norm added to every batch's loss. bench/README.md records which generalises better.
 
-    Subclasses set `kind`, `score` and `use_bias`, and implement `call`.
+    Subclasses set `kind`, `score` and `use_bias`, and implement `predict_from`. Training goes
+    through `training_loss` (training.loop), not `fit`.
     """
 
     kind = ""
@@ -26,9 +27,6 @@ class RatingModel(keras.Model):
     # are only the model's embeddings (the MLPs and the residual hybrid).
     score = "dot"
     use_bias = False
-    # Compile the train step with XLA: a 4x speed-up for embedding-only models on CPU, but XLA's
-    # CPU dense kernels are far slower than TensorFlow's (Dense(1024): 1.3 s -> 33 s per epoch).
-    xla = False
 
     def __init__(
         self,
@@ -58,29 +56,44 @@ class RatingModel(keras.Model):
             self.user_bias = IdEmbedding(n_users, 1, "zeros", bias_reg, name="user_bias")
             self.item_bias = IdEmbedding(n_items, 1, "zeros", bias_reg, name="item_bias")
 
-    def biases(self, users, items):
-        """b_u + b_i for the batch (zero for models without biases)."""
-        return self.user_bias(users)[:, 0] + self.item_bias(items)[:, 0]
+    def call(self, inputs, training=False):
+        users, items = inputs["user"], inputs["item"]
+        p, q = self.user_factors(users), self.item_factors(items)
+        return self.predict_from(p, q, self.biases(users, items), training)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = ops.mean(ops.square(ops.cast(y, y_pred.dtype) - y_pred))
-        if not training:
-            return loss  # validation loss is the plain MSE that early stopping watches
+    def predict_from(self, p, q, biases, training=False):
+        """The rating from the looked-up rows: factors `p`, `q` and `biases` (b_u, b_i) (None
+        for models without biases). Subclasses implement it; `call` and `training_loss` both
+        go through it, so a training step looks every row up once."""
+        raise NotImplementedError
+
+    def biases(self, users, items, known: bool = False):
+        """(b_u, b_i) for the batch, or None for models without biases. `known`: every id is a
+        trained row (a training batch), so the out-of-vocabulary mask is skipped."""
+        if not self.use_bias:
+            return None
+        if known:
+            return self.user_bias.rows(users)[:, 0], self.item_bias.rows(items)[:, 0]
+        return self.user_bias(users)[:, 0], self.item_bias(items)[:, 0]
+
+    def training_loss(self, inputs, y):
+        """The loss a training step minimises on a batch of known ids: the batch's MSE plus the
+        L2 terms.
+
+        With `"example"` regularisation the penalty is computed from the rows the prediction
+        looked up (a second lookup would double the sparse gradients' size).
+        """
+        users, items = inputs["user"], inputs["item"]
+        p, q = self.user_factors.rows(users), self.item_factors.rows(items)
+        biases = self.biases(users, items, known=True)
+        y_pred = self.predict_from(p, q, biases, training=True)
+        loss = ops.mean(ops.square(ops.cast(y, y_pred.dtype) - y_pred)) + ops.sum(self.losses)
         if self.regularization == "table":
-            return loss + ops.sum(self.losses)
-        return loss + self.penalty(x["user"], x["item"]) + ops.sum(self.losses)
-
-    def penalty(self, users, items):
-        """The per-example L2 term, averaged over the batch."""
-        norms = ops.sum(ops.square(self.user_factors(users)), axis=-1) + ops.sum(
-            ops.square(self.item_factors(items)), axis=-1
-        )
-        total = self.l2 * norms
-        if self.use_bias and self.bias_l2:
-            total = total + self.bias_l2 * (
-                ops.square(self.user_bias(users)[:, 0]) + ops.square(self.item_bias(items)[:, 0])
-            )
-        return ops.mean(total)
+            return loss
+        norms = self.l2 * (ops.sum(ops.square(p), axis=-1) + ops.sum(ops.square(q), axis=-1))
+        if biases is not None and self.bias_l2:
+            norms = norms + self.bias_l2 * (ops.square(biases[0]) + ops.square(biases[1]))
+        return loss + ops.mean(norms)
 
     def factors_for_export(self) -> dict:
         """The arrays /recommend ranks with (rows 0..n-1; the out-of-vocabulary row left out)."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")  # SGD always with the tutorials' momentum of 0.9
+LARGE_DATA = 1_000_000  # ratings from which a kind's `large` settings apply
+LARGE_BATCH = {"batch_size": 32768, "learning_rate": 0.01}
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class ModelKind:
     defaults: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields it overrides
     learning_rates: dict[str, float] = field(default_factory=dict)  # per optimizer
     dense: bool = False  # has dense layers: takes `dropout` and `dense_l2`
+    # TrainConfig fields for training sets of LARGE_DATA ratings or more, with Adam (chosen on
+    # the validation split of the ml-20m-shaped synthetic set; bench/README.md, "Scale").
+    large: dict[str, Any] = field(default_factory=dict)
 
 
 KINDS: dict[str, ModelKind] = {
@@ -34,6 +39,7 @@ KINDS: dict[str, ModelKind] = {
             "training.models.mf:MF",
             defaults={"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
             learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+            large=LARGE_BATCH,
         ),
         ModelKind(
             "mf_bias",
@@ -43,6 +49,7 @@ KINDS: dict[str, ModelKind] = {
                 "factors": 64, "l2": 0.1, "bias_l2": 0.0, "init_std": 0.01, "batch_size": 256
             },
             learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
+            large=LARGE_BATCH,
         ),
         ModelKind(
             "dnn",
@@ -106,11 +113,14 @@ def build_model(kind: str, n_users: int, n_items: int, global_mean: float, **par
 
 
 def make_optimizer(name: str, learning_rate: float) -> Any:
-    """Adam, RMSprop, or SGD with the tutorials' momentum of 0.9 (imports Keras)."""
+    """Adam (row-wise on the embeddings: training.optimizers.RowAdam), RMSprop, or SGD with the
+    tutorials' momentum of 0.9 (imports Keras)."""
     import keras
 
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
+        from training.optimizers import RowAdam
+
+        return RowAdam(learning_rate)
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate)
     if name == "sgd":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -27,9 +28,23 @@ class IdEmbedding(keras.layers.Layer):
             name="table",
         )
 
+    def build(self, input_shape):
+        self.table.build(input_shape)
+
     def call(self, ids):
         known = ops.cast(ops.less(ids, self.n), self.compute_dtype)
-        return self.table(ids) * ops.expand_dims(known, -1)
+        return self.rows(ids) * ops.expand_dims(known, -1)
+
+    def rows(self, ids):
+        """The rows of `ids` without the mask: for ids known to be rows 0..n-1 (a training
+        batch encoded with the index the table was built for), a step's forward and backward
+        pass then carry no (batch x dim) multiplication by ones.
+
+        A gather from the variable itself (ResourceGather), not from a read of the whole table
+        as `Embedding.call` does via `ops.take`: that read made each step of the row-wise
+        update ~10% slower at ml-20m's table sizes (bench/README.md, "Scale").
+        """
+        return tf.gather(self.table.embeddings.value, ops.cast(ids, "int32"))
 
     @property
     def known_rows(self):

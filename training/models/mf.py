@@ -16,11 +16,9 @@ class MF(RatingModel):
 
     kind = "mf"
     score = "rating"
-    xla = True
 
-    def call(self, inputs):
-        users, items = inputs["user"], inputs["item"]
-        return self.global_mean + ops.sum(self.user_factors(users) * self.item_factors(items), -1)
+    def predict_from(self, p, q, biases, training=False):
+        return self.global_mean + ops.sum(p * q, axis=-1)
 
 
 class BiasedMF(RatingModel):
@@ -29,9 +27,6 @@ class BiasedMF(RatingModel):
     kind = "mf_bias"
     score = "rating"
     use_bias = True
-    xla = True
 
-    def call(self, inputs):
-        users, items = inputs["user"], inputs["item"]
-        dot = ops.sum(self.user_factors(users) * self.item_factors(items), axis=-1)
-        return self.global_mean + self.biases(users, items) + dot
+    def predict_from(self, p, q, biases, training=False):
+        return self.global_mean + biases[0] + biases[1] + ops.sum(p * q, axis=-1)

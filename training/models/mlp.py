@@ -40,9 +40,8 @@ class MLPRating(RatingModel):
         layers.append(keras.layers.Dense(1, kernel_regularizer=reg, name="rating"))
         self.head = keras.Sequential(layers, name="head")
 
-    def call(self, inputs, training=False):
-        users, items = inputs["user"], inputs["item"]
-        both = ops.concatenate([self.user_factors(users), self.item_factors(items)], axis=-1)
+    def predict_from(self, p, q, biases, training=False):
+        both = ops.concatenate([p, q], axis=-1)
         return self.global_mean + self.head(both, training=training)[:, 0]
 
 
@@ -77,8 +76,6 @@ class ResidualHybrid(RatingModel):
         )
         self.side = keras.Sequential(layers, name="side")
 
-    def call(self, inputs, training=False):
-        users, items = inputs["user"], inputs["item"]
-        p, q = self.user_factors(users), self.item_factors(items)
-        main = self.global_mean + self.biases(users, items) + ops.sum(p * q, axis=-1)
+    def predict_from(self, p, q, biases, training=False):
+        main = self.global_mean + biases[0] + biases[1] + ops.sum(p * q, axis=-1)
         return main + self.side(ops.concatenate([p, q], axis=-1), training=training)[:, 0]

@@ -1,0 +1,208 @@
+"""The training loop of the rating models and the retrieval vectors: a whole epoch is one call
+of one compiled graph.
+
+Keras' `fit` was replaced here for three reasons measured on the ml-20m-shaped set
+(bench/README.md, "Scale"): its numpy adapter and per-step dispatch cost more than the step
+itself at large batches; its Adam rewrote every embedding row every step (`RowAdam` fixes that,
+but only a loop that owns the step can keep the penalty's lookups shared with the prediction's);
+and under `MultiWorkerMirroredStrategy` Keras 3's `fit` has open problems (keras#20585,
+tensorflow#72388) that a loop calling `strategy.run` itself avoids.
+
+The ratings live in memory as three tensors. Each epoch draws a seeded permutation in numpy
+(every worker draws the same one), pads it to whole batches by wrapping around, and the graph
+walks it in a `tf.range` loop: gather the batch, take the step, add up the loss. The graph is
+traced once per fit, not per epoch. Under a multi-worker strategy, worker w takes the w-th
+slice of every global batch and the gradients are summed across workers by the optimizer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from training.fitting import Log
+
+EVAL_BATCH = 65536
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Encoded ratings: user rows, item rows, ratings."""
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def tensors(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        return (
+            tf.constant(self.users, tf.int32),
+            tf.constant(self.items, tf.int32),
+            tf.constant(self.ratings, tf.float32),
+        )
+
+
+@dataclass
+class LoopSettings:
+    batch_size: int
+    epochs: int
+    patience: int
+    seed: int
+
+
+def worker_slice(strategy: tf.distribute.Strategy, batch_size: int) -> tuple[int, int]:
+    """(offset, length) of this worker's share of every global batch."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    workers = strategy.num_replicas_in_sync
+    if workers == 1 or resolver is None:
+        return 0, batch_size
+    if batch_size % workers:
+        raise ValueError(
+            f"batch size {batch_size} is not divisible by the {workers} workers of the cluster"
+        )
+    share = batch_size // workers
+    return resolver.task_id * share, share
+
+
+def padded_order(rng: np.random.Generator, n: int, batch: int) -> tf.Tensor:
+    """A permutation of range(n), wrapped around to whole batches (every batch full, so every
+    worker's share is the same size)."""
+    order = rng.permutation(n)
+    steps = -(-n // batch)
+    return tf.constant(np.concatenate([order, order[: steps * batch - n]]).astype(np.int32))
+
+
+def train_epochs(
+    model: Any,
+    run_epoch: Callable[[tf.Tensor], tf.Tensor],
+    rows: int,
+    settings: LoopSettings,
+    evaluate: Callable[[], dict[str, float]] | None,
+    watch: str,
+    log: Log,
+    prefix: str = "",
+) -> tuple[dict[str, list[float]], int]:
+    """The epochs: a seeded permutation of `rows` per epoch through `run_epoch` (a compiled
+    graph returning the epoch's mean loss), then `evaluate`'s validation figures; stop after
+    `settings.patience` epochs in which `watch` (a key of those figures; "val_loss" falls, any
+    other rises) did not improve, and restore the best weights; stop at a non-finite loss.
+
+    Returns:
+        The per-epoch history ("loss", the validation figures, "epoch_seconds") and the epoch
+        to keep (the best validation epoch, else the last run).
+    """
+    sign = 1.0 if watch == "val_loss" else -1.0
+    rng = np.random.default_rng(settings.seed)
+    history: dict[str, list[float]] = {"loss": [], "epoch_seconds": []}
+    best, best_epoch, best_weights = np.inf, 0, None
+    for epoch in range(settings.epochs):
+        started = time.perf_counter()
+        loss = float(run_epoch(padded_order(rng, rows, settings.batch_size)))
+        history["loss"].append(loss)
+        line = [f"{prefix}epoch {epoch + 1:>3}/{settings.epochs}", f"loss {loss:.4f}"]
+        figures = evaluate() if evaluate is not None else {}
+        for name, value in figures.items():
+            history.setdefault(name, []).append(value)
+            line.append(f"{name} {value:.4f}")
+        history["epoch_seconds"].append(time.perf_counter() - started)
+        log("  ".join([*line, f"{history['epoch_seconds'][-1]:.1f}s"]))
+        if not np.isfinite(loss) or not figures:
+            if not np.isfinite(loss):
+                break
+            continue
+        score = sign * figures[watch]
+        if np.isnan(score):
+            # Nothing to judge by (no validation user with a relevant held-out item): no early
+            # stopping, and the refit runs every epoch.
+            best_epoch, best_weights = epoch + 1, None
+        elif score < best:
+            best, best_epoch, best_weights = score, epoch + 1, model.get_weights()
+        elif epoch + 1 - best_epoch >= settings.patience:
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return history, best_epoch or len(history["loss"])
+
+
+def optimizer_step(model: Any, loss_of: Callable[..., Any], strategy: tf.distribute.Strategy):
+    """A function of a batch that takes one step of `model.optimizer` on `loss_of(*batch)` and
+    returns that loss. The loss is divided by the number of workers: the optimizer sums their
+    gradients."""
+    replicas = strategy.num_replicas_in_sync
+
+    def step(*batch):
+        with tf.GradientTape() as tape:
+            loss = loss_of(*batch)
+            scaled = loss / replicas
+        variables = model.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        model.optimizer.apply_gradients(list(zip(gradients, variables, strict=True)))
+        return loss
+
+    return step
+
+
+def fit_rating_model(
+    model: Any,
+    train: Arrays,
+    validation: Arrays | None,
+    settings: LoopSettings,
+    log: Log,
+    prefix: str = "",
+    strategy: tf.distribute.Strategy | None = None,
+) -> tuple[dict[str, list[float]], int]:
+    """Train `model` (a `training.models.base.RatingModel`, built and compiled with its
+    optimizer under `strategy`'s scope) on
+    `train`, early stopping on the validation MSE ("val_loss"; "val_rmse" is logged beside it).
+    Returns what `train_epochs` returns."""
+    strategy = strategy or tf.distribute.get_strategy()
+    users, items, ratings = train.tensors()
+    batch = settings.batch_size
+    steps = -(-len(train) // batch)
+    offset, share = worker_slice(strategy, batch)
+    step = optimizer_step(model, model.training_loss, strategy)
+
+    @tf.function
+    def run_epoch(order):
+        total = tf.constant(0.0)
+        for s in tf.range(steps):
+            rows = order[s * batch + offset : s * batch + offset + share]
+            x = {"user": tf.gather(users, rows), "item": tf.gather(items, rows)}
+            loss = strategy.run(step, args=(x, tf.gather(ratings, rows)))
+            total += strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
+        return total / tf.cast(steps, tf.float32)
+
+    evaluate = None
+    if validation is not None and len(validation):
+        mse = validation_mse(model, validation)
+
+        def evaluate() -> dict[str, float]:
+            value = mse()
+            return {"val_loss": value, "val_rmse": float(np.sqrt(value))}
+
+    return train_epochs(model, run_epoch, len(train), settings, evaluate, "val_loss", log, prefix)
+
+
+def validation_mse(model: Any, validation: Arrays):
+    """A function returning the model's MSE on `validation` (ids the model does not know are
+    already encoded as its out-of-vocabulary rows)."""
+    users, items, ratings = validation.tensors()
+    size = len(validation)
+
+    @tf.function
+    def squared_error():
+        total = tf.constant(0.0)
+        for start in tf.range(0, size, EVAL_BATCH):
+            end = tf.minimum(start + EVAL_BATCH, size)
+            x = {"user": users[start:end], "item": items[start:end]}
+            total += tf.reduce_sum(tf.square(ratings[start:end] - model(x, training=False)))
+        return total / size
+
+    return lambda: float(squared_error())
