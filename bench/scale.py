@@ -1,68 +1,274 @@
-"""Scale: mf_bias on an ml-20m-shaped synthetic data set; peak RSS and seconds per epoch.
+"""Scale: training on an ml-20m-shaped data set, side by side with its peers, in one command.
 
 ml-20m has 138,493 users, 26,744 movies and 20,000,263 ratings. Make a data set of that shape
-(skewed item popularity, planted rank-8 structure plus noise, half-star ratings), then train
-`--epochs` epochs of mf_bias with its defaults (no refit) and export the version:
+(skewed item popularity, planted rank-8 structure plus noise, half-star ratings) once, then:
 
     .venv/bin/recsys synth --users 138493 --items 26744 --ratings 20000263 --out data/synth-20m
     PYTHONPATH=. .venv/bin/python bench/scale.py --ratings data/synth-20m/ratings.csv \\
-        [--items data/synth-20m/movies.csv] [--epochs 1] [--models-dir /tmp/scale-models]
+        --items data/synth-20m/movies.csv [--data-dir data] [--parts epochs,train,...]
+
+Parts (all by default), each a row group of the table printed at the end:
+- epochs: mf_bias at its large-data settings, 3 epochs: ratings/s and peak RSS; and the same
+  loop with Keras' stock Adam for 20 steps (the ratio is what the row-wise update buys).
+- train: the default `recsys train` (rating model, retrieval, export) in a fresh process:
+  wall seconds, each stage's seconds, peak RSS.
+- als: seconds per pass of implicit's ALS (same factors, 2 threads) beside an mf_bias epoch.
+- surprise: ml-100k, ratings/s of mf_bias's epochs (batch 256) beside scikit-surprise's SVD.
+- ml100k: the default `recsys train` on ml-100k: wall seconds, test RMSE, NDCG@10.
+- cluster: `recsys train` on 1M synthetic ratings, one process vs two workers on loopback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import resource
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from training.config import TrainConfig  # noqa: E402
-from training.data.loaders import load_files  # noqa: E402
+ROWS: list[tuple[str, str]] = []
 
 
-def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+def row(name: str, figure: str) -> None:
+    ROWS.append((name, figure))
+    print(f"{name}: {figure}", flush=True)
+
+
+def peak_rss_gb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def recsys(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finished(process: subprocess.Popen) -> str:
+    out, _ = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"recsys failed ({process.returncode}):\n{out[-3000:]}")
+    return out
+
+
+def manifest_metrics(models: Path) -> dict:
+    version = max((p for p in models.glob("*/*") if p.name.isdigit()), key=lambda p: int(p.name))
+    return json.loads((version / "manifest.json").read_text())["metrics"]
+
+
+def epochs_part(ratings: str, items: str | None) -> None:
+    import keras
+    import numpy as np
+
+    from training.config import TrainConfig
+    from training.data.loaders import load_files
+    from training.data.split import make_split
+    from training.fitting import fit_once
+    from training.loop import Arrays, LoopSettings, fit_rating_model
+    from training.rating import RatingLearner
+
+    started = time.perf_counter()
+    data = load_files(ratings, items)
+    split = make_split(data.ratings, 0.1, 0.1, 42, "rating")
+    row("load + split (pandas, string ids)", f"{time.perf_counter() - started:.0f} s")
+    config = TrainConfig.for_model("mf_bias", len(data.ratings), epochs=3, refit=False)
+    learner = RatingLearner(config, (0.5, 5.0))
+    fit = fit_once(learner, split.train, 3, None, print)
+    seconds = float(np.median(fit.history["epoch_seconds"]))
+    rate = len(split.train) / seconds
+    row(
+        f"mf_bias epoch, batch {config.batch_size}, RowAdam (median of 3)",
+        f"{seconds:.1f} s, **{rate:,.0f} ratings/s**",
+    )
+    row("peak RSS after the epochs", f"{peak_rss_gb():.1f} GB")
+    # The same loop, the same model, Keras' own Adam: 20 steps on the same tables.
+    model = fit.model
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.optimizer.build(model.trainable_variables)
+    users, items_ = fit.users, fit.items
+    part = split.train.iloc[: 20 * config.batch_size]
+    arrays = Arrays(
+        users.lookup(part["user_id"]),
+        items_.lookup(part["item_id"]),
+        part["rating"].to_numpy(np.float32),
+    )
+    settings = LoopSettings(config.batch_size, 2, 3, 0)
+    history, _ = fit_rating_model(model, arrays, None, settings, print)
+    stock = len(arrays) / history["epoch_seconds"][-1]
+    row("the same loop with Keras' stock Adam (20 steps)", f"{stock:,.0f} ratings/s")
+    row("row-wise / stock", f"**{rate / stock:.1f}x**")
+
+
+def train_part(ratings: str, items: str | None) -> None:
+    with tempfile.TemporaryDirectory() as models:
+        args = ["train", "--ratings", ratings, "--models-dir", models]
+        started = time.perf_counter()
+        out = finished(recsys(*args, *(["--items", items] if items else [])))
+        wall = time.perf_counter() - started
+        stages = re.search(r"stages: (.*)", out)
+        loaded = re.search(r"loaded .* in (\d+) s", out)
+        row("default `recsys train`, wall (fresh process)", f"**{wall / 60:.1f} min**")
+        row("  stages", f"load {loaded.group(1) if loaded else '?'} s, {stages.group(1)}")
+        row("  peak RSS", f"**{peak_rss_gb(resource.RUSAGE_CHILDREN):.1f} GB**")
+        metrics = manifest_metrics(Path(models))
+        row(
+            "  test RMSE / retrieval NDCG@10 / popularity NDCG@10 (synthetic)",
+            f"{metrics['test']['rmse']:.4f} / {metrics['ranking_test']['ndcg']:.4f} / "
+            f"{metrics.get('ranking_popularity_test', {}).get('ndcg', float('nan')):.4f}",
+        )
+        for line in out.splitlines():
+            if "epoch" in line and ("retrieval epoch" in line or line.startswith("epoch")):
+                last = line
+        print(last)
+
+
+def als_part(ratings: str) -> None:
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+
+    frame = pd.read_csv(ratings, usecols=[0, 1, 2])
+    users, _ = pd.factorize(frame.iloc[:, 0])
+    items, _ = pd.factorize(frame.iloc[:, 1])
+    matrix = sp.csr_matrix(
+        (frame.iloc[:, 2].to_numpy(np.float32), (users, items)),
+        shape=(users.max() + 1, items.max() + 1),
+    )
+    model = AlternatingLeastSquares(factors=64, iterations=3, num_threads=2, random_state=0)
+    started = time.perf_counter()
+    model.fit(matrix, show_progress=False)
+    row(
+        "implicit ALS, 64 factors, 2 threads: seconds per pass (every rating)",
+        f"{(time.perf_counter() - started) / 3:.1f} s",
+    )
+
+
+def surprise_part(data_dir: str) -> None:
+    import numpy as np
+    from surprise import SVD, Dataset, Reader
+
+    from training.config import TrainConfig
+    from training.data.loaders import load_dataset
+    from training.data.split import make_split
+    from training.fitting import fit_once
+    from training.rating import RatingLearner
+
+    data = load_dataset("ml-100k", data_dir)
+    split = make_split(data.ratings, 0.1, 0.1, 42, "rating")
+    config = TrainConfig.for_model("mf_bias", len(data.ratings), epochs=20, refit=False)
+    fit = fit_once(RatingLearner(config, (1.0, 5.0)), split.train, 20, None, lambda *_: None)
+    ours = len(split.train) / float(np.median(fit.history["epoch_seconds"]))
+    frame = split.train[["user_id", "item_id", "rating"]]
+    trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
+    algo = SVD(n_factors=64, n_epochs=20, random_state=0)
+    started = time.perf_counter()
+    algo.fit(trainset)
+    theirs = len(split.train) * 20 / (time.perf_counter() - started)
+    row("ml-100k mf_bias, batch 256 (median epoch)", f"{ours:,.0f} ratings/s")
+    row("ml-100k scikit-surprise SVD, 64 factors (Cython SGD)", f"{theirs:,.0f} ratings/s")
+    row("ours / surprise", f"**{ours / theirs:.2f}x**")
+
+
+def ml100k_part(data_dir: str) -> None:
+    with tempfile.TemporaryDirectory() as models:
+        started = time.perf_counter()
+        finished(recsys("train", "--dataset", "ml-100k", "--data-dir", data_dir,
+                        "--models-dir", models))  # fmt: skip
+        wall = time.perf_counter() - started
+        metrics = manifest_metrics(Path(models))
+    row("ml-100k default `recsys train`, wall (fresh process)", f"**{wall:.1f} s**")
+    row(
+        "ml-100k mf_bias test RMSE / retrieval test NDCG@10",
+        f"**{metrics['test']['rmse']:.4f}** / {metrics['ranking_test']['ndcg']:.4f}",
+    )
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def cluster_part() -> None:
+    from training.data.synthetic import synthetic_ratings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ratings, _ = synthetic_ratings(20000, 3000, 1_000_000, seed=1, half_stars=True)
+        path = Path(tmp) / "ratings.csv"
+        ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(
+            path, index=False
+        )
+        args = ["train", "--ratings", str(path), "--epochs", "3", "--no-item-item"]
+        started = time.perf_counter()
+        finished(recsys(*args, "--models-dir", f"{tmp}/one"))
+        alone = time.perf_counter() - started
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+        started = time.perf_counter()
+        workers = [
+            recsys(*args, "--models-dir", f"{tmp}/two", env={"TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": i}})})
+            for i in range(2)
+        ]  # fmt: skip
+        for worker in workers:
+            finished(worker)
+        together = time.perf_counter() - started
+        one, two = manifest_metrics(Path(tmp, "one")), manifest_metrics(Path(tmp, "two"))
+    row("1M ratings, 3 epochs each: one process, wall", f"{alone:.0f} s")
+    row("the same, two workers on loopback (same 2 cores)", f"{together:.0f} s")
+    row("two workers / one", f"{together / alone:.2f}x")
+    row(
+        "test RMSE / NDCG@10, one vs two",
+        f"{one['test']['rmse']:.4f} / {one['ranking_test']['ndcg']:.4f} vs "
+        f"{two['test']['rmse']:.4f} / {two['ranking_test']['ndcg']:.4f}",
+    )
+
+
+PARTS = ("epochs", "train", "als", "surprise", "ml100k", "cluster")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ratings", required=True)
+    parser.add_argument("--ratings", required=True, help="the ml-20m-shaped ratings.csv")
     parser.add_argument("--items")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--models-dir", default=None, help="export here (default: a temp dir)")
+    parser.add_argument("--data-dir", default="data", help="where ml-100k was fetched")
+    parser.add_argument("--parts", default=",".join(PARTS))
     args = parser.parse_args()
-
-    started = time.perf_counter()
-    data = load_files(args.ratings, args.items)
-    print(
-        f"loaded {len(data.ratings):,} ratings in {time.perf_counter() - started:.0f}s, "
-        f"peak RSS {peak_rss_gb():.1f} GB",
-        flush=True,
-    )
-
-    from training.export import export_version
-    from training.rating import train_rating as train
-
-    config = TrainConfig.for_model("mf_bias", epochs=args.epochs, refit=False)
-    trained = train(data, config)
-    epoch_seconds = trained.history["epoch_seconds"]
-    print(f"peak RSS after training {peak_rss_gb():.1f} GB", flush=True)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_version(trained, args.models_dir or tmp, "scale", data.ratings, data.items)
-        print(f"exported {path} in {time.perf_counter() - started:.0f}s")
-    train_rows = len(trained.split.train)
-    print("\n| epoch | seconds | ratings/s |\n|---|---|---|")
-    for i, seconds in enumerate(epoch_seconds, start=1):
-        print(f"| {i} | {seconds:.1f} | {train_rows / seconds:,.0f} |")
-    val, test = trained.metrics["validation"], trained.metrics["test"]
-    print(
-        f"\nvalidation RMSE {val['rmse']:.4f}, test RMSE {test['rmse']:.4f}; "
-        f"peak RSS {peak_rss_gb():.1f} GB of the machine's 24 GB"
-    )
+    parts = args.parts.split(",")
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    if "surprise" in parts:
+        surprise_part(args.data_dir)
+    if "ml100k" in parts:
+        ml100k_part(args.data_dir)
+    if "cluster" in parts:
+        cluster_part()
+    if "als" in parts:
+        als_part(args.ratings)
+    if "train" in parts:
+        train_part(args.ratings, args.items)
+    if "epochs" in parts:
+        epochs_part(args.ratings, args.items)
+    print("\n| figure | value |\n|---|---|")
+    for name, figure in ROWS:
+        print(f"| {name} | {figure} |")
 
 
 if __name__ == "__main__":

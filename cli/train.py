@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from cli.options import (
     add_config_options,
@@ -32,7 +33,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     data = load_data(args)
+    print(f"loaded {len(data.ratings):,} ratings in {time.perf_counter() - started:.0f} s")
     if args.store:
         from training.data.events import with_events
 
@@ -44,12 +47,23 @@ def run(args: argparse.Namespace) -> int:
         )
     config = config_from_args(args, len(data.ratings))
     retrieval = retrieval_config_from_args(args)
+    from training.distribute import cluster_from_env, strategy_for
     from training.pipeline import train_version
 
     item_item = item_item_config_from_args(args)
-    version = train_version(
-        data, args.models_dir, args.name, config, retrieval, item_item=item_item
-    )
+    cluster = cluster_from_env()
+    if cluster.workers > 1:
+        role = "the chief: it exports" if cluster.chief else "the chief exports"
+        print(f"TF_CONFIG: worker {cluster.index} of {cluster.workers} ({role})")
+    with strategy_for(cluster).scope():
+        version = train_version(
+            data, args.models_dir, args.name, config, retrieval, item_item=item_item,
+            export=cluster.chief,
+        )  # fmt: skip
+    print(f"stages: {version.describe_stages()}")
+    if version.path is None:
+        print(f"worker {cluster.index}: trained; nothing exported (the chief exports)")
+        return 0
     print(f"exported {args.name} version {version.path.name} to {version.path}")
     for part, m in version.rating.metrics.items():
         print(f"{part:>10}: RMSE {m['rmse']:.4f}  MAE {m['mae']:.4f}  ({m['count']:,} ratings)")

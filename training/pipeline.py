@@ -4,7 +4,8 @@ The CLI, the benchmarks and the tests all train through here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.config import ItemItemConfig, RetrievalConfig, TrainConfig
@@ -16,9 +17,14 @@ from training.retrieval import RetrievalResult
 
 @dataclass
 class TrainedVersion:
-    path: Path  # models_dir/name/<version>
+    path: Path | None  # models_dir/name/<version>; None on a worker that does not export
     rating: TrainedModel
     retrieval: RetrievalResult | None
+    # Wall seconds per stage: "rating model", "retrieval", "item-item", "export".
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def describe_stages(self) -> str:
+        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.stages.items())
 
 
 def train_version(
@@ -29,11 +35,14 @@ def train_version(
     retrieval: RetrievalConfig | None = RetrievalConfig(),  # noqa: B008 (frozen)
     log: Log = print,
     item_item: ItemItemConfig | None = ItemItemConfig(),  # noqa: B008 (frozen)
+    export: bool = True,
 ) -> TrainedVersion:
     """Train the rating model of `config` (default mf_bias's) and the retrieval vectors of
     `retrieval` (None: no retrieval vectors; /recommend then ranks by predicted rating) on the
     same split, and the item-item weights of `item_item` blended with those vectors (None, or a
     catalogue over its size: none); export them as the next version of `models_dir/name`.
+    Without `export` (a worker of a cluster other than its chief: training.distribute) it
+    stops after training the models every worker trains together.
 
     Raises:
         ValueError: data a model cannot learn from (too few users, items or ratings).
@@ -42,14 +51,27 @@ def train_version(
     from training.export import export_version
     from training.retrieval import train_retrieval
 
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal started
+        stages[name] = time.perf_counter() - started
+        started = time.perf_counter()
+
     rating = train_rating(data, config, log)
+    stage("rating model")
     vectors = None
     if retrieval is not None:
         vectors = train_retrieval(rating.split, retrieval, refit=rating.refitted, log=log)
-        if item_item is not None:
-            from training.itemitem import train_item_item
+        stage("retrieval")
+    if not export:
+        return TrainedVersion(None, rating, vectors, stages)
+    if vectors is not None and item_item is not None:
+        from training.itemitem import train_item_item
 
-            vectors.item_item = train_item_item(rating.split, vectors, item_item, log)
+        vectors.item_item = train_item_item(rating.split, vectors, item_item, log)
+        stage("item-item")
     events = None
     if data.store is not None:
         from dataclasses import asdict
@@ -58,4 +80,5 @@ def train_version(
 
         events = EventsSpec(**asdict(data.store))
     path = export_version(rating, models_dir, name, data.ratings, data.items, vectors, events)
-    return TrainedVersion(path, rating, vectors)
+    stage("export")
+    return TrainedVersion(path, rating, vectors, stages)

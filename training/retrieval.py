@@ -97,9 +97,16 @@ def fit_retrieval_model(model, positives: Positives, config, settings, evaluate,
     batch = settings.batch_size
     steps = -(-len(positives.active) // batch)
     offset, size = worker_slice(strategy, batch)
-    step = optimizer_step(
-        model, lambda *batch: model.training_loss(*batch, negatives, share), strategy
-    )
+    replicas = strategy.num_replicas_in_sync
+
+    def loss_of(users, rows, taken_items, taken_weights):
+        total = None
+        if replicas > 1:  # the batch's weight, all workers' positives (see training_loss)
+            context = tf.distribute.get_replica_context()
+            total = context.all_reduce("sum", tf.reduce_sum(taken_weights)) / replicas
+        return model.training_loss(users, rows, taken_items, taken_weights, negatives, share, total)
+
+    step = optimizer_step(model, loss_of, strategy)
 
     @tf.function
     def run_epoch(order):

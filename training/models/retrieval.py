@@ -59,10 +59,14 @@ class SoftmaxRetrieval(keras.Model):
         vectors = ops.take(self.user_factors, users, axis=0)
         return ops.matmul(vectors, ops.transpose(self.item_factors)) + self.item_bias
 
-    def training_loss(self, users, rows, items, weights, negatives=0, item_share=None):
+    def training_loss(
+        self, users, rows, items, weights, negatives=0, item_share=None, total_weight=None
+    ):
         """The batch's loss (see the class): `users` the batch's user rows, and per positive
         its row in the batch, its item and its weight; with `negatives`, `item_share` holds
-        each item's share of all positives (for the inclusion probabilities)."""
+        each item's share of all positives (for the inclusion probabilities). The loss is
+        divided by `total_weight` (default: these positives' own; a worker of a cluster
+        passes the whole batch's, so the workers' losses add up to the batch mean)."""
         p = tf.gather(self.user_factors.value, users)  # a sparse gradient: the batch's rows
         count = tf.shape(users)[0]
         if negatives:
@@ -92,7 +96,8 @@ class SoftmaxRetrieval(keras.Model):
             )
         positive = tf.gather_nd(scores, tf.stack([rows, columns], axis=1))
         per_user = tf.math.unsorted_segment_sum(weights, rows, count)
-        total = tf.maximum(tf.reduce_sum(weights), 1e-9)
+        total = tf.reduce_sum(weights) if total_weight is None else total_weight
+        total = tf.maximum(total, 1e-9)
         loss = (tf.reduce_sum(per_user * normaliser) - tf.reduce_sum(weights * positive)) / total
         return loss + self.l2 * norms
 

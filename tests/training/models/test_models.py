@@ -13,7 +13,7 @@ from tests.helpers import make_client
 from training.config import TrainConfig
 from training.evaluation.rating import predict_frame
 from training.export import export_version
-from training.models.kinds import KINDS, MODEL_KINDS
+from training.models.kinds import KINDS, LARGE_DATA, MODEL_KINDS
 from training.rating import train_rating as train
 
 pytestmark = pytest.mark.slow  # trains every model kind
@@ -91,6 +91,23 @@ def test_config_for_model_uses_tuned_defaults_and_overrides():
         TrainConfig.for_model("svd")
     with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
         TrainConfig.for_model("mf", optimizer="adagrad")
+
+
+def test_large_data_takes_the_large_batch_settings_unless_told_otherwise():
+    small = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA - 1)
+    assert small == TrainConfig()
+    large = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA)
+    assert (large.batch_size, large.learning_rate, large.refit, large.epochs) == (
+        32768,
+        0.01,
+        False,
+        20,
+    )
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, batch_size=1024).batch_size == 1024
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, refit=True).refit is True
+    # Only Adam's learning rate was chosen at that batch; the MLPs keep their own settings.
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, optimizer="sgd").batch_size == 256
+    assert TrainConfig.for_model("dnn", LARGE_DATA) == TrainConfig.for_model("dnn")
 
 
 def test_without_refit_the_exported_model_is_the_first_fit(tiny_data):

@@ -1,0 +1,103 @@
+"""`recsys train` on a cluster of two worker processes on this machine (TF_CONFIG, gRPC over
+loopback): both finish, the chief alone exports one version, and its figures match the single
+process run on the same data and seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.data.synthetic import synthetic_ratings
+from training.distribute import Cluster, cluster_from_env
+
+pytestmark = pytest.mark.integration
+
+TRAIN = [
+    "--epochs", "6", "--batch-size", "512", "--no-item-item", "--retrieval-batch-users", "32",
+]  # fmt: skip
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def recsys_train(ratings: Path, models: Path, env: dict[str, str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "cli", "train", "--ratings", str(ratings)]
+    return subprocess.Popen(
+        [*command, "--models-dir", str(models), *TRAIN],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def metrics(models: Path) -> dict:
+    (version,) = (models / "movielens").iterdir()
+    return json.loads((version / "manifest.json").read_text())["metrics"]
+
+
+def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path):
+    ratings, _ = synthetic_ratings(400, 150, 16000, seed=3, half_stars=True)
+    path = tmp_path / "ratings.csv"
+    ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(path, index=False)
+
+    single = finish(recsys_train(path, tmp_path / "single", {}))
+    assert "exported movielens version 1" in single
+
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = [
+        recsys_train(
+            path,
+            tmp_path / "cluster",
+            {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+        )
+        for i in range(2)
+    ]
+    chief, other = (finish(w) for w in workers)
+    assert "worker 0 of 2 (the chief: it exports)" in chief
+    assert "exported movielens version 1" in chief
+    assert "nothing exported (the chief exports)" in other
+    assert [p.name for p in (tmp_path / "cluster" / "movielens").iterdir()] == ["1"]
+
+    alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
+    assert together["test"]["rmse"] == pytest.approx(alone["test"]["rmse"], rel=0.01)
+    assert together["ranking_test"]["ndcg"] == pytest.approx(
+        alone["ranking_test"]["ndcg"], rel=0.01
+    )
+
+
+def test_tf_config_names_the_chief_and_is_checked():
+    cluster = {"worker": ["a:1", "b:2"]}
+    second = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
+    assert cluster_from_env({"TF_CONFIG": second}).chief is False
+    first = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    assert cluster_from_env({"TF_CONFIG": first}).chief is True
+    with_chief = {"chief": ["c:3"], **cluster}
+    worker = json.dumps({"cluster": with_chief, "task": {"type": "worker", "index": 0}})
+    assert cluster_from_env({"TF_CONFIG": worker}) == Cluster(workers=3, index=0, chief=False)
+    assert cluster_from_env({}).chief is True
+    with pytest.raises(ValueError, match="TF_CONFIG must be JSON"):
+        cluster_from_env({"TF_CONFIG": "{not json"})
+    with pytest.raises(ValueError, match="worker 5 is not in its cluster's 2"):
+        bad = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 5}})
+        cluster_from_env({"TF_CONFIG": bad})
