@@ -147,9 +147,12 @@ def als_part(ratings: str) -> None:
         (frame.iloc[:, 2].to_numpy(np.float32), (users, items)),
         shape=(users.max() + 1, items.max() + 1),
     )
+    from threadpoolctl import threadpool_limits
+
     model = AlternatingLeastSquares(factors=64, iterations=3, num_threads=2, random_state=0)
     started = time.perf_counter()
-    model.fit(matrix, show_progress=False)
+    with threadpool_limits(1, "blas"):  # implicit's own threads, as it asks
+        model.fit(matrix, show_progress=False)
     row(
         "implicit ALS, 64 factors, 2 threads: seconds per pass (every rating)",
         f"{(time.perf_counter() - started) / 3:.1f} s",
