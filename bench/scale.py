@@ -25,7 +25,6 @@ import json
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -199,18 +198,9 @@ def ml100k_part(data_dir: str) -> None:
     )
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def cluster_part() -> None:
     from training.data.synthetic import synthetic_ratings
+    from training.distribute import loopback_configs
 
     with tempfile.TemporaryDirectory() as tmp:
         ratings, _ = synthetic_ratings(20000, 3000, 1_000_000, seed=1, half_stars=True)
@@ -222,13 +212,11 @@ def cluster_part() -> None:
         started = time.perf_counter()
         finished(recsys(*args, "--models-dir", f"{tmp}/one"))
         alone = time.perf_counter() - started
-        cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
         started = time.perf_counter()
         workers = [
-            recsys(*args, "--models-dir", f"{tmp}/two", env={"TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": i}})})
-            for i in range(2)
-        ]  # fmt: skip
+            recsys(*args, "--models-dir", f"{tmp}/two", env={"TF_CONFIG": config})
+            for config in loopback_configs(2)
+        ]
         for worker in workers:
             finished(worker)
         together = time.perf_counter() - started

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,21 @@ def cluster_from_env(environ: dict[str, str] | None = None) -> Cluster:
     workers = sum(len(cluster.get(k, [])) for k in ("chief", "worker"))
     chief = kind == "chief" or ("chief" not in cluster and kind == "worker" and index == 0)
     return Cluster(workers, index, chief)
+
+
+def loopback_configs(workers: int) -> list[str]:
+    """TF_CONFIG for each of `workers` processes on this machine (free loopback ports): for
+    trying a cluster on one machine, as the tests and bench/scale.py do."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    for s in sockets:
+        s.close()
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        for i in range(workers)
+    ]
 
 
 def strategy_for(cluster: Cluster) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,23 +13,13 @@ from pathlib import Path
 import pytest
 
 from training.data.synthetic import synthetic_ratings
-from training.distribute import Cluster, cluster_from_env
+from training.distribute import Cluster, cluster_from_env, loopback_configs
 
 pytestmark = pytest.mark.integration
 
 TRAIN = [
     "--epochs", "6", "--batch-size", "512", "--no-item-item", "--retrieval-batch-users", "32",
 ]  # fmt: skip
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def recsys_train(ratings: Path, models: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -63,15 +52,9 @@ def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path)
     single = finish(recsys_train(path, tmp_path / "single", {}))
     assert "exported movielens version 1" in single
 
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = [
-        recsys_train(
-            path,
-            tmp_path / "cluster",
-            {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
-        )
-        for i in range(2)
+        recsys_train(path, tmp_path / "cluster", {"TF_CONFIG": config})
+        for config in loopback_configs(2)
     ]
     chief, other = (finish(w) for w in workers)
     assert "worker 0 of 2 (the chief: it exports)" in chief
