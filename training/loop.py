@@ -82,7 +82,7 @@ def padded_order(rng: np.random.Generator, n: int, batch: int) -> tf.Tensor:
 
 def train_epochs(
     model: Any,
-    run_epoch: Callable[[tf.Tensor], tf.Tensor],
+    run_epoch: Callable[[tf.Tensor], dict[str, tf.Tensor]],
     rows: int,
     settings: LoopSettings,
     evaluate: Callable[[], dict[str, float]] | None,
@@ -91,7 +91,8 @@ def train_epochs(
     prefix: str = "",
 ) -> tuple[dict[str, list[float]], int]:
     """The epochs: a seeded permutation of `rows` per epoch through `run_epoch` (a compiled
-    graph returning the epoch's mean loss), then `evaluate`'s validation figures; stop after
+    graph returning the epoch's mean "loss" and any other training figures), then `evaluate`'s
+    validation figures; stop after
     `settings.patience` epochs in which `watch` (a key of those figures; "val_loss" falls, any
     other rises) did not improve, and restore the best weights; stop at a non-finite loss.
 
@@ -101,24 +102,24 @@ def train_epochs(
     """
     sign = 1.0 if watch == "val_loss" else -1.0
     rng = np.random.default_rng(settings.seed)
-    history: dict[str, list[float]] = {"loss": [], "epoch_seconds": []}
+    history: dict[str, list[float]] = {"loss": [], "epoch_seconds": []}  # in this order
     best, best_epoch, best_weights = np.inf, 0, None
     for epoch in range(settings.epochs):
         started = time.perf_counter()
         # Drawn in between epochs: drawn in a thread while the last one trained, it slowed
         # the epoch more than it saved (18.4 s vs 17.1 s on 16M ratings; the 2 cores are busy).
-        loss = float(run_epoch(padded_order(rng, rows, settings.batch_size)))
-        history["loss"].append(loss)
-        line = [f"{prefix}epoch {epoch + 1:>3}/{settings.epochs}", f"loss {loss:.4f}"]
+        trained = run_epoch(padded_order(rng, rows, settings.batch_size))
+        loss = float(trained["loss"])
+        line = [f"{prefix}epoch {epoch + 1:>3}/{settings.epochs}"]
         figures = evaluate() if evaluate is not None else {}
-        for name, value in figures.items():
+        for name, value in [*((k, float(v)) for k, v in trained.items()), *figures.items()]:
             history.setdefault(name, []).append(value)
             line.append(f"{name} {value:.4f}")
         history["epoch_seconds"].append(time.perf_counter() - started)
         log("  ".join([*line, f"{history['epoch_seconds'][-1]:.1f}s"]))
-        if not np.isfinite(loss) or not figures:
-            if not np.isfinite(loss):
-                break
+        if not np.isfinite(loss):
+            break
+        if not figures:
             continue
         score = sign * figures[watch]
         if np.isnan(score):
@@ -136,18 +137,20 @@ def train_epochs(
 
 def optimizer_step(model: Any, loss_of: Callable[..., Any], strategy: tf.distribute.Strategy):
     """A function of a batch that takes one step of `model.optimizer` on `loss_of(*batch)` and
-    returns that loss. The loss is divided by the number of workers: the optimizer sums their
+    returns what `loss_of` returned (the loss, or a tuple of it and other figures to report).
+    The loss is divided by the number of workers: the optimizer sums their
     gradients."""
     replicas = strategy.num_replicas_in_sync
 
     def step(*batch):
         with tf.GradientTape() as tape:
-            loss = loss_of(*batch)
+            out = loss_of(*batch)
+            loss = out[0] if isinstance(out, tuple) else out
             scaled = loss / replicas
         variables = model.trainable_variables
         gradients = tape.gradient(scaled, variables)
         model.optimizer.apply_gradients(list(zip(gradients, variables, strict=True)))
-        return loss
+        return out
 
     return step
 
@@ -163,24 +166,27 @@ def fit_rating_model(
 ) -> tuple[dict[str, list[float]], int]:
     """Train `model` (a `training.models.base.RatingModel`, built and compiled with its
     optimizer under `strategy`'s scope) on
-    `train`, early stopping on the validation MSE ("val_loss"; "val_rmse" is logged beside it).
-    Returns what `train_epochs` returns."""
+    `train`, early stopping on the validation MSE ("val_loss"; "val_rmse" is logged beside it;
+    "rmse" is the training batches' RMSE, without the L2 terms). Returns what `train_epochs`
+    returns."""
     strategy = strategy or tf.distribute.get_strategy()
     users, items, ratings = train.tensors()
     batch = settings.batch_size
     steps = -(-len(train) // batch)
     offset, share = worker_slice(strategy, batch)
-    step = optimizer_step(model, model.training_loss, strategy)
+    step = optimizer_step(model, lambda x, y: model.training_loss(x, y, with_mse=True), strategy)
 
     @tf.function
     def run_epoch(order):
-        total = tf.constant(0.0)
+        total, squares = tf.constant(0.0), tf.constant(0.0)
         for s in tf.range(steps):
             rows = order[s * batch + offset : s * batch + offset + share]
             x = {"user": tf.gather(users, rows), "item": tf.gather(items, rows)}
-            loss = strategy.run(step, args=(x, tf.gather(ratings, rows)))
+            loss, mse = strategy.run(step, args=(x, tf.gather(ratings, rows)))
             total += strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
-        return total / tf.cast(steps, tf.float32)
+            squares += strategy.reduce(tf.distribute.ReduceOp.MEAN, mse, axis=None)
+        count = tf.cast(steps, tf.float32)
+        return {"loss": total / count, "rmse": tf.sqrt(squares / count)}
 
     evaluate = None
     if validation is not None and len(validation):

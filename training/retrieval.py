@@ -118,7 +118,7 @@ def fit_retrieval_model(model, positives: Positives, config, settings, evaluate,
             args = (users, tf.cast(ranges.value_rowids(), tf.int32), tf.gather(items, taken))
             loss = strategy.run(step, args=(*args, tf.gather(weights, taken)))
             total += strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None)
-        return total / tf.cast(steps, tf.float32)
+        return {"loss": total / tf.cast(steps, tf.float32)}
 
     return train_epochs(
         model, run_epoch, len(positives.active), settings, evaluate, "val_ndcg", log, prefix

@@ -76,9 +76,9 @@ class RatingModel(keras.Model):
             return self.user_bias.rows(users)[:, 0], self.item_bias.rows(items)[:, 0]
         return self.user_bias(users)[:, 0], self.item_bias(items)[:, 0]
 
-    def training_loss(self, inputs, y):
+    def training_loss(self, inputs, y, with_mse: bool = False):
         """The loss a training step minimises on a batch of known ids: the batch's MSE plus the
-        L2 terms.
+        L2 terms (and, `with_mse`, the MSE alone beside it).
 
         With `"example"` regularisation the penalty is computed from the rows the prediction
         looked up (a second lookup would double the sparse gradients' size).
@@ -87,13 +87,14 @@ class RatingModel(keras.Model):
         p, q = self.user_factors.rows(users), self.item_factors.rows(items)
         biases = self.biases(users, items, known=True)
         y_pred = self.predict_from(p, q, biases, training=True)
-        loss = ops.mean(ops.square(ops.cast(y, y_pred.dtype) - y_pred)) + ops.sum(self.losses)
-        if self.regularization == "table":
-            return loss
-        norms = self.l2 * (ops.sum(ops.square(p), axis=-1) + ops.sum(ops.square(q), axis=-1))
-        if biases is not None and self.bias_l2:
-            norms = norms + self.bias_l2 * (ops.square(biases[0]) + ops.square(biases[1]))
-        return loss + ops.mean(norms)
+        mse = ops.mean(ops.square(ops.cast(y, y_pred.dtype) - y_pred))
+        loss = mse + ops.sum(self.losses)
+        if self.regularization == "example":
+            norms = self.l2 * (ops.sum(ops.square(p), axis=-1) + ops.sum(ops.square(q), axis=-1))
+            if biases is not None and self.bias_l2:
+                norms = norms + self.bias_l2 * (ops.square(biases[0]) + ops.square(biases[1]))
+            loss = loss + ops.mean(norms)
+        return (loss, mse) if with_mse else loss
 
     def factors_for_export(self) -> dict:
         """The arrays /recommend ranks with (rows 0..n-1; the out-of-vocabulary row left out)."""
