@@ -68,7 +68,10 @@ def worker_slice(strategy: tf.distribute.Strategy, batch_size: int) -> tuple[int
             f"batch size {batch_size} is not divisible by the {workers} workers of the cluster"
         )
     share = batch_size // workers
-    return resolver.task_id * share, share
+    # Places 0..workers-1: a "chief" task first, then the "worker" tasks by index.
+    chiefs = len(resolver.cluster_spec().as_dict().get("chief", []))
+    place = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return place * share, share
 
 
 def padded_order(rng: np.random.Generator, n: int, batch: int) -> tf.Tensor:

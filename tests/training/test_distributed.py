@@ -84,3 +84,26 @@ def test_tf_config_names_the_chief_and_is_checked():
     with pytest.raises(ValueError, match="worker 5 is not in its cluster's 2"):
         bad = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 5}})
         cluster_from_env({"TF_CONFIG": bad})
+
+
+def test_each_worker_takes_its_own_slice_of_every_batch_chief_first():
+    import tensorflow as tf
+
+    from training.loop import worker_slice
+
+    spec = tf.train.ClusterSpec({"chief": ["c:1"], "worker": ["a:1", "b:2"]})
+
+    class ThreeWorkers:  # what worker_slice reads of MultiWorkerMirroredStrategy
+        num_replicas_in_sync = 3
+
+        def __init__(self, task_type, task_id):
+            self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+                spec, task_type=task_type, task_id=task_id
+            )
+
+    places = [("chief", 0), ("worker", 0), ("worker", 1)]
+    slices = [worker_slice(ThreeWorkers(*place), 96) for place in places]
+    assert slices == [(0, 32), (32, 32), (64, 32)]
+    with pytest.raises(ValueError, match="batch size 100 is not divisible by the 3 workers"):
+        worker_slice(ThreeWorkers("worker", 0), 100)
+    assert worker_slice(tf.distribute.get_strategy(), 100) == (0, 100)
