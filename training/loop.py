@@ -95,9 +95,9 @@ def train_epochs(
 ) -> tuple[dict[str, list[float]], int]:
     """The epochs: a seeded permutation of `rows` per epoch through `run_epoch` (a compiled
     graph returning the epoch's mean "loss" and any other training figures), then `evaluate`'s
-    validation figures; stop after
-    `settings.patience` epochs in which `watch` (a key of those figures; "val_loss" falls, any
-    other rises) did not improve, and restore the best weights; stop at a non-finite loss.
+    validation figures; stop after `settings.patience` epochs in which `watch` (a key of those
+    figures; "val_loss" falls, any other rises) did not improve, and restore the best weights;
+    stop at a non-finite loss.
 
     Returns:
         The per-epoch history ("loss", the validation figures, "epoch_seconds") and the epoch
@@ -141,8 +141,7 @@ def train_epochs(
 def optimizer_step(model: Any, loss_of: Callable[..., Any], strategy: tf.distribute.Strategy):
     """A function of a batch that takes one step of `model.optimizer` on `loss_of(*batch)` and
     returns what `loss_of` returned (the loss, or a tuple of it and other figures to report).
-    The loss is divided by the number of workers: the optimizer sums their
-    gradients."""
+    The loss is divided by the number of workers: the optimizer sums their gradients."""
     replicas = strategy.num_replicas_in_sync
 
     def step(*batch):
@@ -165,14 +164,12 @@ def fit_rating_model(
     settings: LoopSettings,
     log: Log,
     prefix: str = "",
-    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[dict[str, list[float]], int]:
     """Train `model` (a `training.models.base.RatingModel`, built and compiled with its
-    optimizer under `strategy`'s scope) on
-    `train`, early stopping on the validation MSE ("val_loss"; "val_rmse" is logged beside it;
-    "rmse" is the training batches' RMSE, without the L2 terms). Returns what `train_epochs`
-    returns."""
-    strategy = strategy or tf.distribute.get_strategy()
+    optimizer under the current strategy's scope) on `train`, early stopping on the validation
+    MSE ("val_loss"; "val_rmse" is logged beside it; "rmse" is the training batches' RMSE,
+    without the L2 terms). Returns what `train_epochs` returns."""
+    strategy = tf.distribute.get_strategy()
     users, items, ratings = train.tensors()
     batch = settings.batch_size
     steps = -(-len(train) // batch)
