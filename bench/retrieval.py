@@ -38,7 +38,7 @@ from training.evaluation.ranking import (  # noqa: E402
 )
 from training.fitting import fit_once  # noqa: E402
 from training.itemitem import blended_scores, edlae, rating_matrix  # noqa: E402
-from training.retrieval import RetrievalConfig, RetrievalLearner  # noqa: E402
+from training.retrieval import RetrievalConfig, RetrievalLearner, vector_scores  # noqa: E402
 
 OURS_NAME = "recsys retrieval (softmax)"
 BLENDED = "recsys /recommend (retrieval + item-item blend)"
@@ -107,8 +107,7 @@ def fit_ours(params: dict, frame, users, items, validation=None, epochs=None):
     fit = fit_once(
         RetrievalLearner(config), frame, epochs or config.epochs, validation, lambda *_: None
     )
-    v = fit.model.factors_for_export()
-    return factor_scores(v["user_factors"], v["item_factors"], v["item_bias"]), fit.best_epoch
+    return vector_scores(fit.model), fit.best_epoch
 
 
 def ease_inputs(frame, users, items, weighting: str) -> sp.csr_matrix:

@@ -77,6 +77,13 @@ class Positives:
         return (np.bincount(self.items, minlength=n_items) / len(self.items)).astype(np.float32)
 
 
+def vector_scores(model):
+    """What the service scores a user's items with: their vector times the item matrix plus
+    the item bias (training.evaluation.ranking.factor_scores over the model's tables)."""
+    vectors = model.factors_for_export()
+    return factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"])
+
+
 def use_sampled(config: RetrievalConfig, n_items: int) -> bool:
     """Whether the catalogue is large enough for the sampled softmax (`config.sampled_above`)."""
     return config.sampled_above is not None and n_items > config.sampled_above
@@ -155,12 +162,8 @@ class RetrievalLearner:
         if validation is not None and len(validation):
 
             def evaluate() -> dict[str, float]:
-                vectors = model.factors_for_export()
-                scores = factor_scores(
-                    vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]
-                )
                 ndcg = ranking_metrics(
-                    scores, users, items, frame, validation, k=10,
+                    vector_scores(model), users, items, frame, validation, k=10,
                     max_users=config.eval_users, seed=config.seed,
                 )["ndcg"]  # fmt: skip
                 return {"val_ndcg": ndcg}
@@ -171,16 +174,10 @@ class RetrievalLearner:
                 f"{prefix}{len(items):,} items > {config.sampled_above:,}: sampled softmax "
                 f"(the batch's items and {config.negatives:,} uniform negatives, logQ-corrected)"
             )
-        history, best_epoch = fit_retrieval_model(
-            model, grouped, config, settings, evaluate, log, prefix
-        )
-        return history, best_epoch
+        return fit_retrieval_model(model, grouped, config, settings, evaluate, log, prefix)
 
     def measure(self, fit: Fit, fitted_on: pd.DataFrame, held_out: pd.DataFrame) -> Metrics:
-        vectors = fit.model.factors_for_export()
-        scores = factor_scores(
-            vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]
-        )
+        scores = vector_scores(fit.model)
         return ranking_metrics(scores, fit.users, fit.items, fitted_on, held_out, k=10)
 
     def describe(self) -> str:

@@ -16,7 +16,6 @@ from training.data.ratings import RatingsData
 from training.evaluation.ranking import (
     RELEVANT_FROM,
     both_rankings,
-    factor_scores,
     model_scores,
     popularity_scores,
 )
@@ -138,7 +137,7 @@ def measure_retrieval(
 ) -> dict[str, Any]:
     """Train the retrieval vectors on the runs' split (early stopping on validation NDCG@10,
     refit like the rating models) and rank the test split with them."""
-    from training.retrieval import train_retrieval
+    from training.retrieval import train_retrieval, vector_scores
 
     log(f"[retrieval] softmax over the catalogue, K {config.factors}")
     result = train_retrieval(
@@ -147,9 +146,8 @@ def measure_retrieval(
         refit=trained.refitted,
         log=lambda line: log("    " + line),
     )
-    vectors = result.model.factors_for_export()
     rankings = both_rankings(
-        factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"]),
+        vector_scores(result.model),
         result.users,
         result.items,
         trained.split.fitted_on(trained.refitted),
