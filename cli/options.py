@@ -103,7 +103,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, ratings: int | None = None) -> TrainConfig:
     """The TrainConfig the flags ask for: the model's tuned defaults (for `ratings` ratings:
-    large data has its own batch size and learning rate), then the flags given."""
+    large data has its own batch size, learning rate, refit and epochs), then the flags given."""
     options = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     return TrainConfig.for_model(options.pop("model") or "mf_bias", ratings, **options)
 

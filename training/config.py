@@ -46,8 +46,9 @@ class TrainConfig:
         cls, model: str = "mf_bias", ratings: int | None = None, **overrides: Any
     ) -> TrainConfig:
         """The tuned defaults of `model` (and of its optimizer's learning rate), its settings
-        for large data when `ratings` reaches LARGE_DATA with Adam (a large batch and its
-        learning rate: mf and mf_bias), then any overrides that are not None."""
+        for large data when `ratings` reaches LARGE_DATA with Adam (mf and mf_bias: a large
+        batch, its learning rate, no refit, at most 20 epochs), then any overrides that are not
+        None."""
         kind = model_kind(model)
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(cls)}
