@@ -32,6 +32,7 @@ from app.routes import (
     users,
     web,
 )
+from app.routes.recommend_asgi import FastRecommend
 from app.routes.web import STATIC
 from app.settings import Settings
 from app.state import ServiceState
@@ -71,16 +72,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await service.events.stop()
                 await service.versions.stop()
+                if service.access is not None:
+                    service.access.flush()
 
     app = FastAPI(
         title="recsys",
         summary="Rating prediction and top-N recommendations from an exported Keras model",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's OpenTelemetry bridge looks up three global providers on every request; the
+        # service has its own Prometheus metrics, request ids and access log.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.service = service
     install_error_handlers(app)
     install_openapi_with_limits(app, settings, service.versions)
+    # Innermost: GET /recommend/{user_id} outside FastAPI's parameter solving (the hot path).
+    app.add_middleware(FastRecommend)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -113,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=service.metrics,
-        log_requests=settings.access_log,
+        access=service.access,
         drain=service.drain,
     )
     return app

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from app.events.service import EventService
 from app.http.drain import Drain
-from app.http.observability import Metrics
+from app.http.observability import AccessLog, Metrics
 from app.serving.versions import VersionOwner
 from app.settings import Settings
 
@@ -24,10 +24,12 @@ class ServiceState:
     drain: Drain
     versions: VersionOwner
     events: EventService
+    access: AccessLog | None  # None: RECSYS_ACCESS_LOG off
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
         metrics = Metrics()
         versions, events = VersionOwner(settings, metrics), EventService(settings, metrics)
         versions.on_swap.append(events.live.rebase)
-        return cls(settings, metrics, Drain(settings.drain_seconds), versions, events)
+        access = AccessLog() if settings.access_log else None
+        return cls(settings, metrics, Drain(settings.drain_seconds), versions, events, access)

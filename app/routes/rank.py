@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.deps import loaded, service_of
 from app.ranking.rank import rank
-from app.routes.render import user_ranking
+from app.routes.render import json_bytes, user_ranking
 from app.schemas import RankRequest, RankResponse, UnknownIdsBody, error_responses
 
 router = APIRouter(prefix="/rank", tags=["recommend"])
@@ -29,4 +29,4 @@ async def rank_items(body: RankRequest, request: Request) -> Response:
     version, service = loaded(request), service_of(request)
     live = service.events.live
     ranked = rank(version, live, body.user_id, body.item_ids, body.by == "rating", body.fallback)
-    return user_ranking(version, live, body.user_id, ranked, body.explain)
+    return json_bytes(user_ranking(version, live, body.user_id, ranked, body.explain))

@@ -8,7 +8,7 @@ from app.deps import loaded, service_of
 from app.limits import MAX_BATCH_USERS, MAX_N
 from app.ranking.recommend import recommend, recommend_many
 from app.routes.params import QueryFilter
-from app.routes.render import item_list, json_response, model_ref, user_ranking
+from app.routes.render import item_list, json_bytes, json_response, model_ref, user_ranking
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -55,7 +55,8 @@ async def recommend_for_user(
     ranked = recommend(
         version, live, user_id, n, exclude_seen, by == "rating", fallback, where, diversity
     )
-    return user_ranking(version, live, user_id, ranked, explain, where.warnings(live.attributes))
+    warnings = where.warnings(live.attributes)
+    return json_bytes(user_ranking(version, live, user_id, ranked, explain, warnings))
 
 
 @router.post(

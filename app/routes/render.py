@@ -29,7 +29,7 @@ def item_list(
     for r, item, s in zip(
         ranked.rows.tolist(),
         ranked.item_ids(version),
-        ranked.scores.astype(float).tolist(),
+        ranked.scores.astype(float).round(6).tolist(),
         strict=True,
     ):
         registered = live.items.get(item) if live.items else None
@@ -40,7 +40,7 @@ def item_list(
         else:
             title = registered.title if registered else None
             kinds = list(registered.genres) if registered else []
-        out.append({"item_id": item, "score": round(s, 6), "title": title, "genres": kinds})
+        out.append({"item_id": item, "score": s, "title": title, "genres": kinds})
     if explained is not None:
         for shown, why in zip(out, explained, strict=True):
             shown["because"] = [
@@ -62,9 +62,10 @@ def user_ranking(
     ranked: Recommendation,
     explain: bool,
     warnings: list[str] | None = None,
-) -> Response:
-    """The answer of /recommend/{user_id} and /rank: the user, their items (explained when
-    asked), where the ranking came from, what in the filters nothing passes, and the model."""
+) -> bytes:
+    """The answer of /recommend/{user_id} and /rank, as JSON bytes: the user, their items
+    (explained when asked), where the ranking came from, what in the filters nothing passes, and
+    the model."""
     answer: dict[str, Any] = {"user_id": user_id}
     why = explanation(version, live, user_id, ranked) if explain else None
     answer["items"] = item_list(version, live, ranked, why[0] if why else None)
@@ -73,7 +74,7 @@ def user_ranking(
         answer["explanation"] = why[1]
     if warnings:
         answer["warnings"] = warnings
-    return json_response({**answer, "model": model_ref(version)})
+    return orjson.dumps({**answer, "model": model_ref(version)})
 
 
 def explanation(
@@ -112,6 +113,10 @@ def _reason(
 
 def model_ref(version: LoadedVersion) -> dict[str, Any]:
     return {"name": version.name, "version": version.version}
+
+
+def json_bytes(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def json_response(content: dict[str, Any]) -> Response:

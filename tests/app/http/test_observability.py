@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 
 import pytest
 
-from tests.helpers import MODEL_NAME, make_client, sample
+from app.http.observability import AccessLog
+from tests.helpers import MODEL_NAME, make_client, sample, wait_for
 
 
 @pytest.fixture()
@@ -56,15 +58,37 @@ def test_request_ids_are_echoed_when_safe_and_made_otherwise(fresh):
     assert errors.status_code == 404 and errors.headers["x-request-id"] == "r-404"
 
 
+def access_lines(caplog) -> list[dict]:
+    return [
+        json.loads(line)
+        for r in caplog.records
+        if r.name == "app.access"
+        for line in r.getMessage().splitlines()
+    ]
+
+
 def test_each_request_writes_one_json_access_line(fresh, caplog):
     with caplog.at_level(logging.INFO, logger="app.access"):
         fresh.get("/recommend/ghost?fallback=false", headers={"X-Request-ID": "trace-7"})
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "app.access"]
-    assert len(lines) == 1
-    line = lines[0]
+        for n in range(3):
+            fresh.get(f"/recommend/{n}", headers={"X-Request-ID": f"plain-{n}"})
+        # Written in batches, within AccessLog.FLUSH_SECONDS.
+        wait_for(lambda: len(access_lines(caplog)) == 4, timeout=5)
+    line, *plain = access_lines(caplog)
     assert line["request_id"] == "trace-7" and line["status"] == 404
     assert line["route"] == "/recommend/{user_id}" and line["path"] == "/recommend/ghost"
-    assert line["method"] == "GET" and line["ms"] >= 0
+    assert line["method"] == "GET" and line["ms"] >= 0 and line["pid"] == os.getpid()
+    assert [p["request_id"] for p in plain] == ["plain-0", "plain-1", "plain-2"]
+    assert {p["route"] for p in plain} == {"/recommend/{user_id}"}
+
+
+def test_a_shutdown_writes_the_lines_not_yet_flushed(models_dir, caplog, monkeypatch):
+    monkeypatch.setattr(AccessLog, "FLUSH_SECONDS", 3600)
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        with make_client(models_dir=models_dir, model_name=MODEL_NAME) as c:
+            c.get("/health")
+            assert access_lines(caplog) == []
+        assert [line["path"] for line in access_lines(caplog)] == ["/health"]
 
 
 def test_the_access_log_can_be_turned_off(models_dir, caplog):
