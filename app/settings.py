@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         description="ratings from users the model knows before a new item is folded in and "
         "recommended",
     )
+    metrics_dir: Path | None = Field(
+        None,
+        description="where several workers keep their Prometheus values (emptied at start); "
+        "default with workers > 1: a new temporary directory",
+    )
     log_level: str = Field("info", description="uvicorn/service log level")
     access_log: bool = Field(True, description="one JSON line per request (with its request id)")
 

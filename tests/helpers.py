@@ -3,6 +3,8 @@ settings, a free loopback port, polling, and reading one Prometheus sample."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import tempfile
 import time
@@ -24,9 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_client(**settings: Any) -> TestClient:
-    """A TestClient on its own app, with its own empty event store unless `store_url` is given;
+    """A TestClient on its own app, with its own empty event store unless `store_url` is given
+    and its own data directory unless `data_dir` is;
     use as a context manager so the lifespan loads the model."""
     settings.setdefault("store_url", fresh_store_url())
+    # Its own data directory too: what an admin persists there (a pin) stays with this app.
+    settings.setdefault("data_dir", tempfile.mkdtemp(prefix="recsys-data-"))
     return TestClient(create_app(Settings(**settings)))
 
 
@@ -65,3 +70,14 @@ def sample(text: str, metric_name: str, **labels: str) -> float:
         if metric == metric_name and got == wanted:
             return float(value)
     return 0.0
+
+
+def two_versions_of(models_dir: Path, root: Path) -> Path:
+    """`root` holding versions 1 and 2 of the tiny model, identical but for their number."""
+    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")
+    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "2")
+    manifest_path = root / MODEL_NAME / "2" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["version"] = 2
+    manifest_path.write_text(json.dumps(manifest))
+    return root

@@ -13,6 +13,9 @@ whose workers are restarted collects files without bound and each scrape reads t
 counters and histograms of dead workers into one archive file per type and deletes their files,
 and deletes dead workers' gauge files (every gauge here is a `live*` one: a dead worker has no
 current value).
+
+`prometheus_client` is imported inside the functions: `recsys serve` imports this module before
+it sets the variable, and the client picks its value class when it is first imported.
 """
 
 # client_python's multiprocess module has no type annotations.
@@ -24,11 +27,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
-from prometheus_client.mmap_dict import MmapedDict, mmap_key
-from prometheus_client.multiprocess import MultiProcessCollector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 ARCHIVE = "archive"  # <type>_archive.db: the merged counts of workers that are gone
@@ -51,6 +49,10 @@ def prepare(path: Path) -> None:
 
 def render(path: Path) -> bytes:
     """Every worker's metrics, summed, in the text format (dead workers' files compacted)."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
     with _locked(path):
         compact(path)
         registry = CollectorRegistry(auto_describe=True)
@@ -80,6 +82,9 @@ def compact(path: Path) -> int:
 
 def _archive(archive: Path, files: list[Path]) -> None:
     """Rewrite `archive` as the sum of itself and `files` (written aside, then renamed in)."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+    from prometheus_client.multiprocess import MultiProcessCollector
+
     sources = [str(f) for f in ([archive] if archive.exists() else []) + files]
     merged = MultiProcessCollector.merge(sources, accumulate=False)
     staged = archive.with_suffix(".tmp")

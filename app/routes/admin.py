@@ -32,7 +32,8 @@ def _serving(versions: VersionOwner) -> dict[str, Any]:
 
 @router.post("/reload")
 async def reload(request: Request) -> dict[str, Any]:
-    """Unpin, forget refused versions, and serve the newest version that loads."""
+    """Unpin, forget refused versions, and serve the newest version that loads (every worker:
+    the others at their next version poll)."""
     versions = _authorised(request)
     changed = await versions.unpin_and_swap()
     return {"changed": changed, **_serving(versions)}
@@ -40,7 +41,8 @@ async def reload(request: Request) -> dict[str, Any]:
 
 @router.post("/models/{version}")
 async def activate(request: Request, version: int = Path(ge=1)) -> dict[str, Any]:
-    """Serve `version` (roll back or forward) and pin it: polling no longer moves off it."""
+    """Serve `version` (roll back or forward) and pin it: polling no longer moves off it. Every
+    worker follows at its next version poll, and a restart keeps the pin."""
     versions = _authorised(request)
-    await versions.serve_version(version, pin=True)  # 404 NoSuchVersion, 409 VersionRefused
+    await versions.pin(version)  # 404 NoSuchVersion, 409 VersionRefused
     return {"changed": True, **_serving(versions)}

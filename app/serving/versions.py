@@ -21,6 +21,7 @@ from app import periodic
 from app.errors import NoSuchVersion, VersionRefused
 from app.http.observability import Metrics
 from app.serving.batcher import PredictBatcher
+from app.serving.control import Choice, ControlFile
 from app.serving.loader import LoadedVersion, NoServableVersion, load_newest, load_version
 from app.settings import Settings
 from artifact.errors import ArtifactError
@@ -42,7 +43,14 @@ class VersionOwner:
         self.settings, self.metrics = settings, metrics
         self.base = settings.models_dir / settings.model_name
         self.served: ServedVersion | None = None
+        # What admins chose, shared by every worker (app.serving.control): an admin's pin
+        # overrides RECSYS_MODEL_VERSION until a reload removes it.
+        self.control = ControlFile(settings.data_dir / "admin" / f"{settings.model_name}.json")
+        choice = self.control.read()
         self.pinned: int | None = settings.model_version
+        self.reloads = 0
+        if choice is not None:
+            self.pinned, self.reloads = choice.pinned or self.pinned, choice.reloads
         self.refused: dict[int, tuple[float, str]] = {}  # version -> (manifest mtime, reason)
         self.lock = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
@@ -70,9 +78,38 @@ class VersionOwner:
         for version, reason in refused.items():  # not retried until their manifest changes
             self.refused[version] = (_mtime(self.base / str(version)), reason)
         if self.settings.poll_seconds > 0:
-            self.poller = periodic.every(
-                self.settings.poll_seconds, self.swap_to_newest, "version check"
-            )
+            self.poller = periodic.every(self.settings.poll_seconds, self.poll, "version check")
+
+    async def poll(self) -> None:
+        """Follow what an admin chose on any worker, then look for a newer version."""
+        await self.follow_admin()
+        await self.swap_to_newest()
+
+    async def follow_admin(self) -> None:
+        """Apply the persisted admin choice when it differs from this worker's."""
+        choice = self.control.read()
+        if choice is None:
+            return
+        pinned = choice.pinned or self.settings.model_version
+        if (pinned, choice.reloads) == (self.pinned, self.reloads):
+            return
+        if choice.reloads != self.reloads:
+            self.refused.clear()
+        served = self.served.loaded.version if self.served else None
+        if pinned is not None and pinned != served:
+            await self.serve_version(pinned)  # raises if refused: tried again at the next poll
+        self.pinned, self.reloads = pinned, choice.reloads
+        log.info("following the admin's choice: pinned %s, reload %s", self.pinned, self.reloads)
+
+    async def pin(self, version: int) -> LoadedVersion:
+        """Serve `version` on this worker now and on every other at its next poll.
+
+        Raises:
+            NoSuchVersion, VersionRefused: as `serve_version` (nothing is persisted then).
+        """
+        loaded = await self.serve_version(version, pin=True)
+        self.control.write(Choice(version, self.reloads))
+        return loaded
 
     async def stop(self) -> None:
         await periodic.stop(self.poller)
@@ -122,9 +159,15 @@ class VersionOwner:
             return loaded
 
     async def unpin_and_swap(self) -> bool:
-        """Follow the newest version again; retry refused ones."""
+        """Follow the newest version again (or RECSYS_MODEL_VERSION's); retry refused ones. The
+        other workers do the same at their next poll."""
         self.pinned = self.settings.model_version
+        self.reloads += 1
         self.refused.clear()
+        self.control.write(Choice(None, self.reloads))
+        if self.pinned is not None and self.served and self.served.loaded.version != self.pinned:
+            await self.serve_version(self.pinned)
+            return True
         return await self.swap_to_newest()
 
     async def _swap_in(self, loaded: LoadedVersion) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from cli import main as recsys
-from tests.helpers import MODEL_NAME, ROOT, free_port, make_client, wait_for
+from tests.helpers import MODEL_NAME, ROOT, free_port, make_client, two_versions_of, wait_for
 
 POLL = 0.3
 
@@ -158,14 +158,7 @@ def admin(models_dir, **settings):
 
 @pytest.fixture()
 def two_versions(models_dir, tmp_path) -> Path:
-    root = tmp_path / "models"
-    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "1")
-    shutil.copytree(models_dir / MODEL_NAME / "1", root / MODEL_NAME / "2")
-    manifest_path = root / MODEL_NAME / "2" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["version"] = 2
-    manifest_path.write_text(json.dumps(manifest))
-    return root
+    return two_versions_of(models_dir, tmp_path / "models")
 
 
 def test_admin_routes_are_absent_without_a_token(two_versions):
