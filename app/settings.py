@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated browser origins; empty = CORS off"
     )
     blas_threads: int = Field(1, ge=1, description="BLAS threads for the top-N maths")
+    ann: bool = Field(
+        True,
+        description="search a version's approximate top-N index where it has one (large "
+        "catalogues); false: score every item",
+    )
     host: str = Field("127.0.0.1", description="`recsys serve` bind address")
     port: int = Field(8000, ge=1, le=65535, description="`recsys serve` port")
     workers: int = Field(1, ge=1, description="`recsys serve` uvicorn worker processes")

@@ -97,6 +97,20 @@ class ItemItemSpec(_Frozen):
     dropout: float = Field(ge=0, lt=1)
 
 
+class AnnSpec(_Frozen):
+    """The approximate top-N index over /recommend's default item vectors (`artifact.ann`), for
+    catalogues of at least `min_items`; the service searches it with `nprobe` lists."""
+
+    file: str
+    kind: str
+    lists: int = Field(ge=1)
+    nprobe: int = Field(ge=1)
+    recall_at_10: float = Field(ge=0, le=1)  # against exact, on `sample_queries` users
+    sample_queries: int = Field(ge=1)
+    build_seconds: float = Field(ge=0)
+    min_items: int = Field(ge=1)
+
+
 class Manifest(_Frozen):
     format_version: int
     name: str
@@ -112,6 +126,7 @@ class Manifest(_Frozen):
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None
     item_item: ItemItemSpec | None = None
+    ann: AnnSpec | None = None  # None: /recommend scores the whole catalogue
     events: EventsSpec | None = None
     uncertainty: UncertaintySpec | None = None  # None: the model gives no intervals (MLPs)
     files: dict[str, str]

@@ -88,15 +88,18 @@ class Server:
         wait_ready(self.base + ready_path, self.process)
         self.start_to_ready = time.perf_counter() - started
 
-    def worker_rss_mb(self) -> list[float]:
-        """RSS of each process serving requests (the workers; the master too when alone)."""
+    def worker_memory(self) -> str:
+        """RSS and PSS of each process serving requests (the workers; the master when alone).
+        PSS charges each shared page to its sharers in equal parts: memory-mapped factors
+        and the libraries two workers share count half in each."""
         children = subprocess.run(
             ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
         ).stdout.split()
         # uvicorn with workers > 1 forks a multiprocessing helper too; keep the big ones
         pids = [int(p) for p in children] or [self.process.pid]
-        sizes = [rss_mb(p) for p in pids]
-        return [s for s in sizes if s > 50] or sizes
+        sizes = [(memory_mb(p, "VmRSS:", "status"), memory_mb(p, "Pss:")) for p in pids]
+        sizes = [s for s in sizes if s[0] > 50] or sizes
+        return ", ".join(f"RSS {rss:,.0f} MB / PSS {pss:,.0f} MB" for rss, pss in sizes)
 
     def __enter__(self) -> Server:
         return self
@@ -110,9 +113,10 @@ class Server:
         self.log.close()
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def memory_mb(pid: int, field: str, source: str = "smaps_rollup") -> float:
+    """One kB field of /proc/<pid>/status or smaps_rollup, in MB."""
+    for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -354,8 +358,7 @@ def main() -> None:
         print(f"start to ready: {server.start_to_ready:.2f} s")
         first = first_predict_ms(server.base, pairs[0]["user_id"], pairs[0]["item_id"])
         print(f"first /predict after ready: {first:.1f} ms")
-        rss = server.worker_rss_mb()
-        print(f"RSS per serving process: {', '.join(f'{r:,.0f} MB' for r in rss)}")
+        print(f"memory per serving process: {server.worker_memory()}")
         run("GET /health", server.base + "/health", "")
         run("GET /recommend/{user} n=10", server.base, recommend_lua)
         for name, path, lua in feature_cases(version_dir, sample_users, items, pairs):
@@ -366,13 +369,13 @@ def main() -> None:
             server.base + "/recommend",
             lua_post({"user_ids": batch_users, "n": 10}),
         )
-        rss_after = server.worker_rss_mb()
+        memory_after = server.worker_memory()
     with Server(
         service, {**env, "RECSYS_PREDICT_BATCHING": "false"}, "/ready", logs / "off.log"
     ) as server:
         run_predicts(server.base, "off")
 
-    print(f"RSS per serving process after the load: {', '.join(f'{r:,.0f} MB' for r in rss_after)}")
+    print(f"memory per serving process after the load: {memory_after}")
     print(
         "\n/recommend against its physical limit 1 / (1/floor + compute), with the floor at `/`"
         " and driven by /recommend's own requests (same wrk script):"

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
+from artifact import ann
 from training.config import SPLITS, ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.datasets import DATASETS
 from training.models.kinds import MODEL_KINDS, OPTIMIZERS
@@ -144,6 +145,13 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         default=ItemItemConfig.max_items,
         help=f"the largest catalogue that gets item-item weights (default "
         f"{ItemItemConfig.max_items:,}: an items x items float32 matrix, 256 MB at 8,000)",
+    )
+    parser.add_argument(
+        "--ann-min-items",
+        type=int,
+        default=ann.MIN_ITEMS,
+        help="catalogues of at least this many items get an approximate top-N index (faiss) "
+        f"that /recommend searches instead of scoring every item (default {ann.MIN_ITEMS:,})",
     )
     for name in ("factors", "l2", "learning_rate", "epochs", "batch_users"):
         default = getattr(defaults, name)

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     with strategy_for(cluster).scope():
         version = train_version(
             data, args.models_dir, args.name, config, retrieval, item_item=item_item,
-            export=cluster.chief,
+            export=cluster.chief, ann_min_items=args.ann_min_items,
         )  # fmt: skip
     print(f"stages: {version.describe_stages()}")
     if version.path is None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the images with podman, train a small model with the trainer image into a volume, serve
 # it with the runtime image and check /ready, /predict and /recommend from outside the
-# container. Exits non-zero on any failure; skips (exit 0, saying why) only where podman is
+# container, then bring docker-compose.yml up as two replicas (scripts/compose_smoke.sh). Exits
+# non-zero on any failure; skips (exit 0, saying why) only where podman is
 # missing and cannot be installed.
 #
 # No registry is reachable here, so the base image is built locally once with debootstrap from
@@ -109,9 +110,10 @@ grep -q '"predictions":\[' "$WORK/predict.json"
 curl -sf "http://127.0.0.1:$PORT/recommend/196?n=3" | tee "$WORK/recommend.json" >&2
 echo >&2
 grep -q '"items":\[{"item_id"' "$WORK/recommend.json"
-# The web page and its files came with the installed wheel.
-curl -sf "http://127.0.0.1:$PORT/" | grep -q '<title>recsys: try the recommender</title>'
-curl -sf "http://127.0.0.1:$PORT/static/app.js" | grep -q 'fetch(path'
+# The web page and its files came with the installed wheel. (`grep -q` after a pipe would stop
+# reading at its first match, and curl would then fail to write the rest: exit code 23.)
+curl -sf "http://127.0.0.1:$PORT/" | grep '<title>recsys: try the recommender</title>' >/dev/null
+curl -sf "http://127.0.0.1:$PORT/static/app.js" | grep 'fetch(path' >/dev/null
 # The event store is on: a new user's rating is stored and never recommended back to them.
 first=$(curl -sf "http://127.0.0.1:$PORT/recommend/smoke-user?n=1" | sed 's/.*"item_id":"\([^"]*\)".*/\1/')
 curl -sf -X POST "http://127.0.0.1:$PORT/events" -H 'Content-Type: application/json' \
@@ -148,4 +150,7 @@ log "stopping it (SIGTERM): it must shut down cleanly, not be killed after the g
 "${PODMAN[@]}" stop -t 30 "$CONTAINER" >/dev/null
 "${PODMAN[@]}" logs "$CONTAINER" >"$WORK/api.log" 2>&1
 grep -q "Finished server process" "$WORK/api.log" || { tail -30 "$WORK/api.log" >&2; exit 1; }
+
+log "the compose file, brought up as two replicas on the versions trained above"
+scripts/compose_smoke.sh "$MODELS_VOLUME"
 log "OK: built, trained, served read-only as non-root; /ready, /predict, /recommend, /events and the web page answered from outside; retrained from the event store and swapped; stopped cleanly"

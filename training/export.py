@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from artifact import ann
 from artifact.checksums import checksums_of
 from artifact.files import title_year
 from artifact.jsonsafe import write_json
@@ -45,6 +46,7 @@ from artifact.layout import (
 )
 from artifact.manifest import (
     FORMAT_VERSION,
+    AnnSpec,
     EventsSpec,
     ItemItemSpec,
     Manifest,
@@ -66,6 +68,7 @@ def export_version(
     items: pd.DataFrame | None = None,
     retrieval: RetrievalResult | None = None,
     events: EventsSpec | None = None,
+    ann_min_items: int = ann.MIN_ITEMS,
 ) -> Path:
     """Export `trained` as the next version of `models_dir/name` and return its path.
 
@@ -79,6 +82,8 @@ def export_version(
         retrieval: top-N vectors trained on the same ids; when given, /recommend ranks with
             them by default and with the rating model's factors on request.
         events: what the ratings took from the service's event store, if anything.
+        ann_min_items: catalogues of at least this many items also get an approximate top-N
+            index over /recommend's default vectors (`artifact.ann`).
     """
     base = Path(models_dir) / name
     base.mkdir(parents=True, exist_ok=True)
@@ -87,7 +92,9 @@ def export_version(
     try:
         write_saved_model(trained, staging)
         _write_arrays(trained, staging, ratings, items, retrieval)
-        return _publish(staging, base, trained, retrieval, checksums_of(staging), events)
+        index = _write_index(staging, default_spec(trained, retrieval), ann_min_items)
+        files = checksums_of(staging)
+        return _publish(staging, base, trained, retrieval, files, events, index)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -184,6 +191,28 @@ def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _write_index(staging: Path, spec: RecommendSpec, min_items: int) -> AnnSpec | None:
+    """Build and write the approximate index over the default ranking vectors when the
+    catalogue has at least `min_items` items; its nprobe is chosen on 500 training users."""
+    item_factors = np.load(staging / spec.item_factors, mmap_mode="r")
+    if len(item_factors) < min_items:
+        return None
+    bias = np.load(staging / spec.item_bias) if spec.item_bias else None
+    users = np.load(staging / spec.user_factors, mmap_mode="r")
+    rng = np.random.default_rng(0)
+    sample = np.asarray(users[np.sort(rng.choice(len(users), min(500, len(users)), False))])
+    index, built = ann.build(np.asarray(item_factors), bias, sample)
+    ann.write(index, staging / ann.ANN_FILE)
+    return AnnSpec(file=ann.ANN_FILE, min_items=min_items, **built)
+
+
+def default_spec(trained: TrainedModel, retrieval: RetrievalResult | None) -> RecommendSpec:
+    """/recommend's default vectors: the retrieval vectors when there are some."""
+    if retrieval is not None:
+        return recommend_spec(retrieval.exported.model, RETRIEVAL_PREFIX)
+    return recommend_spec(trained.exported.model)
+
+
 def _publish(
     staging: Path,
     base: Path,
@@ -191,11 +220,13 @@ def _publish(
     retrieval: RetrievalResult | None,
     files: dict[str, str],
     events: EventsSpec | None,
+    index: AnnSpec | None = None,
 ) -> Path:
     """Rename `staging` to the next free version number, retrying if another writer took it."""
     for _ in range(100):
         version = next_version(base)
-        write_manifest(staging, manifest(trained, retrieval, base.name, version, files, events))
+        built = manifest(trained, retrieval, base.name, version, files, events, index)
+        write_manifest(staging, built)
         target = base / str(version)
         try:
             os.rename(staging, target)  # fails if target exists (another trainer got there first)
@@ -213,6 +244,7 @@ def manifest(
     version: int,
     files: dict[str, str],
     events: EventsSpec | None = None,
+    index: AnnSpec | None = None,
 ) -> Manifest:
     """The version's manifest, validated by the contract's own model before it is written."""
     import keras
@@ -258,13 +290,10 @@ def manifest(
         training=trained.summary(),
         retrieval=retrieval.summary() if retrieval is not None else None,
         # /recommend's default vectors, and the rating model's for ?by=rating.
-        recommend=(
-            recommend_spec(retrieval.exported.model, RETRIEVAL_PREFIX)
-            if retrieval is not None
-            else by_rating
-        ),
+        recommend=default_spec(trained, retrieval),
         recommend_by_rating=by_rating,
         item_item=item_item,
+        ann=index,
         events=events,
         uncertainty=trained.uncertainty,
         files=files,

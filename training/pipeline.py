@@ -36,13 +36,15 @@ def train_version(
     log: Log = print,
     item_item: ItemItemConfig | None = ItemItemConfig(),  # noqa: B008 (frozen)
     export: bool = True,
+    ann_min_items: int | None = None,
 ) -> TrainedVersion:
     """Train the rating model of `config` (default mf_bias's) and the retrieval vectors of
     `retrieval` (None: no retrieval vectors; /recommend then ranks by predicted rating) on the
     same split, and the item-item weights of `item_item` blended with those vectors (None, or a
     catalogue over its size: none); export them as the next version of `models_dir/name`.
     Without `export` (a worker of a cluster other than its chief: training.distribute) it
-    stops after training the models every worker trains together.
+    stops after training the models every worker trains together. Catalogues of at least
+    `ann_min_items` items (default `artifact.ann.MIN_ITEMS`) get an approximate top-N index.
 
     Raises:
         ValueError: data a model cannot learn from (too few users, items or ratings).
@@ -79,6 +81,11 @@ def train_version(
         from artifact.manifest import EventsSpec
 
         events = EventsSpec(**asdict(data.store))
-    path = export_version(rating, models_dir, name, data.ratings, data.items, vectors, events)
+    from artifact import ann
+
+    path = export_version(
+        rating, models_dir, name, data.ratings, data.items, vectors, events,
+        ann_min_items=ann.MIN_ITEMS if ann_min_items is None else ann_min_items,
+    )  # fmt: skip
     stage("export")
     return TrainedVersion(path, rating, vectors, stages)

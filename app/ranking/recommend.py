@@ -18,6 +18,7 @@ import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
 from app.events.live import LiveState, NewItems
+from app.ranking.approximate import approximate
 from app.ranking.blend import Blend, blended
 from app.ranking.diversity import candidates, mmr, unit_rows
 from app.ranking.filters import ItemFilter
@@ -119,11 +120,21 @@ def recommend(
     Raises:
         UnknownUser: the version does not know `user_id` and `fallback` is off.
     """
-    mine = user_scores(loaded, live, user_id, exclude_seen, by_rating, fallback)
-    allowed = allowed_by(loaded, live, where, mine.new)
-    if diversity <= 0:
-        return _ranked(mine, n, allowed)
-    return _diversified(loaded, _ranked(mine, candidates(n), allowed), n, diversity)
+    wide = n if diversity <= 0 else candidates(n)
+    ranked = None
+    if loaded.ann is not None and not by_rating:  # a large catalogue: its index first
+        new, row = live.new_items, live.base_row(user_id)
+        exclude = (
+            _exclusions(loaded, live, user_id, row, new)
+            if exclude_seen and row is not None
+            else None
+        )
+        allowed = allowed_by(loaded, live, where, new)
+        ranked = approximate(loaded, live, user_id, wide, exclude, allowed)
+    if ranked is None:
+        mine = user_scores(loaded, live, user_id, exclude_seen, by_rating, fallback)
+        ranked = _ranked(mine, wide, allowed_by(loaded, live, where, mine.new))
+    return ranked if diversity <= 0 else _diversified(loaded, ranked, n, diversity)
 
 
 def recommend_many(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from artifact import ann
 from artifact.checksums import verify_checksums
 from artifact.errors import ArtifactError
 from artifact.files import read_array, read_ids, read_item_metadata
@@ -70,6 +71,7 @@ class LoadedVersion:
     rating_vectors: RankingVectors  # the rating model's factors (?by=rating)
     seen: SeenItems
     item_item: np.ndarray | None  # (items, items) weights blended into the default ranking
+    ann: Any  # the approximate top-N index over `vectors` (artifact.ann), memory-mapped; or None
     titles: list[str | None] | None
     genres: list[list[str]] | None
     years: list[int | None] | None
@@ -121,7 +123,10 @@ def rating_posterior(loaded: LoadedVersion) -> RatingPosterior | None:
 
 
 def load_newest(
-    base: Path, pinned: int | None = None, refused: dict[int, str] | None = None
+    base: Path,
+    pinned: int | None = None,
+    refused: dict[int, str] | None = None,
+    approximate: bool = True,
 ) -> LoadedVersion:
     """Load the pinned version, or the newest version under `base` that loads; older ones are
     fallbacks.
@@ -138,15 +143,16 @@ def load_newest(
     failed = {} if refused is None else refused
     for version in versions:
         try:
-            return load_version(base / str(version))
+            return load_version(base / str(version), approximate)
         except ArtifactError as err:
             log.error("skipping version %s: %s", version, err)
             failed[version] = str(err)
     raise NoServableVersion("; ".join(failed.values()))
 
 
-def load_version(path: Path) -> LoadedVersion:
-    """Load and check one version directory.
+def load_version(path: Path, approximate: bool = True) -> LoadedVersion:
+    """Load and check one version directory; with `approximate` off, its approximate top-N
+    index (if any) is checked like every file but not loaded, and /recommend stays exact.
 
     Raises:
         ArtifactError: a file is missing, altered, malformed or inconsistent (the message says
@@ -172,6 +178,10 @@ def load_version(path: Path) -> LoadedVersion:
         if seen.ratings is None:
             raise ArtifactError(f"{path / SEEN_RATINGS}: missing, and item_item needs ratings")
         item_item = read_array(path / manifest.item_item.weights, (n_items, n_items))
+    index = None
+    if manifest.ann is not None and approximate:
+        factors = vectors.item_factors.shape[1]
+        index = ann.load(path / manifest.ann.file, n_items, factors, manifest.ann.nprobe)
     metadata = read_item_metadata(path / ITEMS, n_items)
     saved_model, predict = _load_saved_model(path, manifest)
     loaded = LoadedVersion(
@@ -186,6 +196,7 @@ def load_version(path: Path) -> LoadedVersion:
         rating_vectors=rating_vectors,
         seen=seen,
         item_item=item_item,
+        ann=index,
         titles=metadata.titles if metadata else None,
         genres=metadata.genres if metadata else None,
         years=metadata.years if metadata else None,

@@ -67,7 +67,7 @@ class VersionOwner:
         """
         refused: dict[int, str] = {}
         try:
-            loaded = load_newest(self.base, self.pinned, refused)
+            loaded = load_newest(self.base, self.pinned, refused, self.settings.ann)
         except NoServableVersion as err:
             if self.settings.require_model:
                 log.error("no model to serve, exiting (RECSYS_REQUIRE_MODEL): %s", err)
@@ -146,7 +146,7 @@ class VersionOwner:
             raise NoSuchVersion(f"no version {version} under {self.base}")
         async with self.lock:
             try:
-                loaded = await asyncio.to_thread(load_version, path)
+                loaded = await asyncio.to_thread(load_version, path, self.settings.ann)
             except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files
                 reason = str(err) if isinstance(err, ArtifactError) else f"{path}: {err!r}"
                 self.refused[version] = (_mtime(path), reason)

@@ -1,0 +1,70 @@
+"""Top-N through the version's approximate index (`artifact.ann`), for large catalogues.
+
+The index proposes candidates; everything after that is the exact path's own work on fewer
+rows: the candidates are re-scored with the version's vectors (the same numbers the exact path
+shows), the user's seen items and the request's filters are applied to them, and the shared
+kernel picks the winners. It over-fetches (`artifact.ann.fetch_size`: every seen item plus a
+margin) and gives up, returning None so the exact path answers, when fewer than `n` candidates
+survive. Folded-in new items are few and not in the index: they are scored exactly and compete
+with the candidates.
+
+Only the path the index was built for takes it: a trained user ranked by the version's default
+vectors. Users with live ratings (folded in: their vector and the popularity blend), `by=rating`
+and versions with item-item weights (small catalogues only) stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from artifact import ann
+from artifact.topn import top_n
+
+if TYPE_CHECKING:
+    from app.events.live import LiveState
+    from app.ranking.recommend import Recommendation
+    from app.serving.loader import LoadedVersion
+
+
+def approximate(
+    loaded: LoadedVersion,
+    live: LiveState,
+    user_id: str,
+    n: int,
+    exclude: np.ndarray | None,
+    allowed: np.ndarray | None,
+) -> Recommendation | None:
+    """The user's `n` best rows through the index, or None where the exact path must answer
+    (see the module docstring). `exclude`: rows never to return; `allowed`: the filter's mask
+    over every row (catalogue, then new items)."""
+    from app.ranking.recommend import Recommendation, UserScores
+
+    row = live.base_row(user_id)
+    if row is None or live.folded_of(user_id) is not None or loaded.item_item is not None:
+        return None
+    vectors, new = loaded.vectors, live.new_items
+    query = vectors.user_factors[row]
+    k = ann.fetch_size(n, 0 if exclude is None else len(exclude))
+    rows = ann.search(loaded.ann, query, min(k, loaded.n_items))
+    scores = vectors.item_factors[rows] @ query
+    if vectors.item_bias is not None:
+        scores += vectors.item_bias[rows]
+    if new is not None:
+        rows = np.concatenate([rows, loaded.n_items + np.arange(len(new.ids))])
+        extra = (new.vectors @ query + new.bias).astype(scores.dtype)
+        scores = np.concatenate([scores, extra])
+    order = np.argsort(rows)  # positions in row order: the kernel's ties go to the lower row
+    rows, scores = rows[order], scores[order]
+    drop = np.isin(rows, exclude) if exclude is not None and len(exclude) else None
+    keep = allowed[rows] if allowed is not None else None
+    if drop is not None:
+        keep = ~drop if keep is None else keep & ~drop
+    at, top = top_n(scores.copy(), n, None, keep)
+    if len(at) < n and len(rows) < loaded.n_items:
+        return None  # too few candidates passed: the exact path answers
+    offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
+    # `scores` here are the candidates' only; explanations read the query and the vectors.
+    mine = UserScores(scores, offset, "model", exclude, new, query)
+    return Recommendation(rows[at], top + offset if offset else top, "model", new, mine)

@@ -1,0 +1,109 @@
+"""/recommend through a version's approximate index answers what the exact path answers
+(seen items, filters, diversity and folded-in new items included), and a version whose index is
+broken is refused with a message naming the file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from app.ranking.filters import ItemFilter
+from app.ranking.recommend import recommend
+from app.serving.loader import load_version
+from artifact import ann
+from artifact.checksums import checksums_of
+from artifact.errors import ArtifactError
+from tests.helpers import make_client
+
+
+@pytest.fixture(scope="module")
+def indexed(trained, retrieval, tiny_data, tmp_path_factory):
+    """A client on a version exported with an index (the threshold lowered to 1 item)."""
+    from training.export import export_version
+
+    root = tmp_path_factory.mktemp("indexed-models")
+    path = export_version(
+        trained, root, "indexed", tiny_data.ratings, tiny_data.items, retrieval, ann_min_items=1
+    )
+    with make_client(models_dir=root, model_name="indexed", max_n=60) as client:
+        yield client, path
+
+
+def post(client, user, item, rating):
+    events = [{"user_id": user, "item_id": item, "rating": rating}]
+    assert client.post("/events", json={"events": events}).status_code == 200
+
+
+def test_the_index_answers_what_the_exact_path_answers(indexed, monkeypatch):
+    client, _ = indexed
+    service = client.app.state.service
+    loaded, live = service.versions.served.loaded, service.events.live
+    assert loaded.ann is not None and loaded.manifest.ann.file == ann.ANN_FILE
+    exact = dataclasses.replace(loaded, ann=None)
+    users = list(loaded.user_index)
+    # A new film, folded in from five known raters: it competes with the index's candidates.
+    film = {"title": "A New Film (2026)", "genres": ["Drama"], "year": 2026}
+    assert client.put("/items/premiere", json=film).status_code == 200
+    for user in users[:5]:
+        post(client, user, "premiere", 5)
+    assert live.new_items is not None and "premiere" in live.new_items.ids
+    searched = []
+    search = ann.search
+    monkeypatch.setattr(ann, "search", lambda *a: searched.append(1) or search(*a))
+    asks = [
+        {"n": 10},
+        {"n": 3},
+        {"n": loaded.n_items + 1},  # everything: the new film among them
+        {"n": 10, "exclude_seen": False},
+        {"n": 10, "where": ItemFilter.of(["Drama"], year_max=1995)},
+        {"n": 5, "diversity": 0.4},
+    ]
+    shown_new = 0
+    for user in users[5:]:
+        for ask in asks:
+            got, expected = (
+                recommend(loaded, live, user, **ask),
+                recommend(exact, live, user, **ask),
+            )
+            assert got.rows.tolist() == expected.rows.tolist(), (user, ask)
+            assert np.allclose(got.scores, expected.scores, atol=1e-5)
+            shown_new += int((got.rows >= loaded.n_items).any())
+    assert len(searched) == len(users[5:]) * len(asks)  # all through the index
+    assert shown_new > 0
+    # Over HTTP, the same: no seen item, the version's scores.
+    body = client.get(f"/recommend/{users[7]}?n=5").json()
+    assert [i["item_id"] for i in body["items"]] == recommend(exact, live, users[7], 5).item_ids(
+        loaded
+    )
+
+
+def test_users_with_live_ratings_and_by_rating_stay_exact(indexed, monkeypatch):
+    client, _ = indexed
+    loaded = client.app.state.service.versions.served.loaded
+    monkeypatch.setattr(ann, "search", lambda *a: pytest.fail("searched the index"))
+    users = list(loaded.user_index)
+    post(client, users[-1], loaded.item_ids[0], 4)  # folded in now
+    assert client.get(f"/recommend/{users[-1]}").status_code == 200
+    assert client.get(f"/recommend/{users[-2]}?by=rating").status_code == 200
+    assert client.get("/recommend/someone-new").json()["source"] == "popular"
+
+
+def test_a_broken_index_refuses_the_version_naming_the_file(indexed, tmp_path):
+    _, path = indexed
+    broken = tmp_path / "indexed" / "1"
+    shutil.copytree(path, broken)
+    index = broken / ann.ANN_FILE
+    index.write_bytes(index.read_bytes()[:-600])
+    with pytest.raises(ArtifactError, match=f"{index}: SHA-256"):
+        load_version(broken)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    # With checksums that agree, faiss's own reading must refuse it.
+    manifest["files"] = {f: h for f, h in checksums_of(broken).items() if f != "manifest.json"}
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=f"{index}: .*not a readable faiss index"):
+        load_version(broken)
+    assert load_version(broken, approximate=False).ann is None  # RECSYS_ANN=false: not read
