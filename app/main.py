@@ -49,6 +49,23 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def limit_tensorflow(threads: int) -> None:
+    """Hold TensorFlow to `threads` threads per op and between ops (0: its default, one per
+    core). Its own pools otherwise take every core for each /predict batch, competing with the
+    event loop that parses the next requests; measured in bench/README.md, "/predict batching".
+    Only possible before TensorFlow starts its runtime: later (another app in the same process,
+    as in the tests) the setting it already has stays."""
+    if threads <= 0:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # the runtime is already initialised
+        pass
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. The lifespan loads the served version once, before the first request.
 
@@ -62,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with threadpool_limits(limits=settings.blas_threads, user_api="blas"):
+        with threadpool_limits(limits=settings.blas_threads):  # BLAS, and faiss's OpenMP
+            limit_tensorflow(settings.tf_threads)
             await service.versions.start()
             await service.events.start()
             freeze_startup_objects()

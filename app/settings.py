@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         default_factory=list, description="comma-separated browser origins; empty = CORS off"
     )
     blas_threads: int = Field(1, ge=1, description="BLAS threads for the top-N maths")
+    tf_threads: int = Field(
+        1,
+        ge=0,
+        description="TensorFlow's intra-op and inter-op threads for /predict's SavedModel "
+        "calls (0: TensorFlow's default, one per core)",
+    )
     ann: bool = Field(
         True,
         description="search a version's approximate top-N index where it has one (large "

@@ -5,16 +5,19 @@
 # a new version and an admin's pin reach both; stopping one (SIGTERM) loses no request that
 # reached either. Exits non-zero on any failure.
 #
-#   scripts/compose_smoke.sh MODELS_VOLUME
+#   scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME
 #
-# MODELS_VOLUME is a podman volume holding trained versions (scripts/container_smoke.sh calls
-# this with the one it trained); its contents are copied into the project's own volume. The
+# MODELS_VOLUME holds trained versions and STORE_VOLUME the event store they were trained from
+# (scripts/container_smoke.sh calls this with its own); both are copied into the project's
+# volumes. They go together: a version trained from a store counts that store's log ids as
+# learned, so serving it beside another store would skip that store's first events. The
 # images are container_smoke's (localhost/recsys-runtime:smoke), tagged as the compose file
 # names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SOURCE_VOLUME=${1:?usage: scripts/compose_smoke.sh MODELS_VOLUME}
+SOURCE_VOLUME=${1:?usage: scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME}
+SOURCE_STORE=${2:?usage: scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME}
 PROJECT=recsys-replicas-$$
 PORT_A=${SMOKE_PORT_A:-18081}
 PORT_B=${SMOKE_PORT_B:-18082}
@@ -44,8 +47,10 @@ python3 -m venv "$WORK/venv"
     { tail -5 "$WORK/pip.log" >&2; exit 1; }
 
 podman tag localhost/recsys-runtime:smoke localhost/recsys:latest
-podman volume create "${PROJECT}_models" >/dev/null
-podman volume export "$SOURCE_VOLUME" | podman volume import "${PROJECT}_models" -
+for pair in "$SOURCE_VOLUME:models" "$SOURCE_STORE:data"; do
+    podman volume create "${PROJECT}_${pair#*:}" >/dev/null
+    podman volume export "${pair%%:*}" | podman volume import "${PROJECT}_${pair#*:}" -
+done
 
 log "up: api on :$PORT_A and api-2 on :$PORT_B, one models volume, one event store"
 "${compose[@]}" up -d --no-build api api-2 >"$WORK/up.log" 2>&1 || { tail -30 "$WORK/up.log" >&2; exit 1; }
@@ -122,7 +127,8 @@ a_ok=$(grep -c '^200$' "$WORK/a.codes" || true)
 log "while api stopped: api-2 answered $(wc -l <"$WORK/b.codes") requests ($b_bad not 200);" \
     "api answered $a_ok with 200 before it stopped, $a_bad errors"
 [ "$b_bad" = 0 ] && [ "$a_bad" = 0 ] && [ "$a_ok" -gt 0 ] || exit 1
-podman logs "${PROJECT}_api_1" 2>&1 | grep "Finished >/dev/null server process" ||
-    { log "api did not shut down cleanly"; podman logs "${PROJECT}_api_1" 2>&1 | tail -20 >&2; exit 1; }
+podman logs "${PROJECT}_api_1" >"$WORK/api.log" 2>&1 || true
+grep -q "Finished server process" "$WORK/api.log" ||
+    { log "api did not shut down cleanly"; tail -20 "$WORK/api.log" >&2; exit 1; }
 curl -sf "$B/ready" >/dev/null
 log "OK: two replicas from docker-compose.yml (podman-compose): same version, shared events, new version and admin pin on both, one stopped with no lost request"
