@@ -4,6 +4,7 @@ message naming the file when it is broken."""
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -39,6 +40,9 @@ def test_recall_at_10_on_a_small_catalogue(tmp_path):
     path = tmp_path / ann.ANN_FILE
     ann.write(index, path)
     loaded = ann.load(path, 20_000, 16, built["nprobe"])
+    # Memory-mapped, without the 32 prefetch threads per search faiss starts by default.
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(loaded).invlists)
+    assert type(lists).__name__ == "OnDiskInvertedLists" and lists.prefetch_nthread == 0
     held_out = users[100:]  # not the ones nprobe was chosen on
     exact = np.argsort(-(held_out @ vectors.T + bias), axis=1)[:, :10]
     found = np.array([ann.search(loaded, u, 10) for u in held_out])
@@ -65,8 +69,6 @@ def test_a_truncated_index_is_refused_naming_the_file(written, tmp_path):
 
 
 def test_an_index_of_another_catalogue_or_kind_is_refused(written, tmp_path):
-    import faiss
-
     path, nprobe = written
     with pytest.raises(ArtifactError, match="holds 2000 vectors of 18 dimensions, but the version"):
         ann.load(path, 1_999, 16, nprobe)
