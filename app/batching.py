@@ -41,12 +41,15 @@ class Batcher(Generic[T, R]):
         timeout_s: float,
         on_batch: Callable[[int, int], None] | None = None,
         name: str = "batch",
+        alone_on_loop: bool = False,
     ):
         """`size(item)` is what `max_batch_size` counts; `on_batch(requests, size)` is told the
-        size of every call (for /metrics)."""
+        size of every call (for /metrics). With `alone_on_loop`, a batch of one request runs
+        on the event loop instead of the thread: for calls short enough to block the loop for
+        (a /predict), where the hop to the thread and back costs a noticeable share."""
         self.run, self.size = run, size
         self.max_batch_size, self.timeout_s, self.on_batch = max_batch_size, timeout_s, on_batch
-        self.name = name
+        self.name, self.alone_on_loop = name, alone_on_loop
         self.queue: asyncio.Queue[_Pending[T, R] | None] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self.task: asyncio.Task[None] | None = None
@@ -121,7 +124,10 @@ class Batcher(Generic[T, R]):
                 continue
             items = [p.item for p in live]
             try:
-                results = await loop.run_in_executor(self.executor, self.run, items)
+                if len(live) == 1 and self.alone_on_loop:
+                    results = self.run(items)
+                else:
+                    results = await loop.run_in_executor(self.executor, self.run, items)
             except Exception as err:  # every caller in the batch hears why
                 log.warning("%s of %d requests failed: %r", self.name, len(live), err)
                 for p in live:

@@ -51,10 +51,10 @@ def freeze_startup_objects() -> None:
 
 def limit_tensorflow(threads: int) -> None:
     """Hold TensorFlow to `threads` threads per op and between ops (0: its default, one per
-    core). Its own pools otherwise take every core for each /predict batch, competing with the
-    event loop that parses the next requests; measured in bench/README.md, "/predict batching".
-    Only possible before TensorFlow starts its runtime: later (another app in the same process,
-    as in the tests) the setting it already has stays."""
+    core), for several workers sharing the cores. With one worker on 2 cores, TensorFlow's
+    default did better than one thread (bench/README.md, "/predict batching"). Only possible
+    before TensorFlow starts its runtime: later (another app in the same process, as in the
+    tests) the setting it already has stays."""
     if threads <= 0:
         return
     import tensorflow as tf

@@ -52,10 +52,10 @@ class Settings(BaseSettings):
     )
     blas_threads: int = Field(1, ge=1, description="BLAS threads for the top-N maths")
     tf_threads: int = Field(
-        1,
+        0,
         ge=0,
         description="TensorFlow's intra-op and inter-op threads for /predict's SavedModel "
-        "calls (0: TensorFlow's default, one per core)",
+        "calls (0: TensorFlow's default, one per core; with several workers, cores / workers)",
     )
     ann: bool = Field(
         True,
