@@ -97,9 +97,16 @@ class Server:
         ).stdout.split()
         # uvicorn with workers > 1 forks a multiprocessing helper too; keep the big ones
         pids = [int(p) for p in children] or [self.process.pid]
-        sizes = [(memory_mb(p, "VmRSS:", "status"), memory_mb(p, "Pss:")) for p in pids]
+        sizes = [
+            (memory_mb(p, "VmRSS:", "status"), memory_mb(p, "Pss:"), *mapped_files_mb(p))
+            for p in pids
+        ]
         sizes = [s for s in sizes if s[0] > 50] or sizes
-        return ", ".join(f"RSS {rss:,.0f} MB / PSS {pss:,.0f} MB" for rss, pss in sizes)
+        return ", ".join(
+            f"RSS {rss:,.0f} MB / PSS {pss:,.0f} MB (the version's mapped files: RSS "
+            f"{file_rss:,.0f} / PSS {file_pss:,.0f} MB)"
+            for rss, pss, file_rss, file_pss in sizes
+        )
 
     def __enter__(self) -> Server:
         return self
@@ -111,6 +118,22 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def mapped_files_mb(pid: int) -> tuple[float, float]:
+    """RSS and PSS of the process's mappings of a version's arrays and index (.npy, .faiss):
+    PSS at half the RSS with two workers means each page is shared by both."""
+    rss = pss = 0.0
+    current = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        if not line[:1].isupper() or line.split()[0].count("-") == 1:  # a mapping's header
+            fields = line.split()
+            current = len(fields) >= 6 and fields[-1].endswith((".npy", ".faiss"))
+        elif current and line.startswith("Rss:"):
+            rss += int(line.split()[1]) / 1024
+        elif current and line.startswith("Pss:"):
+            pss += int(line.split()[1]) / 1024
+    return rss, pss
 
 
 def memory_mb(pid: int, field: str, source: str = "smaps_rollup") -> float:
