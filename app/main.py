@@ -52,7 +52,7 @@ def freeze_startup_objects() -> None:
 def limit_tensorflow(threads: int) -> None:
     """Hold TensorFlow to `threads` threads per op and between ops (0: its default, one per
     core), for several workers sharing the cores. With one worker on 2 cores, TensorFlow's
-    default did better than one thread (bench/README.md, "/predict batching"). Only possible
+    default did better than one thread (bench/README.md, "Serving at the limit"). Only possible
     before TensorFlow starts its runtime: later (another app in the same process, as in the
     tests) the setting it already has stays."""
     if threads <= 0:

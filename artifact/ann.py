@@ -147,7 +147,7 @@ def load(path: Path, items: int, factors: int, nprobe: int) -> Any:
     lists = None if ivf.invlists is None else faiss.downcast_InvertedLists(ivf.invlists)
     if isinstance(lists, faiss.OnDiskInvertedLists):
         # Mapped lists start 32 threads on every search to fault their pages in: 0.93 ms a
-        # query against 0.07 ms without, on 1M items (bench/README.md, "Large catalogues").
+        # query against 0.07 ms without, on 1M items (bench/README.md, "Serving at the limit").
         # A served index's pages stay resident once touched.
         lists.prefetch_nthread = 0
     ivf.nprobe = nprobe
