@@ -24,6 +24,7 @@ from artifact.topn import top_n
 
 if TYPE_CHECKING:
     from app.events.live import LiveState
+    from app.ranking.filters import ItemFilter
     from app.ranking.recommend import Recommendation
     from app.serving.loader import LoadedVersion
 
@@ -33,18 +34,19 @@ def approximate(
     live: LiveState,
     user_id: str,
     n: int,
-    exclude: np.ndarray | None,
-    allowed: np.ndarray | None,
+    exclude_seen: bool,
+    where: ItemFilter | None,
 ) -> Recommendation | None:
     """The user's `n` best rows through the index, or None where the exact path must answer
-    (see the module docstring). `exclude`: rows never to return; `allowed`: the filter's mask
-    over every row (catalogue, then new items)."""
-    from app.ranking.recommend import Recommendation, UserScores
+    (see the module docstring); seen items and `where` as `recommend` applies them."""
+    from app.ranking.recommend import Recommendation, UserScores, allowed_by, exclusions
 
     row = live.base_row(user_id)
     if row is None or live.folded_of(user_id) is not None or loaded.item_item is not None:
         return None
     vectors, new = loaded.vectors, live.new_items
+    exclude = exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    allowed = allowed_by(loaded, live, where, new)
     query = vectors.user_factors[row]
     k = ann.fetch_size(n, 0 if exclude is None else len(exclude))
     rows = ann.search(loaded.ann, query, min(k, loaded.n_items))

@@ -87,7 +87,7 @@ def user_scores(
     vectors = _vectors(loaded, by_rating)
     scores = score(vectors.user_factors[row], vectors.item_factors, vectors.item_bias)
     scores = _with_new_items(scores, vectors.user_factors[row], new, by_rating)
-    rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    rated = exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
     query = vectors.user_factors[row]
     mixed = None
@@ -123,14 +123,7 @@ def recommend(
     wide = n if diversity <= 0 else candidates(n)
     ranked = None
     if loaded.ann is not None and not by_rating:  # a large catalogue: its index first
-        new, row = live.new_items, live.base_row(user_id)
-        exclude = (
-            _exclusions(loaded, live, user_id, row, new)
-            if exclude_seen and row is not None
-            else None
-        )
-        allowed = allowed_by(loaded, live, where, new)
-        ranked = approximate(loaded, live, user_id, wide, exclude, allowed)
+        ranked = approximate(loaded, live, user_id, wide, exclude_seen, where)
     if ranked is None:
         mine = user_scores(loaded, live, user_id, exclude_seen, by_rating, fallback)
         ranked = _ranked(mine, wide, allowed_by(loaded, live, where, mine.new))
@@ -183,7 +176,7 @@ def recommend_many(
             for k, (i, _) in enumerate(block):
                 scores[k] = blended(loaded, live, user_ids[i], scores[k])[0]
         exclude = (
-            [_exclusions(loaded, live, user_ids[i], r, new) for i, r in block]
+            [exclusions(loaded, live, user_ids[i], r, new) for i, r in block]
             if exclude_seen
             else None
         )
@@ -236,7 +229,7 @@ def _folded(
 ) -> UserScores:
     """Scores from the user's folded-in vectors: the default ranking vector plus the popularity
     blend (new users), or with `by_rating` the rating factors, scored as a rating."""
-    rated = _exclusions(loaded, live, user_id, row, new) if exclude_seen else None
+    rated = exclusions(loaded, live, user_id, row, new) if exclude_seen else None
     if by_rating and folded.rating is not None:
         vectors = loaded.rating_vectors
         p, bias = folded.rating
@@ -312,7 +305,7 @@ def _with_new_items(
     return np.concatenate([scores, extra.astype(scores.dtype)], axis=-1)
 
 
-def _exclusions(
+def exclusions(
     loaded: LoadedVersion,
     live: LiveState,
     user_id: str,
