@@ -170,7 +170,7 @@ class ObservabilityMiddleware:
     """Gives every request an id (the caller's `X-Request-ID` when it is a safe token, else a new
     one), echoes it as a response header, counts and times the request by route template (never
     by raw path: unknown paths count as "unmatched", so label values stay bounded) and, with
-    `log_requests`, writes one JSON line per request to the `app.access` logger."""
+    an `access` log, writes one JSON line per request to the `app.access` logger (in batches)."""
 
     def __init__(
         self, app: ASGIApp, metrics: Metrics, access: AccessLog | None, drain: Drain | None = None

@@ -27,12 +27,20 @@ class ControlFile:
         self.path = path
 
     def read(self) -> Choice | None:
-        """The persisted choice; None when no admin has chosen (or the file is unreadable,
-        which is logged by the caller's poll and leaves the worker as it is)."""
+        """The persisted choice; None when no admin has chosen.
+
+        Raises:
+            ValueError: the file is not such a choice (the message names it).
+            OSError: it cannot be read.
+        """
         try:
             raw = json.loads(self.path.read_text())
         except FileNotFoundError:
             return None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{self.path}: not JSON ({err})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{self.path}: expected a JSON object")
         pinned = raw.get("pinned")
         reloads = raw.get("reloads", 0)
         if not (pinned is None or (isinstance(pinned, int) and pinned >= 1)):

@@ -46,7 +46,11 @@ class VersionOwner:
         # What admins chose, shared by every worker (app.serving.control): an admin's pin
         # overrides RECSYS_MODEL_VERSION until a reload removes it.
         self.control = ControlFile(settings.data_dir / "admin" / f"{settings.model_name}.json")
-        choice = self.control.read()
+        try:
+            choice = self.control.read()
+        except (OSError, ValueError) as err:  # a broken file must not keep the service down
+            log.error("ignoring the admin's choice: %s", err)
+            choice = None
         self.pinned: int | None = settings.model_version
         self.reloads = 0
         if choice is not None:
@@ -81,8 +85,12 @@ class VersionOwner:
             self.poller = periodic.every(self.settings.poll_seconds, self.poll, "version check")
 
     async def poll(self) -> None:
-        """Follow what an admin chose on any worker, then look for a newer version."""
-        await self.follow_admin()
+        """Follow what an admin chose on any worker, then look for a newer version (even when
+        the first step failed: a broken choice must not hold back new versions)."""
+        try:
+            await self.follow_admin()
+        except (OSError, ValueError, VersionRefused) as err:
+            log.error("could not follow the admin's choice, trying again next poll: %s", err)
         await self.swap_to_newest()
 
     async def follow_admin(self) -> None:

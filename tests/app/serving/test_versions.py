@@ -252,3 +252,18 @@ def test_without_a_loadable_version_it_waits_or_exits_as_configured(models_dir, 
     with make_client(models_dir=root, model_name=MODEL_NAME) as c:  # the default: stay up
         assert c.get("/health").status_code == 200
         assert c.get("/ready").status_code == 503
+
+
+def test_a_broken_admin_choice_is_ignored_and_a_pin_is_persisted_for_other_workers(
+    two_versions, tmp_path
+):
+    control = tmp_path / "data" / "admin" / f"{MODEL_NAME}.json"
+    control.parent.mkdir(parents=True)
+    control.write_text("{not json")
+    with admin(two_versions, admin_token="s3cret", data_dir=tmp_path / "data") as c:
+        assert c.get("/models").json()["version"] == 2  # started, newest, choice ignored
+        pinned = c.post("/admin/models/1", headers={"Authorization": "Bearer s3cret"})
+        assert pinned.status_code == 200
+    assert json.loads(control.read_text()) == {"pinned": 1, "reloads": 0}
+    with admin(two_versions, data_dir=tmp_path / "data") as c:  # another worker, later
+        assert c.get("/models").json()["version"] == 1
