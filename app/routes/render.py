@@ -116,10 +116,11 @@ def model_ref(version: LoadedVersion) -> dict[str, Any]:
 
 
 def json_bytes(body: bytes) -> Response:
+    """Already-serialised JSON as a Response (FastAPI skips response-model validation)."""
     return Response(body, media_type="application/json")
 
 
 def json_response(content: dict[str, Any]) -> Response:
     """Serialised by orjson straight to bytes; FastAPI skips response-model validation for a
     Response, which is the point: the content is built above from the served arrays."""
-    return Response(orjson.dumps(content), media_type="application/json")
+    return json_bytes(orjson.dumps(content))
