@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from app.http import metrics_files
+from app import metrics_files
 from app.settings import Settings
 
 
@@ -37,7 +37,7 @@ def serve(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     if settings.workers > 1 or settings.metrics_dir is not None:
         # Before any worker imports prometheus_client: every worker then writes its values to
-        # files there and a scrape of any worker sums them (app.http.metrics_files).
+        # files there and a scrape of any worker sums them (app.metrics_files).
         metrics_files.prepare(
             settings.metrics_dir or Path(tempfile.mkdtemp(prefix="recsys-metrics-"))
         )

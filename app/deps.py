@@ -12,6 +12,8 @@ from fastapi import Request
 
 from app.auth import require_bearer
 from app.errors import ModelNotReady
+from app.events.live import LiveVersion
+from app.events.view import VersionView
 from app.serving.loader import LoadedVersion
 from app.serving.versions import ServedVersion
 from app.state import ServiceState
@@ -22,8 +24,9 @@ def service_of(request: Request) -> ServiceState:
     return service
 
 
-def served(request: Request) -> ServedVersion:
-    """The served version and its batcher; 503 (ModelNotReady) while there is none."""
+def served(request: Request) -> ServedVersion[LiveVersion]:
+    """The served version, its batcher and its live state; 503 (ModelNotReady) while there is
+    none."""
     current = service_of(request).versions.served
     if current is None:
         raise ModelNotReady("no model loaded yet; see the service log for why")
@@ -32,6 +35,11 @@ def served(request: Request) -> ServedVersion:
 
 def loaded(request: Request) -> LoadedVersion:
     return served(request).loaded
+
+
+def view(request: Request) -> VersionView:
+    """The served version's live state (its `loaded` is the served version)."""
+    return served(request).live.view
 
 
 def writable(request: Request) -> None:

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from app.errors import install_error_handlers
+from app.fast_recommend import FastRecommend
 from app.http.body_limit import BodyLimitMiddleware
 from app.http.observability import ObservabilityMiddleware
 from app.http.openapi import install_openapi_with_limits
@@ -32,7 +33,6 @@ from app.routes import (
     users,
     web,
 )
-from app.routes.recommend_asgi import FastRecommend
 from app.routes.web import STATIC
 from app.settings import Settings
 from app.state import ServiceState
@@ -81,8 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with threadpool_limits(limits=settings.blas_threads):  # BLAS, and faiss's OpenMP
             limit_tensorflow(settings.tf_threads)
-            await service.versions.start()
-            await service.events.start()
+            await service.events.open()
+            await service.versions.start()  # builds the served version's live state
+            service.events.start_polling()
             freeze_startup_objects()
             service.drain.install()
             try:

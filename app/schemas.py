@@ -70,6 +70,11 @@ class PredictRequest(BaseModel):
 
 
 Source = Literal["model", "fold_in", "popular"]
+FoldIn = Literal["pending"]
+FOLD_IN_DESCRIPTION = (
+    "present only while the user's live ratings are not yet folded in against the answering "
+    "version (just after a swap): they were ranked from their trained vectors or popularity"
+)
 SOURCE_DESCRIPTION = (
     "what ranked the items: 'model' (the user's trained vectors), 'fold_in' (vectors solved from "
     "ratings the version never saw) or 'popular' (the most-rated items, for a user without "
@@ -89,6 +94,11 @@ class PredictResponse(BaseModel):
     )
     intervals_unavailable: str | None = Field(
         None, description="why no intervals came back although asked for (e.g. an MLP model)"
+    )
+    fold_in_pending: list[str] | None = Field(
+        None,
+        description="users whose live ratings are not yet folded in against this version (just "
+        "after a swap): their pairs were predicted as if it had none of them",
     )
     model: ModelRef
 
@@ -130,6 +140,7 @@ class RecommendResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
+    fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
     explanation: Explanation | None = Field(None, description="with explain: how it was made")
     warnings: list[str] | None = Field(
         None, description="what in the filters no item can pass (a genre no item has, ...)"
@@ -202,6 +213,7 @@ class RankResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem] = Field(description="the given items, best first")
     source: Source = Field(description=SOURCE_DESCRIPTION)
+    fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
     explanation: Explanation | None = Field(None, description="with explain: how it was made")
     model: ModelRef
 
@@ -269,6 +281,7 @@ class UserRecommendations(BaseModel):
     user_id: str
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
+    fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
 
 
 class RecommendBatchResponse(BaseModel):
@@ -309,8 +322,15 @@ class Health(BaseModel):
 class StoreStatus(BaseModel):
     status: Literal["ok", "unavailable"]
     url: str = Field(description="the store, without password (SQLite: the file's name)")
+    id: str | None = Field(None, description="the store's identity (a UUID kept for its life)")
     applied_through: int = Field(description="the newest event-log id this worker has applied")
     error: str | None = Field(None, description="why it is unavailable")
+
+
+class FoldInProgress(BaseModel):
+    version: int
+    pending: int = Field(description="users with live ratings not yet folded in")
+    folded: int = Field(description="users folded in against this version")
 
 
 class Readiness(BaseModel):
@@ -322,6 +342,11 @@ class Readiness(BaseModel):
     refused: dict[str, str] = Field(
         default_factory=dict,
         description="version -> why it was refused (the file, relative to RECSYS_MODELS_DIR)",
+    )
+    fold_in: list[FoldInProgress] = Field(
+        default_factory=list,
+        description="per served version, how far folding its users' live ratings in got (after "
+        "a start or a swap, users still pending are answered from trained vectors or popularity)",
     )
 
 

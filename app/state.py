@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.events.live import LiveVersion
 from app.events.service import EventService
 from app.http.drain import Drain
-from app.http.observability import AccessLog, Metrics
+from app.http.observability import AccessLog
+from app.metrics import Metrics
 from app.serving.versions import VersionOwner
 from app.settings import Settings
 
@@ -22,14 +24,14 @@ class ServiceState:
     settings: Settings
     metrics: Metrics
     drain: Drain
-    versions: VersionOwner
+    versions: VersionOwner[LiveVersion]
     events: EventService
     access: AccessLog | None  # None: RECSYS_ACCESS_LOG off
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
         metrics = Metrics()
-        versions, events = VersionOwner(settings, metrics), EventService(settings, metrics)
-        versions.on_swap.append(events.live.rebase)
+        events = EventService(settings, metrics)
+        versions = VersionOwner(settings, metrics, events.serve)
         access = AccessLog() if settings.access_log else None
         return cls(settings, metrics, Drain(settings.drain_seconds), versions, events, access)

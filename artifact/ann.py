@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from artifact.errors import ArtifactError
+from artifact.topn import score, top_n_block
 
 ANN_FILE = "items.faiss"
 MIN_ITEMS = 100_000  # the smallest catalogue that gets an index by default (exact below)
@@ -176,11 +177,10 @@ def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
 def _exact_top(
     factors: np.ndarray, bias: np.ndarray | None, queries: np.ndarray, k: int
 ) -> np.ndarray:
-    """The exact top-k rows of each query (in no order), 64 queries per block."""
+    """The exact top-k rows of each query (best first), 64 queries per block, through the one
+    top-N kernel."""
     blocks = []
     for start in range(0, len(queries), 64):
-        scores = np.asarray(queries[start : start + 64], np.float32) @ factors.T
-        if bias is not None:
-            scores += bias
-        blocks.append(np.argpartition(-scores, k, axis=1)[:, :k])
+        scores = score(np.asarray(queries[start : start + 64], np.float32), factors, bias)
+        blocks += [rows for rows, _ in top_n_block(scores, k)]
     return np.vstack(blocks)

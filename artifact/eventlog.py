@@ -11,6 +11,7 @@ changes with one cursor, and gives training one query for what it learns from.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy import (
     create_engine,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 metadata = MetaData()
 
@@ -55,6 +56,52 @@ log = Table(
 )
 
 
+# The store's identity and other facts about it, one row per key (`StoreIdentity`).
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """Which log a store holds: a UUID written when the store was created (kept by migrations
+    and copied by backups), and for a store restored from a backup, the store the backup was
+    taken from and the last log id it held. The two logs agree up to that id and may part
+    after it: a version trained from the original learned at most that much of this one.
+
+    A version's manifest names the store it learned from (`EventsSpec.store_id`) and the last
+    log id it read (`through`); `learned` says how much of this store's log that is."""
+
+    id: str
+    restored_from: str | None = None
+    restored_through: int | None = None
+
+    def learned(self, store_id: str | None, through: int) -> int:
+        """The log id up to which a version that learned `through` from store `store_id`
+        learned this store's events (0: none of them)."""
+        if store_id is not None and store_id == self.id:
+            return through
+        if store_id is not None and store_id == self.restored_from:
+            return min(through, self.restored_through or 0)
+        return 0
+
+
+def read_identity(conn: Connection) -> StoreIdentity | None:
+    """The store's identity; None for a store older than identities (not yet migrated)."""
+    if not conn.dialect.has_table(conn, "store_meta"):
+        return None
+    rows = dict(conn.execute(select(store_meta.c.key, store_meta.c.value)).all())
+    if "store_id" not in rows:
+        return None
+    through = rows.get("restored_through")
+    return StoreIdentity(
+        rows["store_id"], rows.get("restored_from"), int(through) if through else None
+    )
+
+
 def engine_url(url: str) -> str:
     """`postgresql://` and `postgres://` URLs use psycopg (3); anything else as given."""
     for prefix in ("postgresql://", "postgres://"):
@@ -72,13 +119,17 @@ def public_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def read_log(url: str, batch: int = 100_000) -> Iterator[dict[str, Any]]:
-    """Every row of the store's log in id order, as plain dicts (one read-only pass, `batch`
-    rows per query).
+def read_log(
+    url: str, batch: int = 100_000
+) -> tuple[StoreIdentity | None, Iterator[dict[str, Any]]]:
+    """The store's identity, and every row of its log in id order as plain dicts (one
+    read-only pass, `batch` rows per query).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the store cannot be read (no such file, no `log`
             table, the server down); the caller names the store.
+        ValueError: the store's identity changed while it was read (a backup was restored
+            over it): the rows read would mix two logs' ids.
     """
     target = engine_url(url)
     if make_url(target).get_backend_name() == "sqlite":
@@ -87,12 +138,29 @@ def read_log(url: str, batch: int = 100_000) -> Iterator[dict[str, Any]]:
             raise FileNotFoundError(f"no event store at {url}")
     engine = create_engine(target)
     try:
+        with engine.connect() as conn:
+            identity = read_identity(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    return identity, _rows(engine, identity, batch, public_url(url))
+
+
+def _rows(
+    engine: Any, identity: StoreIdentity | None, batch: int, name: str
+) -> Iterator[dict[str, Any]]:
+    try:
         cursor = 0
         while True:
             with engine.connect() as conn:
                 rows = conn.execute(
                     select(log).where(log.c.id > cursor).order_by(log.c.id).limit(batch)
                 ).all()
+                if read_identity(conn) != identity:
+                    raise ValueError(
+                        f"event store {name}: its identity changed while it was read (a "
+                        "backup restored over it?); nothing was trained from two logs' ids"
+                    )
             for row in rows:
                 yield dict(row._mapping)
             if len(rows) < batch:

@@ -56,10 +56,13 @@ class RecommendSpec(_Frozen):
 
 class EventsSpec(_Frozen):
     """What a version learned from the service's event store (`recsys train --store`): every
-    event up to log id `through`. The service drops those from its live state when it swaps to
-    the version; later ones are folded in again against its vectors."""
+    event up to log id `through` of the store whose identity is `store_id`
+    (`artifact.eventlog.StoreIdentity`). A service on that store leaves those out of its live
+    state when it serves the version; later ones are folded in against its vectors. On any
+    other store (or with no `store_id`) nothing is taken as learned: every event applies."""
 
     store: str  # as the manifest names it: no password, no host paths
+    store_id: str | None = None
     through: int = Field(ge=0)
     ratings: int = Field(ge=0)
     forgotten: int = Field(ge=0)

@@ -49,7 +49,7 @@ def main() -> None:
     widths = {}
     for level in LEVELS:
         started = time.perf_counter()
-        ranges = np.array(intervals(loaded, live, users, items, predicted, level))
+        ranges = np.array(intervals(live, users, items, predicted, level))
         seconds = time.perf_counter() - started
         covered = (truth >= ranges[:, 0] - 1e-9) & (truth <= ranges[:, 1] + 1e-9)
         width = ranges[:, 1] - ranges[:, 0]

@@ -11,7 +11,7 @@ so every k scores the same users.
 
 Side by side:
 - popularity: the most-rated items of the training data;
-- fold-in: the service's own solvers (`app.ranking.foldin`) against the frozen version; its
+- fold-in: the service's own solvers (`app.events.solvers`) against the frozen version; its
   prior strengths and popularity weight are chosen on the validation users (grid below) and
   reported once on the test users;
 - the service: the same test users' first k ratings sent through POST /events to a running
@@ -41,7 +41,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from app.ranking.foldin import RIDGE_STRENGTH, TRUST, Folder, Trust  # noqa: E402
+from app.events.foldin import Folder  # noqa: E402
+from app.events.solvers import RIDGE_STRENGTH, TRUST, Trust  # noqa: E402
 from app.serving.loader import LoadedVersion, load_version  # noqa: E402
 from artifact.layout import list_versions  # noqa: E402
 from artifact.topn import score, top_n  # noqa: E402
@@ -129,7 +130,7 @@ def relevant_rest(user: HeldOut, k: int) -> np.ndarray:
 
 
 def folds(loaded: LoadedVersion, ridge_strength: float, softmax_strength: float):
-    """The service's own solvers for `loaded` (as `app.ranking.foldin.Folder` builds them), at
+    """The service's own solvers for `loaded` (as `app.events.foldin.Folder` builds them), at
     these prior strengths."""
     folder = Folder(loaded)
     assert folder.ridge is not None and folder.softmax is not None
@@ -260,19 +261,18 @@ def read_cost(loaded: LoadedVersion, test_users: list[HeldOut], repeats: int = 2
     """Microseconds per /recommend computation (n=10, seen excluded) for trained users and for
     folded-in ones (10 live ratings each), interleaved, one BLAS thread: what the fold-in adds
     to a read once its vectors are solved."""
-    from app.events.live import LiveState
-    from app.events.store import Change
+    from app.events.changes import Change
+    from app.events.view import VersionView
     from app.ranking.recommend import recommend
 
-    live = LiveState()
-    live.rebase(loaded)
+    live = VersionView.empty(loaded)
     changes, next_id = [], 1
     for u in test_users:
         for i in range(10):
             changes.append(Change(next_id, "rating", u.user, u.items[i], float(u.ratings[i]), i))
             next_id += 1
-    users, _ = live.apply(changes)
-    live.refold(users)
+    users, _ = live.follow(live.log.apply(changes))
+    live.refold_users(users)
     trained = list(loaded.user_index)[:100]
     folded = [u.user for u in test_users][:100]
     times = {"trained": [], "fold_in": []}
@@ -280,7 +280,7 @@ def read_cost(loaded: LoadedVersion, test_users: list[HeldOut], repeats: int = 2
         for label, pool in (("trained", trained), ("fold_in", folded)):
             user = pool[r % len(pool)]
             started = time.perf_counter_ns()
-            got = recommend(loaded, live, user, TOP)
+            got = recommend(live.user(user), TOP)
             times[label].append(time.perf_counter_ns() - started)
             assert got.source == ("model" if label == "trained" else "fold_in")
     med = {k: float(np.median(v)) / 1e3 for k, v in times.items()}

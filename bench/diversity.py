@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from app.events.live import LiveState  # noqa: E402
+from app.events.view import VersionView  # noqa: E402
 from app.ranking.recommend import recommend  # noqa: E402
 from app.serving.loader import LoadedVersion, load_version  # noqa: E402
 from bench.coldstart import RELEVANT_FROM, SEED, TOP, ndcg, train  # noqa: E402
@@ -52,7 +52,7 @@ def pairwise_distance(rows: np.ndarray, unit: np.ndarray, genres: list[set[str]]
     return float(cosine), float(jaccard)
 
 
-def held_out(description: str) -> tuple[Split, LoadedVersion, LiveState]:
+def held_out(description: str) -> tuple[Split, LoadedVersion, VersionView]:
     """The command line's data, its 80/20 split, and the default version trained on the 80%
     (reused from --work-dir when there), loaded with an empty live state."""
     parser = argparse.ArgumentParser(description=description)
@@ -63,9 +63,7 @@ def held_out(description: str) -> tuple[Split, LoadedVersion, LiveState]:
     data = load_dataset("ml-100k", args.data_dir)
     split = split_ratings(data.ratings, validation=0.0, test=0.2, seed=SEED)
     loaded = load_version(train(split.train, data.items, work, HELD_OUT_MODEL))
-    live = LiveState()
-    live.rebase(loaded)
-    return split, loaded, live
+    return split, loaded, VersionView.empty(loaded)
 
 
 def main() -> None:
@@ -85,7 +83,7 @@ def main() -> None:
         for weight in WEIGHTS:
             scores, vector_ild, genre_ild, shown = [], [], [], set()
             started = time.perf_counter()
-            lists = [recommend(loaded, live, u, TOP, diversity=weight).rows for u in users]
+            lists = [recommend(live.user(u), TOP, diversity=weight).rows for u in users]
             ms = (time.perf_counter() - started) * 1000 / len(users)
             base_ms = base_ms or ms
             for user, rows in zip(users, lists, strict=True):

@@ -245,22 +245,21 @@ def feature_cases(
 
 def compute_seconds(version_dir: Path, samples: int = 3000) -> tuple[float, dict]:
     """Mean in-process seconds of one user's top-10, one BLAS thread, random users."""
-    from app.events.live import LiveState
+    from app.events.view import VersionView
     from app.ranking.recommend import recommend
     from app.serving.loader import load_version
 
     loaded = load_version(version_dir)
-    live = LiveState()  # no live events: the path a trained user takes
-    live.rebase(loaded)
+    live = VersionView.empty(loaded)  # no live events: the path a trained user takes
     users = list(loaded.user_index)
     rng = np.random.default_rng(0)
     chosen = [users[i] for i in rng.integers(0, len(users), samples)]
     with threadpool_limits(1, "blas"):
         for user in chosen[:100]:
-            recommend(loaded, live, user, 10)
+            recommend(live.user(user), 10)
         started = time.perf_counter()
         for user in chosen:
-            recommend(loaded, live, user, 10)
+            recommend(live.user(user), 10)
         seconds = (time.perf_counter() - started) / samples
     shape = {
         "users": len(users),

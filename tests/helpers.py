@@ -81,3 +81,8 @@ def two_versions_of(models_dir: Path, root: Path) -> Path:
     manifest["version"] = 2
     manifest_path.write_text(json.dumps(manifest))
     return root
+
+
+def served_view(client: TestClient) -> Any:
+    """The live state of the version `client`'s app serves (`app.events.view.VersionView`)."""
+    return client.app.state.service.versions.served.live.view  # type: ignore[attr-defined]

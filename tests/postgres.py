@@ -33,6 +33,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.as_postgres = os.geteuid() == 0
+        self.databases = 0
         if self.as_postgres:
             shutil.chown(self.root, "postgres")
             self.root.chmod(0o700)
@@ -70,3 +71,11 @@ class PostgresServer:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/recsys"
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database on this server (a store of its own for a test)."""
+        self.databases += 1
+        name = f"recsys_{self.databases}"
+        self._run(str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                  "-U", "postgres", name)  # fmt: skip
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"

@@ -20,9 +20,8 @@ import time
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,7 +29,8 @@ from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from artifact.eventlog import engine_url, log, public_url
+from app.events.changes import Change, Item, Rating, Write, Written
+from artifact.eventlog import StoreIdentity, engine_url, log, public_url, read_identity
 
 logger = logging.getLogger("app.events")
 
@@ -41,54 +41,6 @@ CHUNK_ROWS = 2000
 
 class StoreError(Exception):
     """The store could not be reached or refused a write; the message names the store."""
-
-
-@dataclass(frozen=True)
-class Rating:
-    """One rating as a caller sent it (checked), before the store gives it an id."""
-
-    user_id: str
-    item_id: str
-    rating: float
-    ts: int
-    event_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Item:
-    item_id: str
-    title: str | None = None
-    genres: list[str] = field(default_factory=list)
-    year: int | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """One row of the log as it was stored."""
-
-    id: int
-    kind: Literal["rating", "item", "forget"]
-    user_id: str | None = None
-    item_id: str | None = None
-    rating: float | None = None
-    ts: int = 0
-    title: str | None = None
-    genres: list[str] = field(default_factory=list)
-    year: int | None = None
-
-
-# What the writer thread takes: ratings of one request, an item to register, a user to forget.
-Write = list[Rating] | Item | str
-
-
-@dataclass(frozen=True)
-class Written:
-    """What one write stored: the new rows (in log order) and, for ratings, how many were
-    duplicates of an event id already stored (or repeated in the same batch)."""
-
-    changes: list[Change]
-    duplicates: int = 0
-    deleted: int = 0  # a forget: the user's rating rows deleted
 
 
 class EventStore:
@@ -103,14 +55,15 @@ class EventStore:
         self.public_url = public_url(self.url)
         self.synchronous = sqlite_synchronous
         self.engine: Engine | None = None
+        self.identity: StoreIdentity | None = None  # read at `open`
 
     @property
     def dialect(self) -> str:
         return make_url(self.url).get_backend_name()
 
-    def open(self) -> None:
-        """Connect and bring the schema to the newest revision (creating the SQLite file and
-        its directory if needed).
+    def open(self) -> StoreIdentity:
+        """Connect, bring the schema to the newest revision (creating the SQLite file and its
+        directory if needed) and read the store's identity.
 
         Raises:
             StoreError: the database cannot be reached or migrated.
@@ -128,11 +81,15 @@ class EventStore:
                 config.set_main_option("script_location", str(MIGRATIONS))
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
+                identity = read_identity(conn)
         except (SQLAlchemyError, OSError) as err:
             raise StoreError(
                 f"event store {self.public_url}: cannot open ({_reason(err)})"
             ) from None
-        self.engine = engine
+        if identity is None:  # the migrations write it: a store they did not reach
+            raise StoreError(f"event store {self.public_url}: no identity after migrating")
+        self.engine, self.identity = engine, identity
+        return identity
 
     def close(self) -> None:
         if self.engine is not None:
@@ -291,6 +248,20 @@ class EventStore:
                 rows += conn.execute(select(log).where(log.c.id.in_(chunk))).all()
         changes = sorted((_change(row._mapping) for row in rows), key=lambda c: c.id)
         return changes, (ids[-1] if ids else cursor)
+
+    def items_through(self, floor: int) -> list[Change]:
+        """The item rows with an id up to `floor`, in id order (registered items count however
+        old they are; see `app.events.applied.AppliedLog.register`).
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        engine = self._engine()
+        with self._reaching(engine), engine.connect() as conn:
+            rows = conn.execute(
+                select(log).where((log.c.kind == "item") & (log.c.id <= floor)).order_by(log.c.id)
+            ).all()
+        return [_change(row._mapping) for row in rows]
 
     def _engine(self) -> Engine:
         if self.engine is None:

@@ -16,7 +16,9 @@ from app.serving.versions import VersionOwner
 from app.settings import Settings
 
 
-def install_openapi_with_limits(app: FastAPI, settings: Settings, versions: VersionOwner) -> None:
+def install_openapi_with_limits(
+    app: FastAPI, settings: Settings, versions: VersionOwner[Any]
+) -> None:
     generate = app.openapi  # FastAPI's own generator; it caches in app.openapi_schema
 
     def openapi() -> dict[str, Any]:
@@ -30,7 +32,7 @@ def install_openapi_with_limits(app: FastAPI, settings: Settings, versions: Vers
     versions.on_swap.append(lambda _: setattr(app, "openapi_schema", None))
 
 
-def _add_rating_scale(schema: dict[str, Any], versions: VersionOwner) -> None:
+def _add_rating_scale(schema: dict[str, Any], versions: VersionOwner[Any]) -> None:
     if versions.served is None:
         return
     low, high = versions.served.loaded.manifest.rating_range

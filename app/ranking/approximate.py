@@ -15,38 +15,26 @@ and versions with item-item weights (small catalogues only) stay exact.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from app.events.user import UserView
+from app.ranking.filters import ItemFilter, allowed_by
+from app.ranking.types import Recommendation, UserScores
 from artifact import ann
 from artifact.topn import top_n
 
-if TYPE_CHECKING:
-    from app.events.live import LiveState
-    from app.ranking.filters import ItemFilter
-    from app.ranking.recommend import Recommendation
-    from app.serving.loader import LoadedVersion
-
 
 def approximate(
-    loaded: LoadedVersion,
-    live: LiveState,
-    user_id: str,
-    n: int,
-    exclude_seen: bool,
-    where: ItemFilter | None,
+    user: UserView, n: int, exclude_seen: bool, where: ItemFilter | None
 ) -> Recommendation | None:
     """The user's `n` best rows through the index, or None where the exact path must answer
     (see the module docstring); seen items and `where` as `recommend` applies them."""
-    from app.ranking.recommend import Recommendation, UserScores, allowed_by, exclusions
-
-    row = live.base_row(user_id)
-    if row is None or live.folded_of(user_id) is not None or loaded.item_item is not None:
+    loaded, row, new = user.loaded, user.row, user.new
+    if row is None or user.folded is not None or loaded.item_item is not None:
         return None
-    vectors, new = loaded.vectors, live.new_items
-    exclude = exclusions(loaded, live, user_id, row, new) if exclude_seen else None
-    allowed = allowed_by(loaded, live, where, new)
+    vectors = loaded.vectors
+    exclude = user.exclusions() if exclude_seen else None
+    allowed = allowed_by(user.view, where, new)
     query = vectors.user_factors[row]
     k = ann.fetch_size(n, 0 if exclude is None else len(exclude))
     rows = ann.search(loaded.ann, query, min(k, loaded.n_items))
@@ -69,4 +57,6 @@ def approximate(
     offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
     # `scores` here are the candidates' only; explanations read the query and the vectors.
     mine = UserScores(scores, offset, "model", exclude, new, query)
-    return Recommendation(rows[at], top + offset if offset else top, "model", new, mine)
+    return Recommendation(
+        rows[at], top + offset if offset else top, "model", new, mine, user.pending
+    )

@@ -14,36 +14,20 @@ their item-item score is 0 (standardised like the catalogue's), their vectors' s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from app.events.live import LiveState
-from app.serving.loader import LoadedVersion
+from app.events.user import UserView
+from app.ranking.types import Blend
 
 
-@dataclass(frozen=True)
-class Blend:
-    """How one user's scores were blended (for explanations)."""
-
-    weight: float
-    rated: np.ndarray  # catalogue rows of the user's rating row
-    ratings: np.ndarray  # their values
-    item_mean: float  # of x_u B over the catalogue
-    item_sd: float
-    dot_mean: float  # of the vectors' score over the catalogue
-    dot_sd: float
-
-
-def blended(
-    loaded: LoadedVersion, live: LiveState, user_id: str, dot: np.ndarray
-) -> tuple[np.ndarray, Blend]:
+def blended(user: UserView, dot: np.ndarray) -> tuple[np.ndarray, Blend]:
     """The blend of `dot` (the vectors' scores: the catalogue's, then new items') with the
     user's item-item scores."""
+    loaded = user.loaded
     weights, spec = loaded.item_item, loaded.manifest.item_item
     assert weights is not None and spec is not None
     n = loaded.n_items
-    rows, ratings = live.rating_row(user_id)  # catalogue rows: weights exist for those alone
+    rows, ratings = user.rating_row(new_items=False)  # weights exist for catalogue rows alone
     item_item = ratings.astype(np.float32) @ weights[rows] if len(rows) else np.zeros(n, np.float32)
     catalogue = dot[:n]
     item_mean, item_sd = _moments(item_item)

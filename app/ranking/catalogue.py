@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.events.live import LiveState
-from app.serving.loader import LoadedVersion
+from app.events.view import VersionView
 
 
-def describe(loaded: LoadedVersion, live: LiveState, item_id: str) -> dict[str, Any] | None:
+def describe(view: VersionView, item_id: str) -> dict[str, Any] | None:
     """One item's card, or None when neither the version nor PUT /items knows it."""
-    new = live.new_items
-    row = live.item_row(item_id, new)
-    registered = live.items.get(item_id)
+    loaded, new = view.loaded, view.new_items
+    row = view.item_row(item_id, new)
+    registered = view.log.items.get(item_id)
     if row is None and registered is None:
         return None
     title, genres, year = None, [], None
@@ -30,29 +29,29 @@ def describe(loaded: LoadedVersion, live: LiveState, item_id: str) -> dict[str, 
         "title": title,
         "genres": genres,
         "year": year,
-        "raters": _raters(loaded, live, item_id, row),
+        "raters": _raters(view, item_id, row),
         "in_model": item_id in loaded.item_index,
     }
 
 
-def search(loaded: LoadedVersion, live: LiveState, text: str, n: int) -> list[dict[str, Any]]:
+def search(view: VersionView, text: str, n: int) -> list[dict[str, Any]]:
     """Up to `n` items whose title contains `text` (case-insensitive), most raters first, equal
     counts by title."""
-    wanted = text.casefold()
+    loaded, wanted = view.loaded, text.casefold()
     ids = set()
     titles = loaded.titles or []
     for row, title in enumerate(titles):
         if title and wanted in title.casefold():
             ids.add(loaded.item_ids[row])
-    for item, registered in list(live.items.items()):
+    for item, registered in list(view.log.items.items()):
         if registered.title and wanted in registered.title.casefold():
             ids.add(item)
-    cards = [card for item in ids if (card := describe(loaded, live, item)) is not None]
+    cards = [card for item in ids if (card := describe(view, item)) is not None]
     cards.sort(key=lambda c: (-c["raters"], c["title"] or "", c["item_id"]))
     return cards[:n]
 
 
-def _raters(loaded: LoadedVersion, live: LiveState, item_id: str, row: int | None) -> int:
-    if row is not None and row < loaded.n_items and len(live.popularity) == loaded.n_items:
-        return int(live.popularity[row])
-    return len(live.raters.get(item_id, {}))
+def _raters(view: VersionView, item_id: str, row: int | None) -> int:
+    if row is not None and row < view.loaded.n_items:
+        return int(view.popularity[row])
+    return len(view.raters.get(item_id, {}))

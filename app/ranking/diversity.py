@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.events.live import NewItems
+from app.events.foldin import NewItems
 from app.serving.loader import LoadedVersion
 
 # Candidates re-ranked per list: enough that a diverse top-n can leave the head, few enough

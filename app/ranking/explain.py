@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.events.live import LiveState, NewItems
-from app.ranking.blend import Blend
-from app.ranking.recommend import UserScores
+from app.events.foldin import NewItems
+from app.events.user import UserView
+from app.ranking.types import Blend, UserScores
 from app.serving.loader import LoadedVersion
 
 BECAUSE = 3  # rated items named per recommended item
@@ -61,9 +61,7 @@ class Explained:
 
 
 def explain(
-    loaded: LoadedVersion,
-    live: LiveState,
-    user_id: str,
+    user: UserView,
     mine: UserScores,
     rows: np.ndarray,
     shown: np.ndarray,
@@ -74,10 +72,11 @@ def explain(
     if mine.query is None:  # popularity: the item's raters are its whole score
         return [Explained([], 0.0, 0.0, float(s), 0.0) for s in shown.tolist()]
     new = mine.new
-    rated, ratings = live.rating_row(user_id, new)
+    loaded = user.loaded
+    rated, ratings = user.rating_row()
     p = np.asarray(mine.query, np.float64)
     targets = _item_vectors(loaded, new, rows, mine.by_rating)
-    own = _item_terms(loaded, live, new, rows, mine)
+    own = _item_terms(user, new, rows, mine)
     parts = np.zeros((len(rated), len(rows)))  # (rated, rows)
     unattributed = targets @ p
     if len(rated):
@@ -87,9 +86,9 @@ def explain(
         weights = sources @ np.linalg.solve(gram + ridge * np.eye(len(gram)), p)
         parts = weights[:, None] * (sources @ targets.T)
         unattributed = targets @ (p - sources.T @ weights)
-    user = np.full(len(rows), shown_offset)
+    offset = np.full(len(rows), shown_offset)
     if mine.blend is not None:
-        parts, unattributed, own, user = _blended(
+        parts, unattributed, own, offset = _blended(
             loaded, mine.blend, rated, rows, parts, unattributed, own
         )
     # The three largest parts of every row at once (stable: equal parts by rated order), then
@@ -108,7 +107,7 @@ def explain(
                 totals[c],
                 float(unattributed[c]),
                 float(own[c]),
-                float(user[c]),
+                float(offset[c]),
             )
         )
     return out
@@ -162,13 +161,13 @@ def _item_vectors(
 
 
 def _item_terms(
-    loaded: LoadedVersion,
-    live: LiveState,
+    user: UserView,
     new: NewItems | None,
     rows: np.ndarray,
     mine: UserScores,
 ) -> np.ndarray:
     """Each row's own term: its bias, plus a new user's popularity blend."""
+    loaded = user.loaded
     vectors = loaded.rating_vectors if mine.by_rating else loaded.vectors
     n = loaded.n_items
     inside = rows < n
@@ -176,7 +175,7 @@ def _item_terms(
     if vectors.item_bias is not None:
         out[inside] = vectors.item_bias[rows[inside]]
     if mine.popularity:
-        out[inside] += mine.popularity * live.log_popularity[rows[inside]]
+        out[inside] += mine.popularity * user.view.log_popularity[rows[inside]]
     if new is not None and not inside.all():
         at = rows[~inside] - n
         bias = new.rating_bias if mine.by_rating else new.bias

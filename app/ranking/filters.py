@@ -3,80 +3,21 @@ ranking scores: the catalogue's, then the folded-in new items'. The top-N kernel
 outside the mask to -inf inside its one scoring pass, so n items come back whenever n pass, with
 no over-fetching, and a filtered-out item never comes back.
 
-Genres and years come from the served version's item metadata (`items.json`: MovieLens genres,
-the release year), overridden by what `PUT /items` registered since: `ItemAttributes` keeps them
-per catalogue row. Genre names match case-insensitively; an item of unknown year passes no year
-bound.
+Genres and years come from the served version's item metadata, overridden by what `PUT /items`
+registered since (`app.events.attributes`). Genre names match case-insensitively; an item of
+unknown year passes no year bound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from app.serving.loader import LoadedVersion
-from artifact.files import title_year
-
-if TYPE_CHECKING:
-    from app.events.live import NewItems
-
-
-class Described(Protocol):
-    """What a registered item says about itself (`app.events.store.Item`)."""
-
-    @property
-    def title(self) -> str | None: ...
-
-    @property
-    def genres(self) -> list[str]: ...
-
-    @property
-    def year(self) -> int | None: ...
-
-
-class ItemAttributes:
-    """Genre membership and release year per catalogue row of one served version."""
-
-    def __init__(self, loaded: LoadedVersion) -> None:
-        n = loaded.n_items
-        self.n_items = n
-        self.years = np.full(n, np.nan, np.float32)
-        if loaded.years is not None:
-            known = [(r, y) for r, y in enumerate(loaded.years) if y is not None]
-            if known:
-                rows, years = zip(*known, strict=True)
-                self.years[list(rows)] = years
-        self.columns: dict[str, np.ndarray] = {}  # lower-cased genre -> (n_items,) bool
-        self.names: dict[str, str] = {}  # lower-cased genre -> as first spelled
-        for row, genres in enumerate(loaded.genres or []):
-            for genre in genres:
-                self._column(genre)[row] = True
-
-    def register(self, row: int | None, item: Described) -> None:
-        """What PUT /items said about an item: its genres and year (or the year its title ends
-        with) replace the version's for a catalogue row; its genres become known names either
-        way."""
-        for genre in item.genres:
-            self._column(genre)
-        if row is None:
-            return
-        for column in self.columns.values():
-            column[row] = False
-        for genre in item.genres:
-            self.columns[genre.lower()][row] = True
-        year = item.year if item.year is not None else title_year(item.title)
-        self.years[row] = np.nan if year is None else year
-
-    def _column(self, genre: str) -> np.ndarray:
-        key = genre.lower()
-        column = self.columns.get(key)
-        if column is None:
-            column = self.columns[key] = np.zeros(self.n_items, bool)
-            self.names[key] = genre
-        return column
+from app.events.attributes import Described, ItemAttributes
+from app.events.foldin import NewItems
+from app.events.view import VersionView
 
 
 @dataclass(frozen=True)
@@ -191,3 +132,13 @@ class ItemFilter:
             if item is not None and any(g.lower() in wanted for g in item.genres):
                 out[attributes.n_items + j] = True
         return out
+
+
+def allowed_by(
+    view: VersionView, where: ItemFilter | None, new: NewItems | None
+) -> np.ndarray | None:
+    """The mask `where` asks for over `view`'s rows (and the new items `new`); None for no
+    filter."""
+    if not where:
+        return None
+    return where.allowed(view.attributes, view.loaded.item_index, new, view.log.items)

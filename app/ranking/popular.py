@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from app.events.live import LiveState, NewItems
-from app.ranking.filters import ItemFilter
-from app.ranking.recommend import Recommendation, allowed_by, popularity
-from app.serving.loader import LoadedVersion
+from app.events.foldin import NewItems
+from app.events.view import VersionView
+from app.ranking.filters import ItemFilter, allowed_by
+from app.ranking.recommend import popularity
+from app.ranking.types import Recommendation
 from artifact.seen import SeenItems
 from artifact.topn import top_n
 
@@ -34,11 +35,7 @@ class Window:
 
 
 def popular(
-    loaded: LoadedVersion,
-    live: LiveState,
-    n: int,
-    where: ItemFilter | None = None,
-    window: int | None = None,
+    view: VersionView, n: int, where: ItemFilter | None = None, window: int | None = None
 ) -> tuple[Recommendation, Window | None]:
     """The `n` most-rated items that `where` lets through (scores: raters), and with `window`
     (seconds) only ratings from that long before the newest one.
@@ -46,19 +43,20 @@ def popular(
     Raises:
         NoTimestamps: a window on a version without rating times.
     """
-    new = live.new_items
+    loaded, new = view.loaded, view.new_items
     span = None
     if window is None:
-        counts = popularity(live, new)
+        counts = popularity(view, new)
     else:
         seen = loaded.seen
         if seen.timestamps is None:
             raise NoTimestamps(f"version {loaded.version} has no rating times to count a window")
-        times = (r[1] for mine in list(live.ratings.values()) for r in list(mine.values()))
+        live = _live_ratings(view)
+        times = (r[1] for mine in live.values() for r in mine.values())
         newest = max(_newest(seen), max(times, default=0))
         span = Window(newest - window, newest)
-        counts = _window_counts(loaded, live, span.start, new)
-    rows, top = top_n(counts, n, None, allowed_by(loaded, live, where, new))
+        counts = _window_counts(view, live, span.start, new)
+    rows, top = top_n(counts, n, None, allowed_by(view, where, new))
     return Recommendation(rows, top, "popular", new), span
 
 
@@ -104,11 +102,20 @@ def _trained_counts(seen: SeenItems, n_items: int, start: int) -> np.ndarray:
     return counts
 
 
+def _live_ratings(view: VersionView) -> dict[str, dict[str, tuple[float, int, int]]]:
+    """Every user's ratings the version did not learn."""
+    return {user: mine for user in list(view.log.ratings) if (mine := view.live_ratings(user))}
+
+
 def _window_counts(
-    loaded: LoadedVersion, live: LiveState, start: int, new: NewItems | None
+    view: VersionView,
+    live: dict[str, dict[str, tuple[float, int, int]]],
+    start: int,
+    new: NewItems | None,
 ) -> np.ndarray:
     """Raters per row in the window: training ratings (less forgotten users'), then live ones,
     each (user, item) pair counted once at its latest time."""
+    loaded = view.loaded
     seen = loaded.seen
     assert seen.timestamps is not None
     counts = np.concatenate(
@@ -117,17 +124,17 @@ def _window_counts(
             np.zeros(0 if new is None else len(new.ids), np.float32),
         ]
     )
-    for user in live.forgotten:
+    for user, at in list(view.log.forgotten.items()):
         row = loaded.user_index.get(user)
-        if row is not None:
+        if row is not None and at > view.learned:
             lo, hi = seen.indptr[row], seen.indptr[row + 1]
             counts[seen.indices[lo:hi][seen.timestamps[lo:hi] >= start]] -= 1
-    for user, mine in list(live.ratings.items()):
-        base = live.base_row(user)
-        for item, (_, ts, _) in list(mine.items()):
+    for user, mine in live.items():
+        base = view.base_row(user)
+        for item, (_, ts, _) in mine.items():
             if ts < start:
                 continue
-            col = live.item_row(item, new)
+            col = view.item_row(item, new)
             if col is None or col >= len(counts):
                 continue
             if base is not None and _rated_in_window(seen, base, col, start):

@@ -7,31 +7,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.events.live import LiveState
-from app.serving.loader import LoadedVersion
+from app.events.view import VersionView
 
 
 def with_fold_in(
-    loaded: LoadedVersion,
-    live: LiveState,
+    view: VersionView,
     user_ids: list[str],
     item_ids: list[str],
     predicted: np.ndarray,
-) -> tuple[np.ndarray, list[str]]:
+) -> tuple[np.ndarray, list[str], list[str]]:
     """`predicted` (the SavedModel's ratings for the pairs) with every pair that has a folded-in
-    side recomputed from the factors, and each pair's source: "fold_in", "model" (a trained
-    pair, or a version whose rating cannot be folded in, the MLPs), or "popular" (the model's
-    answer for a user it does not know: no personal signal)."""
+        side recomputed from the factors, and each pair's source: "fold_in", "model" (a trained
+        pair, or a version whose rating cannot be folded in, the MLPs), or "popular" (the model's
+        answer for a user it does not know: no personal signal); and the users whose live
+    ratings are not yet folded in against this version (answered as if it had none)."""
+    loaded = view.loaded
     out = np.array(predicted, np.float64)
-    # Each distinct user looked up once (a request may hold the same user many times).
-    rows = {u: live.base_row(u) for u in dict.fromkeys(user_ids)}
-    folds = {u: live.folded_of(u) for u in rows}
+    # Each distinct user resolved once (a request may hold the same user many times).
+    users = {u: view.user(u) for u in dict.fromkeys(user_ids)}
+    rows = {u: user.row for u, user in users.items()}
+    folds = {u: user.folded for u, user in users.items()}
     sources = ["model" if rows[u] is not None else "popular" for u in user_ids]
-    vectors, new = loaded.rating_vectors, live.new_items
+    pending = [u for u, user in users.items() if user.pending]
+    vectors, new = loaded.rating_vectors, view.new_items
     if vectors.user_offset is None:
-        return out, sources
+        return out, sources, pending
     if new is None and all(f is None for f in folds.values()):
-        return out, sources  # every pair is trained (check_known): the SavedModel's answers
+        return out, sources, pending  # trained pairs (check_known): the SavedModel's answers
     mean = loaded.manifest.global_mean
     low, high = loaded.manifest.rating_range
     for i, (user, item) in enumerate(zip(user_ids, item_ids, strict=True)):
@@ -57,4 +59,4 @@ def with_fold_in(
         value = mean + user_bias + item_bias + float(q @ p)
         out[i] = min(max(value, low), high)
         sources[i] = "fold_in"
-    return out, sources
+    return out, sources, pending

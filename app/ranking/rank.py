@@ -6,15 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from app.errors import UnknownIds, UnknownUser
-from app.events.live import LiveState
-from app.ranking.recommend import Recommendation, user_scores
-from app.serving.loader import LoadedVersion
+from app.events.user import UserView
+from app.ranking.recommend import user_scores
+from app.ranking.types import Recommendation
 
 
 def rank(
-    loaded: LoadedVersion,
-    live: LiveState,
-    user_id: str,
+    user: UserView,
     item_ids: list[str],
     by_rating: bool = False,
     fallback: bool = True,
@@ -27,11 +25,11 @@ def rank(
             ranked), or with `fallback` off, a user without history (named).
     """
     try:
-        mine = user_scores(loaded, live, user_id, False, by_rating, fallback)
+        mine = user_scores(user, False, by_rating, fallback)
     except UnknownUser:
-        raise UnknownIds([user_id], []) from None
+        raise UnknownIds([user.user_id], []) from None
     wanted = list(dict.fromkeys(item_ids))
-    rows = [live.item_row(item, mine.new) for item in wanted]
+    rows = [user.view.item_row(item, mine.new) for item in wanted]
     unknown = [item for item, row in zip(wanted, rows, strict=True) if row is None]
     if unknown:
         raise UnknownIds([], unknown)
@@ -39,4 +37,4 @@ def rank(
     scores = mine.scores[picked]
     order = np.lexsort((np.arange(len(picked)), -scores))
     top = scores[order] + mine.offset if mine.offset else scores[order]
-    return Recommendation(picked[order], top, mine.source, mine.new, mine)
+    return Recommendation(picked[order], top, mine.source, mine.new, mine, user.pending)

@@ -4,7 +4,7 @@ Where the version has item-item weights (`artifact.manifest.ItemItemSpec`), an i
 neighbours are the items its rating raises most: its row of B. That measured better than the
 vectors' cosine at finding what a user liked next from one of their favourites (recall@10 0.157
 against 0.147 on ml-100k, bench/similar.py), and it keeps popularity from crowding the list.
-Otherwise, and for folded-in new items (`app.events.live.NewItems`, which have no weights), the
+Otherwise, and for folded-in new items (`app.events.foldin.NewItems`, which have no weights), the
 cosine between the version's default ranking vectors, new items taking part as queries and
 candidates after the catalogue's rows."""
 
@@ -13,19 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from app.errors import UnknownIds
-from app.events.live import LiveState
-from app.ranking.filters import ItemFilter
-from app.ranking.recommend import Recommendation
-from app.serving.loader import LoadedVersion
+from app.events.view import VersionView
+from app.ranking.filters import ItemFilter, allowed_by
+from app.ranking.types import Recommendation
 from artifact.topn import top_n
 
 
 def similar(
-    loaded: LoadedVersion,
-    live: LiveState,
-    item_id: str,
-    n: int,
-    where: ItemFilter | None = None,
+    view: VersionView, item_id: str, n: int, where: ItemFilter | None = None
 ) -> Recommendation:
     """The `n` items most like `item_id`, best first, never the item itself, only those `where`
     lets through; scores are item-item weights, or cosines (see the module docstring).
@@ -33,13 +28,11 @@ def similar(
     Raises:
         UnknownIds: the item is neither in the catalogue nor folded in.
     """
-    new = live.new_items
-    row = live.item_row(item_id, new)
+    loaded, new = view.loaded, view.new_items
+    row = view.item_row(item_id, new)
     if row is None:
         raise UnknownIds([], [item_id])
-    allowed = None
-    if where and live.attributes is not None:
-        allowed = where.allowed(live.attributes, loaded.item_index, new, live.items)
+    allowed = allowed_by(view, where, new)
     if loaded.item_item is not None and row < loaded.n_items:
         weights = np.array(loaded.item_item[row], np.float32)  # a fresh copy: top_n writes
         if allowed is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.events.live import LiveState, NewItems
+from app.events.foldin import NewItems
+from app.events.view import VersionView
 from app.serving.loader import LoadedVersion, RatingPosterior
 from artifact.posterior import multiplier, predictive_sd
 
@@ -17,8 +18,7 @@ class NoIntervals(Exception):
 
 
 def intervals(
-    loaded: LoadedVersion,
-    live: LiveState,
+    view: VersionView,
     user_ids: list[str],
     item_ids: list[str],
     predicted: np.ndarray,
@@ -29,6 +29,7 @@ def intervals(
     Raises:
         NoIntervals: the model is not a factor model (or was exported before intervals).
     """
+    loaded = view.loaded
     posterior = loaded.posterior
     if posterior is None:
         raise NoIntervals(
@@ -39,17 +40,17 @@ def intervals(
     spec = posterior.spec
     half = multiplier(spec.levels, spec.multipliers, level)
     low, high = loaded.manifest.rating_range
-    new = live.new_items
+    new = view.new_items
     sd = np.empty(len(user_ids))
     by_user: dict[str, list[int]] = {}
-    for i, user in enumerate(user_ids):
-        by_user.setdefault(user, []).append(i)
-    for user, at in by_user.items():
-        rated = live.rated_rows(user, new)
-        row = live.base_row(user)
-        if row is not None:
-            rated = np.union1d(loaded.seen.of(row), rated)
-        queries = np.array([live.item_row(item_ids[i], new) for i in at], np.int64)
+    for i, user_id in enumerate(user_ids):
+        by_user.setdefault(user_id, []).append(i)
+    for user_id, at in by_user.items():
+        user = view.user(user_id)
+        rated = user.rated_rows()
+        if user.row is not None:
+            rated = np.union1d(loaded.seen.of(user.row), rated)
+        queries = np.array([view.item_row(item_ids[i], new) for i in at], np.int64)
         sd[at] = predictive_sd(
             _features(loaded, posterior, new, rated),
             _features(loaded, posterior, new, queries),

@@ -14,7 +14,7 @@ from app.serving.versions import VersionOwner
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 
 
-def _authorised(request: Request) -> VersionOwner:
+def _authorised(request: Request) -> VersionOwner[Any]:
     """The version owner, once the caller's bearer token matches (compared in constant time)."""
     service = service_of(request)
     token = service.settings.admin_token
@@ -24,7 +24,7 @@ def _authorised(request: Request) -> VersionOwner:
     return service.versions
 
 
-def _serving(versions: VersionOwner) -> dict[str, Any]:
+def _serving(versions: VersionOwner[Any]) -> dict[str, Any]:
     served = versions.served
     model = {"name": served.loaded.name, "version": served.loaded.version} if served else None
     return {"model": model, "pinned": versions.pinned}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.deps import loaded, service_of
+from app.deps import service_of, view
 from app.errors import UnknownIds
 from app.limits import MAX_N
 from app.ranking.catalogue import describe, search
@@ -24,10 +24,10 @@ async def search_items(
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
 ) -> Response:
     """Films whose title contains `q` (case-insensitive), most raters first."""
-    version, service = loaded(request), service_of(request)
-    MAX_N.check(service.settings, ("query", "n"), n)
-    found = search(version, service.events.live, q, n)
-    return json_response({"items": found, "model": model_ref(version)})
+    live = view(request)
+    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    found = search(live, q, n)
+    return json_response({"items": found, "model": model_ref(live.loaded)})
 
 
 @router.get(
@@ -43,8 +43,7 @@ async def get_item(
 ) -> Response:
     """One film: title, genres, year, raters, and whether the served version was trained on
     it."""
-    version, service = loaded(request), service_of(request)
-    found = describe(version, service.events.live, item_id)
+    found = describe(view(request), item_id)
     if found is None:
         raise UnknownIds([], [item_id])
     return json_response(found)

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import loaded, service_of, writable
+from app.deps import service_of, view, writable
 from app.errors import MAX_LISTED_IDS, UnknownIds
 from app.event_schemas import EventsRequest, EventsResponse
-from app.events.store import Rating
+from app.events.changes import Rating
 from app.limits import MAX_EVENTS
 from app.schemas import UnknownIdsBody, error_responses
 
@@ -29,7 +29,8 @@ router = APIRouter(tags=["events"], dependencies=[Depends(writable)])
 async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
     """Store ratings, all or nothing; answered once they are durable, and from then on the
     user's rated items are never recommended back."""
-    service, version = service_of(request), loaded(request)
+    service, live = service_of(request), view(request)
+    version = live.loaded
     MAX_EVENTS.check(service.settings, ("body", "events"), len(body.events))
     low, high = version.manifest.rating_range
     outside = [(i, e.rating) for i, e in enumerate(body.events) if not low <= e.rating <= high]
@@ -37,10 +38,7 @@ async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
         raise RequestValidationError(
             [_off_scale(i, r, low, high) for i, r in outside[:MAX_LISTED_IDS]]
         )
-    registered, catalogue = service.events.live.items, version.item_index
-    unknown = [
-        e.item_id for e in body.events if e.item_id not in catalogue and e.item_id not in registered
-    ]
+    unknown = [e.item_id for e in body.events if not live.known_item(e.item_id)]
     if unknown:
         raise UnknownIds([], list(dict.fromkeys(unknown)))
     now = int(time.time())

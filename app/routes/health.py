@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import service_of
-from app.schemas import Health, ModelRef, Readiness, StoreStatus
+from app.schemas import FoldInProgress, Health, ModelRef, Readiness, StoreStatus
 
 router = APIRouter(tags=["health"])
 
@@ -20,10 +20,23 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     """Ready: a model is loaded and serving (503 until then, saying why versions were refused)."""
     service = service_of(request)
     versions, store = service.versions, service.events.status()
+    fold_in = service.events.fold_in()
     refused = versions.refusals()  # e.g. newer ones not swapped to
     if versions.served is None:
-        body = {"status": "no model loaded", "model": None, "store": store, "refused": refused}
+        body = {
+            "status": "no model loaded",
+            "model": None,
+            "store": store,
+            "refused": refused,
+            "fold_in": fold_in,
+        }
         return JSONResponse(body, status_code=503)
     loaded = versions.served.loaded
     model = ModelRef(name=loaded.name, version=loaded.version)
-    return Readiness(status="ready", model=model, store=StoreStatus(**store), refused=refused)
+    return Readiness(
+        status="ready",
+        model=model,
+        store=StoreStatus(**store),
+        refused=refused,
+        fold_in=[FoldInProgress(**p) for p in fold_in],
+    )

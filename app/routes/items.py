@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from app.deps import loaded, service_of, writable
 from app.event_schemas import ItemBody, ItemInfo
-from app.events.store import Item
+from app.events.changes import Item
 from app.schemas import MAX_ID_LENGTH, error_responses
 
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(writable)])

@@ -46,6 +46,17 @@ async def query_filter(
 ) -> ItemFilter:
     """The filter a query string asks for (a dependency: async, so FastAPI calls it on the
     event loop, not in its thread pool)."""
+    return filter_of(genres, exclude_genres, year_min, year_max, exclude_items)
+
+
+def filter_of(
+    genres: str | None = None,
+    exclude_genres: str | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+    exclude_items: str | None = None,
+) -> ItemFilter:
+    """The filter of the query parameters above, as validated (lists comma-separated)."""
     return ItemFilter.of(
         _split(genres), _split(exclude_genres), year_min, year_max, _split(exclude_items)
     )

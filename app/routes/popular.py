@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import loaded, service_of
+from app.deps import service_of, view
 from app.limits import MAX_N
 from app.ranking.popular import NoTimestamps, popular
 from app.routes.params import QueryFilter
@@ -36,24 +36,23 @@ async def popular_items(
     ] = None,
 ) -> Response:
     """The n items with the most raters that the filters let through."""
-    version, service = loaded(request), service_of(request)
-    MAX_N.check(service.settings, ("query", "n"), n)
-    live = service.events.live
+    live = view(request)
+    MAX_N.check(service_of(request).settings, ("query", "n"), n)
     seconds = None
     if window is not None:
         found = WINDOW.match(window)
         assert found is not None  # the pattern above let it through
         seconds = int(found.group(1)) * SECONDS[found.group(2)]
     try:
-        ranked, span = popular(version, live, n, where, seconds)
+        ranked, span = popular(live, n, where, seconds)
     except NoTimestamps as err:
         error = {"type": "value_error", "loc": ("query", "window"), "msg": str(err)}
         raise RequestValidationError([{**error, "input": window}]) from None
     return json_response(
         {
-            "items": item_list(version, live, ranked),
+            "items": item_list(live, ranked),
             "window": None if span is None else {"start": span.start, "end": span.end},
             **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
-            "model": model_ref(version),
+            "model": model_ref(live.loaded),
         }
     )

@@ -31,11 +31,11 @@ async def predict_ratings(body: PredictRequest, request: Request) -> PredictResp
     """Predicted ratings for user-item pairs, in order: from the exported SavedModel, or for a
     user with ratings it never saw, from the factors folded in from them; with `interval`, the
     range each rating falls in with that probability."""
-    current, service = served(request), service_of(request)
-    version, settings = current.loaded, service.settings
+    current, settings = served(request), service_of(request).settings
+    version, live = current.loaded, current.live.view
     MAX_PREDICT_INSTANCES.check(settings, ("body", "instances"), len(body.instances))
     user_ids, item_ids = [i.user_id for i in body.instances], [i.item_id for i in body.instances]
-    check_known(version, service.events.live, user_ids, item_ids)
+    check_known(live, user_ids, item_ids)
     batcher = current.batcher
     if batcher is not None and len(user_ids) < settings.predict_batch_below:
         ratings = await batcher.predict_async(user_ids, item_ids)
@@ -43,12 +43,11 @@ async def predict_ratings(body: PredictRequest, request: Request) -> PredictResp
         # On the event loop, one SavedModel call. A big request is a batch already: measured with
         # 1,000 instances, the hop to the batcher's thread cost more than coalescing saved.
         ratings = version.predict_ratings(user_ids, item_ids)
-    live = service.events.live
-    ratings, sources = with_fold_in(version, live, user_ids, item_ids, ratings)
+    ratings, sources, pending = with_fold_in(live, user_ids, item_ids, ratings)
     ranges, unavailable = None, None
     if body.interval is not None:
         try:
-            ranges = intervals(version, live, user_ids, item_ids, ratings, body.interval)
+            ranges = intervals(live, user_ids, item_ids, ratings, body.interval)
         except NoIntervals as err:
             unavailable = str(err)
     return PredictResponse(
@@ -56,5 +55,6 @@ async def predict_ratings(body: PredictRequest, request: Request) -> PredictResp
         sources=sources,
         intervals=ranges,
         intervals_unavailable=unavailable,
+        fold_in_pending=pending or None,
         model=ModelRef(name=version.name, version=version.version),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import loaded, service_of
+from app.deps import view
 from app.ranking.rank import rank
 from app.routes.render import json_bytes, user_ranking
 from app.schemas import RankRequest, RankResponse, UnknownIdsBody, error_responses
@@ -26,7 +26,6 @@ router = APIRouter(prefix="/rank", tags=["recommend"])
 )
 async def rank_items(body: RankRequest, request: Request) -> Response:
     """`item_ids` ordered by the user's score, best first, each with its score."""
-    version, service = loaded(request), service_of(request)
-    live = service.events.live
-    ranked = rank(version, live, body.user_id, body.item_ids, body.by == "rating", body.fallback)
-    return json_bytes(user_ranking(version, live, body.user_id, ranked, body.explain))
+    user = view(request).user(body.user_id)
+    ranked = rank(user, body.item_ids, body.by == "rating", body.fallback)
+    return json_bytes(user_ranking(user, ranked, body.explain))

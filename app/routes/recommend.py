@@ -4,11 +4,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.deps import loaded, service_of
+from app.deps import service_of, view
+from app.events.view import VersionView
 from app.limits import MAX_BATCH_USERS, MAX_N
+from app.ranking.filters import ItemFilter
 from app.ranking.recommend import recommend, recommend_many
 from app.routes.params import QueryFilter
-from app.routes.render import item_list, json_bytes, json_response, model_ref, user_ranking
+from app.routes.render import PENDING, item_list, json_bytes, json_response, model_ref, user_ranking
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -49,14 +51,29 @@ async def recommend_for_user(
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked), only
     items the filters let through."""
-    version, service = loaded(request), service_of(request)
-    MAX_N.check(service.settings, ("query", "n"), n)
-    live = service.events.live
-    ranked = recommend(
-        version, live, user_id, n, exclude_seen, by == "rating", fallback, where, diversity
+    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    answer = ranking(
+        view(request), user_id, where, n, exclude_seen, by, fallback, diversity, explain
     )
-    warnings = where.warnings(live.attributes)
-    return json_bytes(user_ranking(version, live, user_id, ranked, explain, warnings))
+    return json_bytes(answer)
+
+
+def ranking(
+    live: VersionView,
+    user_id: str,
+    where: ItemFilter,
+    n: int,
+    exclude_seen: bool,
+    by: str,
+    fallback: bool,
+    diversity: float,
+    explain: bool,
+) -> bytes:
+    """GET /recommend/{user_id}'s answer for validated parameters (the declared route's, and
+    the raw path's in `app.fast_recommend`, which calls it with the same names)."""
+    user = live.user(user_id)
+    ranked = recommend(user, n, exclude_seen, by == "rating", fallback, where, diversity)
+    return user_ranking(user, ranked, explain, where.warnings(live.attributes))
 
 
 @router.post(
@@ -68,13 +85,11 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). Users without history get popular items; with `fallback` off, all or
     nothing: an unknown user answers 404 naming every unknown one."""
-    version, service = loaded(request), service_of(request)
-    MAX_BATCH_USERS.check(service.settings, ("body", "user_ids"), len(body.user_ids))
-    MAX_N.check(service.settings, ("body", "n"), body.n)
-    live = service.events.live
+    live, settings = view(request), service_of(request).settings
+    MAX_BATCH_USERS.check(settings, ("body", "user_ids"), len(body.user_ids))
+    MAX_N.check(settings, ("body", "n"), body.n)
     where = body.item_filter()
     ranked = recommend_many(
-        version,
         live,
         body.user_ids,
         body.n,
@@ -87,10 +102,15 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     return json_response(
         {
             "results": [
-                {"user_id": user, "items": item_list(version, live, r), "source": r.source}
+                {
+                    "user_id": user,
+                    "items": item_list(live, r),
+                    "source": r.source,
+                    **(PENDING if r.pending else {}),
+                }
                 for user, r in zip(body.user_ids, ranked, strict=True)
             ],
             **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
-            "model": model_ref(version),
+            "model": model_ref(live.loaded),
         }
     )

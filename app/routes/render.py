@@ -8,22 +8,26 @@ from typing import Any
 import orjson
 from fastapi import Response
 
-from app.events.live import LiveState, NewItems
+from app.events.foldin import NewItems
+from app.events.user import UserView
+from app.events.view import VersionView
 from app.ranking.explain import BLEND_METHOD, METHOD, POPULAR_METHOD, Explained, Reason, explain
-from app.ranking.recommend import Recommendation
+from app.ranking.types import Recommendation
 from app.serving.loader import LoadedVersion
+
+# What an answer says of a user whose live ratings are not yet folded in against the version
+# that answers (just after a swap): they were ranked from their trained vectors or popularity.
+PENDING = {"fold_in": "pending"}
 
 
 def item_list(
-    version: LoadedVersion,
-    live: LiveState,
-    ranked: Recommendation,
-    explained: list[Explained] | None = None,
+    view: VersionView, ranked: Recommendation, explained: list[Explained] | None = None
 ) -> list[dict[str, Any]]:
     """The RecommendedItem shape as plain dicts (the response models document it; building and
     validating pydantic objects per item cost more than the top-N maths itself). A folded-in
     new item shows what PUT /items registered for it; with `explained`, each item carries its
     reasons and the parts of its score."""
+    version, registry = view.loaded, view.log.items
     titles, genres, n = version.titles, version.genres, version.n_items
     out = []
     for r, item, s in zip(
@@ -32,7 +36,7 @@ def item_list(
         ranked.scores.astype(float).round(6).tolist(),
         strict=True,
     ):
-        registered = live.items.get(item) if live.items else None
+        registered = registry.get(item) if registry else None
         if r < n:
             title, kinds = (titles[r] if titles else None), (genres[r] if genres else [])
             if registered is not None:  # PUT /items updated it
@@ -44,7 +48,7 @@ def item_list(
     if explained is not None:
         for shown, why in zip(out, explained, strict=True):
             shown["because"] = [
-                _reason(version, live, ranked.new_items, r, shown["score"]) for r in why.because
+                _reason(view, ranked.new_items, r, shown["score"]) for r in why.because
             ]
             shown["parts"] = {
                 "rated_items": round(why.rated_items, 6),
@@ -56,42 +60,40 @@ def item_list(
 
 
 def user_ranking(
-    version: LoadedVersion,
-    live: LiveState,
-    user_id: str,
-    ranked: Recommendation,
-    explain: bool,
-    warnings: list[str] | None = None,
+    user: UserView, ranked: Recommendation, explain: bool, warnings: list[str] | None = None
 ) -> bytes:
     """The answer of /recommend/{user_id} and /rank, as JSON bytes: the user, their items
     (explained when asked), where the ranking came from, what in the filters nothing passes, and
     the model."""
-    answer: dict[str, Any] = {"user_id": user_id}
-    why = explanation(version, live, user_id, ranked) if explain else None
-    answer["items"] = item_list(version, live, ranked, why[0] if why else None)
+    answer: dict[str, Any] = {"user_id": user.user_id}
+    why = explanation(user, ranked) if explain else None
+    answer["items"] = item_list(user.view, ranked, why[0] if why else None)
     answer["source"] = ranked.source
+    if ranked.pending:
+        answer.update(PENDING)
     if why is not None:
         answer["explanation"] = why[1]
     if warnings:
         answer["warnings"] = warnings
-    return orjson.dumps({**answer, "model": model_ref(version)})
+    return orjson.dumps({**answer, "model": model_ref(user.loaded)})
 
 
 def explanation(
-    version: LoadedVersion, live: LiveState, user_id: str, ranked: Recommendation
+    user: UserView, ranked: Recommendation
 ) -> tuple[list[Explained], dict[str, Any]] | None:
     """The explanations of a ranking's items and the response's note on how they were made."""
     if ranked.scored is None:
         return None
-    explained = explain(version, live, user_id, ranked.scored, ranked.rows, ranked.scores)
+    explained = explain(user, ranked.scored, ranked.rows, ranked.scores)
     scored = ranked.scored
     method = POPULAR_METHOD if scored.query is None else BLEND_METHOD if scored.blend else METHOD
     return explained, {"exact": ranked.scored.query is None, "method": method}
 
 
 def _reason(
-    version: LoadedVersion, live: LiveState, new: NewItems | None, reason: Reason, score: float
+    view: VersionView, new: NewItems | None, reason: Reason, score: float
 ) -> dict[str, Any]:
+    version = view.loaded
     n, title = version.n_items, None
     if reason.row < n:
         item = version.item_ids[reason.row]
@@ -99,7 +101,7 @@ def _reason(
     else:
         assert new is not None  # rows past the catalogue are the ranking's new items
         item = new.ids[reason.row - n]
-    registered = live.items.get(item) if live.items else None
+    registered = view.log.items.get(item)
     if registered is not None and registered.title:
         title = registered.title
     return {

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.deps import loaded, service_of
+from app.deps import service_of, view
 from app.limits import MAX_N
 from app.ranking.similar import similar
 from app.routes.params import QueryFilter
@@ -32,16 +32,15 @@ async def similaritem_list(
 ) -> Response:
     """The n items nearest to `item_id` (cosine between the version's item vectors), best
     first, never the item itself, only items the filters let through."""
-    version, service = loaded(request), service_of(request)
-    MAX_N.check(service.settings, ("query", "n"), n)
-    live = service.events.live
-    ranked = similar(version, live, item_id, n, where)
+    live = view(request)
+    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    ranked = similar(live, item_id, n, where)
     notes = where.warnings(live.attributes)
     return json_response(
         {
             "item_id": item_id,
-            "items": item_list(version, live, ranked),
+            "items": item_list(live, ranked),
             **({"warnings": notes} if notes else {}),
-            "model": model_ref(version),
+            "model": model_ref(live.loaded),
         }
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from app.deps import loaded, service_of, writable
+from app.deps import service_of, view, writable
 from app.errors import UnknownUser
 from app.event_schemas import Forgotten, UserRating, UserRatings
 from app.schemas import MAX_ID_LENGTH, error_responses
@@ -24,10 +24,11 @@ async def user_ratings(
 ) -> UserRatings:
     """The ratings the service knows for a user, newest first: those the served version was
     trained on and those posted since (a later one replaces an earlier one of the same item)."""
-    version, live = loaded(request), service_of(request).events.live
+    live = view(request)
+    version, user = live.loaded, live.user(user_id)
     by_item: dict[str, UserRating] = {}
     order: dict[str, int] = {}  # log id of each event: among equal times, the later posted first
-    row = live.base_row(user_id)
+    row = user.row
     if row is not None:
         lo, hi = int(version.seen.indptr[row]), int(version.seen.indptr[row + 1])
         ratings, stamps = version.seen.ratings, version.seen.timestamps
@@ -40,9 +41,9 @@ async def user_ratings(
                 source="training",
                 title=version.titles[col] if version.titles else None,
             )
-    for item, rated in live.ratings.get(user_id, {}).items():
+    for item, rated in user.live.items():
         col = version.item_index.get(item)
-        registered = live.items.get(item)
+        registered = live.log.items.get(item)
         title = version.titles[col] if version.titles and col is not None else None
         rating, ts, log_id = rated
         by_item[item] = UserRating(
@@ -77,9 +78,8 @@ async def forget_user(user_id: UserId, request: Request) -> Forgotten:
     """Forget a user: their events leave the store, their live state goes at once (they are
     then answered like an unknown user), and the next training leaves them out."""
     service = service_of(request)
-    loaded(request)  # 503 while no version serves, as every route that needs one
-    live = service.events.live
-    if live.base_row(user_id) is None and user_id not in live.ratings:
+    live = view(request)  # 503 while no version serves, as every route that needs one
+    if live.base_row(user_id) is None and user_id not in live.log.ratings:
         raise UnknownUser(user_id)
     written = await service.events.write(user_id)
     return Forgotten(user_id=user_id, events_deleted=written.deleted)

@@ -1,11 +1,13 @@
 """The one owner of the served version: which version serves, swapping it without downtime,
 pins, and the versions refused with why.
 
-The served version and its /predict batcher live together in one `ServedVersion`, replaced by a
+The served version, its /predict batcher and its live state (what the event log adds to it:
+`attach`, given by the composition root) live together in one `ServedVersion`, replaced by a
 single assignment on the event loop. A handler reads `VersionOwner.served` once and works on that
 object to the end, so requests in flight finish on the version they started with. A new version is
-loaded, checked and warmed up (`load_version`) in a thread while the old one keeps serving; one
-that fails is logged with the reason and skipped until its manifest changes on disk.
+loaded, checked and warmed up (`load_version`) in a thread while the old one keeps serving, and
+its live state is built before the swap; a version that fails is logged with the reason and
+skipped until its manifest changes on disk.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from app import periodic
 from app.errors import NoSuchVersion, VersionRefused
-from app.http.observability import Metrics
+from app.metrics import Metrics
 from app.serving.batcher import PredictBatcher
 from app.serving.control import Choice, ControlFile
 from app.serving.loader import LoadedVersion, NoServableVersion, load_newest, load_version
@@ -30,19 +33,31 @@ from artifact.layout import MANIFEST, list_versions
 log = logging.getLogger("app")
 
 
+L = TypeVar("L")  # what `attach` gives a served version: its live state
+
+
 @dataclass(frozen=True)
-class ServedVersion:
-    """What serves right now: a loaded version and the batcher that runs its SavedModel."""
+class ServedVersion(Generic[L]):
+    """What serves right now: a loaded version, the batcher that runs its SavedModel, and its
+    live state."""
 
     loaded: LoadedVersion
     batcher: PredictBatcher | None
+    live: L
 
 
-class VersionOwner:
-    def __init__(self, settings: Settings, metrics: Metrics):
-        self.settings, self.metrics = settings, metrics
+class VersionOwner(Generic[L]):
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        attach: Callable[[list[LoadedVersion]], Awaitable[list[L]]],
+    ):
+        """`attach(versions)`: the live state of each version, once they are the served ones
+        (called before each swap, awaited; the old version serves meanwhile)."""
+        self.settings, self.metrics, self.attach = settings, metrics, attach
         self.base = settings.models_dir / settings.model_name
-        self.served: ServedVersion | None = None
+        self.served: ServedVersion[L] | None = None
         # What admins chose, shared by every worker (app.serving.control): an admin's pin
         # overrides RECSYS_MODEL_VERSION until a reload removes it.
         self.control = ControlFile(settings.data_dir / "admin" / f"{settings.model_name}.json")
@@ -58,7 +73,7 @@ class VersionOwner:
         self.refused: dict[int, tuple[float, str]] = {}  # version -> (manifest mtime, reason)
         self.lock = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
-        # Told of every swap, in the same step (the live state recounts against the new one).
+        # Told of every swap, once it is done (the OpenAPI schema states the served scale).
         self.on_swap: list[Callable[[LoadedVersion], None]] = []
 
     async def start(self) -> None:
@@ -179,6 +194,7 @@ class VersionOwner:
         return await self.swap_to_newest()
 
     async def _swap_in(self, loaded: LoadedVersion) -> None:
+        (live,) = await self.attach([loaded])
         batcher = None
         if self.settings.predict_batching:
             batcher = PredictBatcher(
@@ -189,9 +205,9 @@ class VersionOwner:
             )
             batcher.start()
         old = self.served
+        self.served = ServedVersion(loaded, batcher, live)  # the swap
         for listener in self.on_swap:
             listener(loaded)
-        self.served = ServedVersion(loaded, batcher)  # the swap
         self.metrics.model.labels(loaded.name).set(loaded.version)
         log.info("serving %s version %s from %s", loaded.name, loaded.version, loaded.path)
         if old is not None and old.batcher is not None:

@@ -63,10 +63,12 @@ def test_health_ready_and_models(client):
         "store": {
             "status": "ok",
             "url": "sqlite:events.sqlite3",
+            "id": client.app.state.service.events.store.identity.id,
             "applied_through": 0,
             "error": None,
         },
         "refused": {},
+        "fold_in": [{"version": 1, "pending": 0, "folded": 0}],
     }
     info = client.get("/models").json()
     assert (info["name"], info["version"], info["kind"], info["factors"]) == (

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app import routes
-from app.routes import recommend_asgi
-from app.routes.recommend_asgi import NotPlain, parse
+from app import fast_recommend, routes
+from app.fast_recommend import NotPlain, parse
+from app.settings import Settings
 from tests.helpers import make_client
 
 QUERIES = [
@@ -66,26 +66,26 @@ def answers(client, user: str) -> list[tuple[int, bytes]]:
 def test_both_paths_answer_the_same_bytes(client, user, monkeypatch):
     fast = answers(client, user)
     with monkeypatch.context() as patched:
-        patched.setattr(recommend_asgi, "parse", refuse)  # every request goes to FastAPI
+        patched.setattr(fast_recommend, "parse", refuse)  # every request goes to FastAPI
         declared = answers(client, user)
     for query, got, expected in zip(QUERIES, fast, declared, strict=True):
         assert got == expected, query
     assert {status for status, _ in fast} == {200, 422}
 
 
-def refuse(query: bytes, max_n: int) -> dict:
+def refuse(query: bytes, settings: Settings) -> dict:
     raise NotPlain
 
 
 def test_plain_queries_never_reach_fastapi_and_domain_errors_do(client, monkeypatch):
     reached: list[str] = []
-    ranked = routes.recommend.recommend
+    ranking = routes.recommend.ranking  # the raw path holds its own reference to it
 
-    def counting(loaded, live, user_id, *args):
+    def counting(live, user_id, *args):
         reached.append(user_id)
-        return ranked(loaded, live, user_id, *args)
+        return ranking(live, user_id, *args)
 
-    monkeypatch.setattr(routes.recommend, "recommend", counting)
+    monkeypatch.setattr(routes.recommend, "ranking", counting)
     plain = [q for q in QUERIES if plainly(q)]
     assert len(plain) == 18
     assert all(client.get(f"/recommend/1?{q}").status_code == 200 for q in plain)
@@ -104,7 +104,7 @@ def test_plain_queries_never_reach_fastapi_and_domain_errors_do(client, monkeypa
 
 def plainly(query: str) -> bool:
     try:
-        parse(query.encode(), 20)
+        parse(query.encode(), Settings(max_n=20))
     except NotPlain:
         return False
     return True
@@ -118,20 +118,35 @@ def test_the_answer_is_the_ranking_with_the_response_headers(client):
     assert len(body["items"]) == 3 and body["user_id"] == "1" and body["source"] == "model"
 
 
-def test_the_parser_refuses_what_it_does_not_read_plainly():
-    assert parse(b"n=7&by=rating&genres=a,b", 100) | {} == {
+def test_the_parser_reads_every_declared_parameter_and_refuses_what_it_does_not_read_plainly():
+    """Names and defaults are the declared route's (and its filter dependency's)."""
+    settings = Settings(max_n=100)
+    assert parse(b"n=7&by=rating&genres=a,b", settings) == {
         "n": 7,
         "exclude_seen": True,
-        "by_rating": True,
+        "by": "rating",
         "fallback": True,
         "diversity": 0.0,
         "explain": False,
-        "genres": ["a", "b"],
-        "exclude_genres": [],
-        "exclude_items": [],
+        "genres": "a,b",
+        "exclude_genres": None,
         "year_min": None,
         "year_max": None,
+        "exclude_items": None,
     }
     for query in (b"n=101", b"n=%ff", b"year_max=2201", b"fallback=", b"diversity=1.0000001"):
         with pytest.raises(NotPlain):
-            parse(query, 100)
+            parse(query, settings)
+
+
+def test_the_parser_knows_every_parameter_the_route_declares():
+    from fastapi.routing import APIRoute
+
+    from app.routes.recommend import router
+
+    (route,) = [
+        r for r in router.routes if isinstance(r, APIRoute) and r.path == fast_recommend.PATH
+    ]
+    declared = {p.alias for p in route.dependant.query_params}
+    declared |= {p.alias for d in route.dependant.dependencies for p in d.query_params}
+    assert set(fast_recommend.PARAMETERS) == declared

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.events.store import EventStore, Item, Rating
+from app.events.changes import Item, Rating
+from app.events.store import EventStore
 from artifact.manifest import read_manifest
-from tests.helpers import fresh_store_url, make_client
+from tests.helpers import fresh_store_url, make_client, served_view
 from training.config import TrainConfig
 from training.data.events import with_events
 from training.pipeline import train_version
@@ -77,11 +78,11 @@ def test_a_version_trained_from_the_store_replaces_the_live_state_it_learned(
     assert manifest.events is not None and manifest.events.through == 7
     assert manifest.events.store == "sqlite:events.sqlite3"
     with make_client(models_dir=tmp_path, model_name="live", store_url=url) as client:
-        live = client.app.state.service.events.live
+        live = served_view(client)
         # Everything in the store was learned: no live ratings, no fold-in; the newcomer and the
         # new film are trained ids now, and the forgotten user is known again by what they
         # rated after the forget.
-        assert live.ratings == {} and live.learned == 7
+        assert live.log.ratings == {} and live.learned == 7
         assert client.get("/recommend/newcomer").json()["source"] == "model"
         pair = {"instances": [{"user_id": second, "item_id": "premiere"}]}
         answer = client.post("/predict", json=pair)
@@ -93,5 +94,5 @@ def test_a_version_trained_from_the_store_replaces_the_live_state_it_learned(
         )
         body = client.get("/recommend/newcomer").json()
         assert body["source"] == "fold_in" and "4" not in [i["item_id"] for i in body["items"]]
-        assert list(live.ratings["newcomer"]) == ["4"]
+        assert list(served_view(client).live_ratings("newcomer")) == ["4"]
     assert np.isfinite(manifest.metrics["test"]["rmse"])

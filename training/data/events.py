@@ -26,6 +26,7 @@ class StoreInput:
     """What one read of the store added to a training run."""
 
     store: str  # the store as the manifest names it (no password, no host paths)
+    store_id: str | None  # its identity (None: a store older than identities)
     through: int  # the highest log id read: every event up to it is in the data
     ratings: int  # ratings taken from the store (after replacing earlier ones of the same pair)
     forgotten: int  # users forgotten, left out of the base data too
@@ -44,7 +45,8 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
     """
     ratings, items, forgotten, through = [], {}, set(), 0
     try:
-        for row in read_log(url):
+        identity, rows = read_log(url)
+        for row in rows:
             through = row["id"]
             if row["kind"] == "rating":
                 ratings.append((row["user_id"], row["item_id"], row["rating"], row["ts"]))
@@ -83,7 +85,14 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
                 "item_id", keep="last"
             )
         )
-    store = StoreInput(public_url(url), through, len(events), len(forgotten), len(items))
+    store = StoreInput(
+        public_url(url),
+        identity.id if identity else None,
+        through,
+        len(events),
+        len(forgotten),
+        len(items),
+    )
     log.info(
         "%s: %s ratings from the event store %s (through log id %d), %d users forgotten",
         data.source,

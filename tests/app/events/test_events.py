@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers import MODEL_NAME, fresh_store_url, make_client, wait_for
+from tests.helpers import MODEL_NAME, fresh_store_url, make_client, served_view, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_popularity_counts_training_raters_once(app, ids, tiny_data):
     trained = tiny_data.ratings[tiny_data.ratings["user_id"] == users[7]]
     item = trained["item_id"].iloc[0]
     counts = tiny_data.ratings["item_id"].value_counts()
-    live = app.app.state.service.events.live
+    live = served_view(app)
     col = live.loaded.item_index[item]
     assert live.popularity[col] == counts[item]
     app.post("/events", json={"events": [{"user_id": users[7], "item_id": item, "rating": 2}]})
@@ -256,12 +256,9 @@ def test_popularity_counts_training_raters_once(app, ids, tiny_data):
 def test_on_postgresql_workers_share_the_store_and_writes_fail_cleanly_while_it_is_down(
     models_dir, postgres, ids
 ):
-    from app.events.store import engine_url
-
     users, items = ids
-    with create_engine(engine_url(postgres.url)).begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS log, alembic_version"))
-    settings = {"models_dir": models_dir, "model_name": MODEL_NAME, "store_url": postgres.url}
+    url = postgres.new_database()
+    settings = {"models_dir": models_dir, "model_name": MODEL_NAME, "store_url": url}
     with make_client(**settings, sync_seconds=0.1) as a, make_client(**settings) as b:
         user = users[8]
         top = recommended(a, user, n=2)

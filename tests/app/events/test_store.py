@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.events.store import EventStore, Item, Rating, StoreError, engine_url
+from app.events.changes import Item, Rating
+from app.events.store import EventStore, StoreError, engine_url
 from tests.helpers import fresh_store_url
 
 
@@ -14,10 +15,7 @@ from tests.helpers import fresh_store_url
 def store_url(request):
     if request.param == "sqlite":
         return fresh_store_url()
-    server = request.getfixturevalue("postgres")
-    with create_engine(engine_url(server.url)).begin() as conn:  # a fresh schema per test
-        conn.execute(text("DROP TABLE IF EXISTS log, alembic_version"))
-    return server.url
+    return request.getfixturevalue("postgres").new_database()  # a store of its own per test
 
 
 @pytest.fixture
@@ -28,13 +26,17 @@ def store(store_url):
     store.close()
 
 
-def test_opening_migrates_the_schema_once(store, store_url):
+def test_opening_migrates_the_schema_once_and_keeps_the_stores_identity(store, store_url):
     with create_engine(engine_url(store_url)).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+    assert store.identity is not None and len(store.identity.id) == 36  # a UUID
     again = EventStore(store_url)
-    again.open()  # already at head: nothing to do, nothing lost
+    assert again.open() == store.identity  # already at head: nothing to do, nothing lost
     assert again.changes_after(0) == ([], 0)
     again.close()
+    other = EventStore(fresh_store_url())
+    assert other.open().id != store.identity.id  # each store its own
+    other.close()
 
 
 def test_writes_commit_in_request_order_and_event_ids_are_stored_once(store):
@@ -94,9 +96,7 @@ def test_an_unreachable_store_is_named_and_stores_nothing(tmp_path):
 
 @pytest.mark.integration
 def test_postgres_stopped_then_back_the_store_recovers_by_itself(postgres):
-    with create_engine(engine_url(postgres.url)).begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS log, alembic_version"))
-    store = EventStore(postgres.url)
+    store = EventStore(postgres.new_database())
     store.open()
     store.write([[Rating("u", "a", 4, 1)]])
     postgres.stop()

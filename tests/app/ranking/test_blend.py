@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from app.serving.loader import load_version
-from tests.helpers import make_client
+from tests.helpers import make_client, served_view
 from training.config import ItemItemConfig
 from training.itemitem import edlae, train_item_item
 
@@ -124,8 +124,8 @@ def test_a_live_rating_counts_exactly_in_the_item_item_part(served_blend):
     assert client.post("/events", json={"events": [event]}).status_code == 200
     body = client.get(f"/recommend/{user}", params={"n": 5}).json()
     assert body["source"] == "fold_in"
-    live = client.app.state.service.events.live
-    folded = live.folded_of(user)
+    live = served_view(client)
+    folded = live.folded[user]
     v = loaded.vectors
     dot = np.asarray(v.item_factors, np.float64) @ folded.vector.astype(np.float64)
     dot += np.asarray(v.item_bias, np.float64) + folded.popularity * live.log_popularity

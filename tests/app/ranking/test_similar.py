@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.serving.loader import load_version
-from tests.helpers import make_client
+from tests.helpers import make_client, served_view
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_a_folded_in_new_item_has_neighbours_and_is_one(served):
     mine = client.get("/similar/newcomer-film", params={"n": 3}).json()["items"]
     assert len(mine) == 3 and "newcomer-film" not in [i["item_id"] for i in mine]
     # As a candidate: the reference ranks the catalogue and the folded film together.
-    new = client.app.state.service.events.live.new_items
+    new = served_view(client).new_items
     vectors = np.vstack([loaded.vectors.item_factors, new.vectors]).astype(np.float64)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = [*loaded.item_ids, *new.ids]

@@ -271,8 +271,10 @@ def test_with_only_broken_versions_ready_is_503_and_says_why(good_and_bad):
             "store": {
                 "status": "ok",
                 "url": "sqlite:events.sqlite3",
+                "id": c.app.state.service.events.store.identity.id,
                 "applied_through": 0,
                 "error": None,
             },  # fmt: skip
             "refused": {"2": f"{MODEL_NAME}/2/item_bias.npy: missing (listed in manifest.json)"},
+            "fold_in": [],
         }

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.ranking.foldin import ITEM_STRENGTH, RidgeFold, SoftmaxFold, SoftmaxItemFold
+from app.events.solvers import ITEM_STRENGTH, RidgeFold, SoftmaxFold, SoftmaxItemFold
 from app.serving.loader import load_version
 from artifact.posterior import Prior
-from tests.helpers import make_client
+from tests.helpers import make_client, served_view, wait_for
 
 RNG = np.random.default_rng(7)
 N_ITEMS, K = 30, 4
@@ -131,8 +131,7 @@ def test_a_new_user_is_personalised_from_their_first_rating(served):
     assert body["source"] == "fold_in"
     # The reference: the version's own vectors, solved from that one rating, plus the
     # popularity blend for one rating; the rated item never comes back.
-    app_live = client.app.state.service.events.live
-    folder = app_live.folder
+    folder = served_view(client).folder
     row = np.array([loaded.item_index[item]])
     p = folder.softmax.solve(row, np.array([5.0]))
     raters = np.bincount(loaded.seen.indices, minlength=loaded.n_items).astype(np.float64)
@@ -159,7 +158,7 @@ def test_predict_answers_for_a_folded_in_user_from_their_factors(served):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["sources"] == ["fold_in"]
-    ridge = client.app.state.service.events.live.folder.ridge
+    ridge = served_view(client).folder.ridge
     rows = np.array([loaded.item_index[i] for i, _ in rated])
     p, b = ridge.solve(rows, np.array([5.0, 1.0]))
     col = loaded.item_index[target]
@@ -204,12 +203,13 @@ def test_a_forgotten_user_loses_their_fold_in_at_once(served):
 def test_a_swap_folds_everyone_in_again_against_the_new_version(served, default_version):
     client, loaded = served
     post(client, "stays", [(loaded.item_ids[4], 5), (loaded.item_ids[6], 2)])
-    live = client.app.state.service.events.live
-    before = live.folded_of("stays")
+    before = served_view(client).folded["stays"]
     again = load_version(default_version[1])  # the same files, loaded anew: another object
-    live.rebase(again)
-    after = live.folded_of("stays")
-    assert after is not None and after is not before
+    service = client.app.state.service
+    (live,) = client.portal.call(service.events.serve, [again])
+    wait_for(lambda: "stays" in live.view.folded, 10)
+    after = live.view.folded["stays"]
+    assert live.view.loaded is again and after is not before
     assert np.allclose(after.vector, before.vector, atol=1e-6)
 
 
@@ -310,7 +310,7 @@ def test_solving_many_users_at_once_gives_each_their_own_answer():
 
 
 def test_grouped_gram_sums_each_groups_outer_products_across_chunks():
-    from app.ranking.foldin import _grouped_gram
+    from app.events.solvers import _grouped_gram
 
     z, y = RNG.normal(size=(9, 3)), RNG.normal(size=9)
     counts = np.array([4, 0, 1, 4])  # groups straddle chunks of 2 rows; one group is empty

@@ -1,0 +1,56 @@
+"""The event log's records as the service handles them: what a caller sends (`Rating`, `Item`,
+a user id to forget), what the store keeps (`Change`, one row of the log with its id), and what
+one write stored (`Written`). The store writes and reads them; the live state applies them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One rating as a caller sent it (checked), before the store gives it an id."""
+
+    user_id: str
+    item_id: str
+    rating: float
+    ts: int
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    title: str | None = None
+    genres: list[str] = field(default_factory=list)
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of the log as it was stored."""
+
+    id: int
+    kind: Literal["rating", "item", "forget"]
+    user_id: str | None = None
+    item_id: str | None = None
+    rating: float | None = None
+    ts: int = 0
+    title: str | None = None
+    genres: list[str] = field(default_factory=list)
+    year: int | None = None
+
+
+# What the writer thread takes: ratings of one request, an item to register, a user to forget.
+Write = list[Rating] | Item | str
+
+
+@dataclass(frozen=True)
+class Written:
+    """What one write stored: the new rows (in log order) and, for ratings, how many were
+    duplicates of an event id already stored (or repeated in the same batch)."""
+
+    changes: list[Change]
+    duplicates: int = 0
+    deleted: int = 0  # a forget: the user's rating rows deleted

@@ -1,0 +1,197 @@
+"""Fold-in for one served version (`Folder`): a user's vectors from their live ratings, solved
+against the version's frozen item vectors (`app.events.solvers`), and a new item's from the
+ratings of users the version knows. Each result names the version it was solved against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.events.solvers import (
+    ITEM_STRENGTH,
+    TRUST,
+    RidgeFold,
+    SoftmaxFold,
+    SoftmaxItemFold,
+    Trust,
+)
+from app.serving.loader import LoadedVersion
+
+
+@dataclass(frozen=True)
+class Folded:
+    """One user's folded-in vectors, solved against one served version (`version`)."""
+
+    version: int
+    vector: np.ndarray  # ranks with the version's default vectors
+    rating: tuple[np.ndarray, float] | None  # (p_u, b_u) in the rating model's factors
+    popularity: float  # weight of log(1 + raters) added to the ranking scores
+
+
+@dataclass(frozen=True)
+class FoldedItem:
+    """A new item's vectors, solved against one served version's trained users."""
+
+    version: int
+    vector: np.ndarray  # in the version's default ranking vectors
+    bias: float
+    rating: tuple[np.ndarray, float] | None  # (q_i, b_i) in the rating model's factors
+
+
+@dataclass(frozen=True)
+class NewItems:
+    """The items folded in beyond a version's catalogue, as one snapshot readers take whole:
+    row n_items + j is `ids[j]`."""
+
+    ids: tuple[str, ...]
+    index: dict[str, int]  # id -> row (n_items + j)
+    vectors: np.ndarray  # (m, K) in the default ranking vectors
+    bias: np.ndarray  # (m,)
+    rating_factors: np.ndarray | None  # (m, K') in the rating model's factors
+    rating_bias: np.ndarray | None  # (m,)
+    log_popularity: np.ndarray  # (m,) log(1 + raters)
+
+    @classmethod
+    def of(cls, n_items: int, folded: dict[str, FoldedItem], raters: dict[str, int]) -> NewItems:
+        ids = tuple(sorted(folded))
+        items = [folded[i] for i in ids]
+        with_rating = all(f.rating is not None for f in items)
+        return cls(
+            ids,
+            {item: n_items + j for j, item in enumerate(ids)},
+            np.array([f.vector for f in items], np.float32),
+            np.array([f.bias for f in items], np.float32),
+            np.array([f.rating[0] for f in items if f.rating], np.float32) if with_rating else None,
+            np.array([f.rating[1] for f in items if f.rating], np.float32) if with_rating else None,
+            np.log1p(np.array([raters.get(i, 0) for i in ids], np.float32)),
+        )
+
+
+class Folder:
+    """Fold-in for one served version: the solvers for its default ranking vectors and for its
+    rating model (when the factors reproduce its rating: mf and mf_bias, not the MLPs)."""
+
+    def __init__(self, loaded: LoadedVersion, trust: Trust = TRUST):
+        self.version, self.trust = loaded.version, trust
+        manifest = loaded.manifest
+        rating = loaded.rating_vectors
+        self.ridge: RidgeFold | None = None
+        if rating.user_offset is not None:
+            self.ridge = RidgeFold.of(
+                rating.user_factors,
+                rating.item_factors,
+                None if rating.item_bias is None else rating.user_offset - manifest.global_mean,
+                rating.item_bias,
+                manifest.global_mean,
+                float(manifest.training.get("l2", 0.0)),
+                float(manifest.training.get("bias_l2", 0.0)),
+            )
+        self.softmax: SoftmaxFold | None = None
+        vectors = loaded.vectors
+        if vectors is not rating:
+            assert vectors.item_bias is not None
+            weighting = (manifest.retrieval or {}).get("weighting", "rating")
+            self.softmax = SoftmaxFold(
+                vectors.user_factors,
+                vectors.item_factors,
+                vectors.item_bias,
+                manifest.global_mean,
+                weighting == "rating",
+                trust.strength,
+            )
+        self.loaded = loaded
+        self._item_folds: tuple[RidgeFold | None, SoftmaxItemFold | None] | None = None
+
+    def fold_item(self, user_rows: np.ndarray, ratings: np.ndarray) -> FoldedItem | None:
+        """A new item's vectors from its ratings by trained users (their rows). The solvers are
+        built on first use (the softmax one scores every user against the catalogue once)."""
+        if self._item_folds is None:
+            self._item_folds = self._build_item_folds()
+        ridge, softmax = self._item_folds
+        rating = ridge.solve(user_rows, ratings) if ridge is not None else None
+        if softmax is not None:
+            vector, bias = softmax.solve(user_rows, ratings)
+        elif rating is not None:
+            vector, bias = rating
+        else:
+            return None
+        return FoldedItem(self.version, vector, bias, rating)
+
+    def _build_item_folds(self) -> tuple[RidgeFold | None, SoftmaxItemFold | None]:
+        loaded, manifest = self.loaded, self.loaded.manifest
+        rating = loaded.rating_vectors
+        ridge = None
+        if rating.user_offset is not None:
+            # The rating model is symmetric in users and items: the same solver, roles swapped.
+            user_bias = None
+            if rating.item_bias is not None:
+                user_bias = rating.user_offset - manifest.global_mean
+            ridge = RidgeFold.of(
+                rating.item_factors,
+                rating.user_factors,
+                rating.item_bias,
+                user_bias,
+                manifest.global_mean,
+                float(manifest.training.get("l2", 0.0)),
+                float(manifest.training.get("bias_l2", 0.0)),
+                ITEM_STRENGTH,
+            )
+        softmax = None
+        if self.softmax is not None:
+            softmax = SoftmaxItemFold(loaded, self.softmax.weighted)
+        return ridge, softmax
+
+    def fold(
+        self, rows: np.ndarray, ratings: np.ndarray, base_row: int | None, base_count: int
+    ) -> Folded | None:
+        """One user's vectors from their live ratings; see `fold_many`."""
+        return self.fold_many([rows], [ratings], [base_row], [base_count])[0]
+
+    def fold_many(
+        self,
+        rows: list[np.ndarray],
+        ratings: list[np.ndarray],
+        base_rows: list[int | None],
+        base_counts: list[int],
+    ) -> list[Folded | None]:
+        """Users' vectors from their live ratings (item rows of this version), solved together.
+
+        A user the version knows starts from their trained vectors, which count as their
+        `base_count` training ratings of evidence; a new one from the population, with the
+        popularity blend of `trust`. None for every user when nothing can be folded (no softmax
+        vectors and no rating factors: an MLP version without retrieval vectors)."""
+        users = len(rows)
+        known = np.array([r is not None for r in base_rows], bool)
+        trained = np.array([r if r is not None else 0 for r in base_rows], np.int64)
+        strengths = self.trust.strength + np.where(known, np.asarray(base_counts, float), 0.0)
+        rating: tuple[np.ndarray, np.ndarray] | None = None
+        if self.ridge is not None:
+            v = self.loaded.rating_vectors
+            centres = np.tile(self.ridge.prior.mean, (users, 1))
+            if known.any():
+                assert v.user_offset is not None
+                own = np.asarray(v.user_factors[trained[known]], np.float64)
+                if self.ridge.item_bias is not None:
+                    offset = np.asarray(v.user_offset[trained[known]], np.float64)
+                    own = np.column_stack([own, offset - self.ridge.global_mean])
+                centres[known] = own
+            rating = self.ridge.solve_many(rows, ratings, centres, strengths)
+        if self.softmax is not None:
+            centres = np.tile(self.softmax.prior.mean, (users, 1))
+            if known.any():
+                centres[known] = self.loaded.vectors.user_factors[trained[known]]
+            vectors = self.softmax.solve_many(rows, ratings, centres, strengths)
+        elif rating is not None:
+            vectors = rating[0]
+        else:
+            return [None] * users
+        return [
+            Folded(
+                self.version,
+                vectors[u],
+                None if rating is None else (rating[0][u], float(rating[1][u])),
+                0.0 if known[u] else self.trust.popularity_weight(len(rows[u])),
+            )
+            for u in range(users)
+        ]
