@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.events.control import StoreControl
 from app.events.live import LiveVersion
 from app.events.service import EventService
 from app.http.drain import Drain
 from app.http.observability import AccessLog
 from app.metrics import Metrics
+from app.serving.control import ControlFile
 from app.serving.versions import VersionOwner
 from app.settings import Settings
 
@@ -32,6 +34,8 @@ class ServiceState:
     def build(cls, settings: Settings) -> ServiceState:
         metrics = Metrics()
         events = EventService(settings, metrics)
-        versions = VersionOwner(settings, metrics, events.serve)
+        legacy = ControlFile(settings.data_dir / "admin" / f"{settings.model_name}.json")
+        control = StoreControl(events.store, settings.model_name, events.reader, legacy)
+        versions = VersionOwner(settings, metrics, events.serve, control)
         access = AccessLog() if settings.access_log else None
         return cls(settings, metrics, Drain(settings.drain_seconds), versions, events, access)

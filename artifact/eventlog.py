@@ -65,6 +65,19 @@ store_meta = Table(
 )
 
 
+# What operators chose, shared by every worker and replica of the store (the service's
+# `app.events.control`): one JSON document per key ("admin:<model>", ...), its revision bumped
+# by each write. Training never reads it.
+control = Table(
+    "control",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("updated", Float, nullable=False),  # seconds
+)
+
+
 @dataclass(frozen=True)
 class StoreIdentity:
     """Which log a store holds: a UUID written when the store was created (kept by migrations

@@ -30,7 +30,14 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.events.changes import Change, Item, Rating, Write, Written
-from artifact.eventlog import StoreIdentity, engine_url, log, public_url, read_identity
+from artifact.eventlog import (
+    StoreIdentity,
+    control,
+    engine_url,
+    log,
+    public_url,
+    read_identity,
+)
 
 logger = logging.getLogger("app.events")
 
@@ -262,6 +269,47 @@ class EventStore:
                 select(log).where((log.c.kind == "item") & (log.c.id <= floor)).order_by(log.c.id)
             ).all()
         return [_change(row._mapping) for row in rows]
+
+    def control_get(self, key: str) -> tuple[str, int] | None:
+        """A control row's JSON value and revision; None when nobody wrote it.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        engine = self._engine()
+        with self._reaching(engine), engine.connect() as conn:
+            row = conn.execute(
+                select(control.c.value, control.c.revision).where(control.c.key == key)
+            ).first()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def control_put(self, key: str, value: str, if_absent: bool = False) -> int:
+        """Write a control row (its revision one more than before); with `if_absent`, only if
+        there is none yet. Returns the row's revision afterwards.
+
+        Raises:
+            StoreError: nothing was written.
+        """
+        engine = self._engine()
+        now = time.time()
+        with self._reaching(engine), engine.begin() as conn:
+            found = conn.execute(
+                select(control.c.revision).where(control.c.key == key).with_for_update()
+            ).first()
+            if found is not None:
+                if if_absent:
+                    return int(found[0])
+                revision = int(found[0]) + 1
+                conn.execute(
+                    control.update()
+                    .where(control.c.key == key)
+                    .values(value=value, revision=revision, updated=now)
+                )
+                return revision
+            conn.execute(
+                insert(control), {"key": key, "value": value, "revision": 1, "updated": now}
+            )
+            return 1
 
     def _engine(self) -> Engine:
         if self.engine is None:

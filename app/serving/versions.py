@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from app import periodic
-from app.errors import NoSuchVersion, VersionRefused
+from app.errors import NoSuchVersion, ServiceError, VersionRefused
 from app.metrics import Metrics
 from app.serving.batcher import PredictBatcher
-from app.serving.control import Choice, ControlFile
+from app.serving.control import Choice, Control
 from app.serving.loader import LoadedVersion, NoServableVersion, load_newest, load_version
 from app.settings import Settings
 from artifact.errors import ArtifactError
@@ -52,27 +52,22 @@ class VersionOwner(Generic[L]):
         settings: Settings,
         metrics: Metrics,
         attach: Callable[[list[LoadedVersion]], Awaitable[list[L]]],
+        control: Control,
     ):
         """`attach(versions)`: the live state of each version, once they are the served ones
-        (called before each swap, awaited; the old version serves meanwhile)."""
+        (called before each swap, awaited; the old version serves meanwhile). `control`: where
+        admins' choices are shared with every other worker (`app.serving.control`)."""
         self.settings, self.metrics, self.attach = settings, metrics, attach
         self.base = settings.models_dir / settings.model_name
         self.served: ServedVersion[L] | None = None
-        # What admins chose, shared by every worker (app.serving.control): an admin's pin
-        # overrides RECSYS_MODEL_VERSION until a reload removes it.
-        self.control = ControlFile(settings.data_dir / "admin" / f"{settings.model_name}.json")
-        try:
-            choice = self.control.read()
-        except (OSError, ValueError) as err:  # a broken file must not keep the service down
-            log.error("ignoring the admin's choice: %s", err)
-            choice = None
+        # An admin's pin overrides RECSYS_MODEL_VERSION until a reload removes it.
+        self.control = control
         self.pinned: int | None = settings.model_version
         self.reloads = 0
-        if choice is not None:
-            self.pinned, self.reloads = choice.pinned or self.pinned, choice.reloads
         self.refused: dict[int, tuple[float, str]] = {}  # version -> (manifest mtime, reason)
         self.lock = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
+        self.follower: asyncio.Task[None] | None = None
         # Told of every swap, once it is done (the OpenAPI schema states the served scale).
         self.on_swap: list[Callable[[LoadedVersion], None]] = []
 
@@ -84,6 +79,13 @@ class VersionOwner(Generic[L]):
         Raises:
             NoServableVersion: nothing loads and `require_model` is set.
         """
+        try:
+            choice = await self.control.read()
+        except (OSError, ValueError, ServiceError) as err:  # must not keep the service down
+            log.error("ignoring the admin's choice: %s", err)
+            choice = None
+        if choice is not None:
+            self.pinned, self.reloads = choice.pinned or self.pinned, choice.reloads
         refused: dict[int, str] = {}
         try:
             loaded = load_newest(self.base, self.pinned, refused, self.settings.ann)
@@ -96,21 +98,31 @@ class VersionOwner(Generic[L]):
             await self._swap_in(loaded)
         for version, reason in refused.items():  # not retried until their manifest changes
             self.refused[version] = (_mtime(self.base / str(version)), reason)
+        # Admins' choices every RECSYS_SYNC_SECONDS (with the store's other changes), new
+        # versions every RECSYS_POLL_SECONDS; without a sync interval, both at the version poll.
+        sync = self.settings.sync_seconds
+        if sync > 0:
+            self.follower = periodic.every(sync, self.follow, "admin's choice")
         if self.settings.poll_seconds > 0:
             self.poller = periodic.every(self.settings.poll_seconds, self.poll, "version check")
 
     async def poll(self) -> None:
-        """Follow what an admin chose on any worker, then look for a newer version (even when
-        the first step failed: a broken choice must not hold back new versions)."""
+        """Look for a newer version (first following what an admin chose, when nothing else
+        does: a broken choice must not hold back new versions)."""
+        if self.follower is None:
+            await self.follow()
+        await self.swap_to_newest()
+
+    async def follow(self) -> None:
+        """`follow_admin`, its failures logged: tried again at the next poll."""
         try:
             await self.follow_admin()
-        except (OSError, ValueError, VersionRefused) as err:
+        except (OSError, ValueError, ServiceError) as err:
             log.error("could not follow the admin's choice, trying again next poll: %s", err)
-        await self.swap_to_newest()
 
     async def follow_admin(self) -> None:
         """Apply the persisted admin choice when it differs from this worker's."""
-        choice = self.control.read()
+        choice = await self.control.read()
         if choice is None:
             return
         pinned = choice.pinned or self.settings.model_version
@@ -129,12 +141,15 @@ class VersionOwner(Generic[L]):
 
         Raises:
             NoSuchVersion, VersionRefused: as `serve_version` (nothing is persisted then).
+            StoreUnavailable: served here but not persisted (this worker follows the persisted
+                choice again at its next poll).
         """
         loaded = await self.serve_version(version, pin=True)
-        self.control.write(Choice(version, self.reloads))
+        await self.control.write(Choice(version, self.reloads))
         return loaded
 
     async def stop(self) -> None:
+        await periodic.stop(self.follower)
         await periodic.stop(self.poller)
         if self.served is not None and self.served.batcher is not None:
             await self.served.batcher.cancel()
@@ -187,7 +202,7 @@ class VersionOwner(Generic[L]):
         self.pinned = self.settings.model_version
         self.reloads += 1
         self.refused.clear()
-        self.control.write(Choice(None, self.reloads))
+        await self.control.write(Choice(None, self.reloads))
         if self.pinned is not None and self.served and self.served.loaded.version != self.pinned:
             await self.serve_version(self.pinned)
             return True

@@ -17,9 +17,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from artifact.eventlog import engine_url
 from cli import main as recsys
-from tests.helpers import MODEL_NAME, ROOT, free_port, make_client, two_versions_of, wait_for
+from tests.helpers import (
+    MODEL_NAME,
+    ROOT,
+    free_port,
+    fresh_store_url,
+    make_client,
+    two_versions_of,
+    wait_for,
+)
 
 POLL = 0.3
 
@@ -254,16 +264,34 @@ def test_without_a_loadable_version_it_waits_or_exits_as_configured(models_dir, 
         assert c.get("/ready").status_code == 503
 
 
-def test_a_broken_admin_choice_is_ignored_and_a_pin_is_persisted_for_other_workers(
+def test_a_pin_is_a_row_of_the_store_that_other_workers_and_restarts_follow(two_versions, tmp_path):
+    store = fresh_store_url()
+    with admin(two_versions, admin_token="s3cret", store_url=store, sync_seconds=0.1) as c:
+        with admin(two_versions, store_url=store, sync_seconds=0.1) as other:  # another replica
+            assert other.get("/models").json()["version"] == 2
+            pinned = c.post("/admin/models/1", headers={"Authorization": "Bearer s3cret"})
+            assert pinned.status_code == 200
+            wait_for(lambda: other.get("/models").json()["version"] == 1, 5)
+    with create_engine(engine_url(store)).connect() as conn:
+        row = conn.execute(text("SELECT value, revision FROM control")).one()
+    assert json.loads(row[0]) == {"pinned": 1, "reloads": 0} and row[1] == 1
+    with admin(two_versions, store_url=store) as c:  # a later start, another data directory
+        assert c.get("/models").json()["version"] == 1
+
+
+def test_the_file_form_of_a_choice_is_migrated_once_and_a_broken_one_ignored(
     two_versions, tmp_path
 ):
-    control = tmp_path / "data" / "admin" / f"{MODEL_NAME}.json"
+    data = tmp_path / "data"
+    control = data / "admin" / f"{MODEL_NAME}.json"
     control.parent.mkdir(parents=True)
     control.write_text("{not json")
-    with admin(two_versions, admin_token="s3cret", data_dir=tmp_path / "data") as c:
+    with admin(two_versions, data_dir=data) as c:
         assert c.get("/models").json()["version"] == 2  # started, newest, choice ignored
-        pinned = c.post("/admin/models/1", headers={"Authorization": "Bearer s3cret"})
-        assert pinned.status_code == 200
-    assert json.loads(control.read_text()) == {"pinned": 1, "reloads": 0}
-    with admin(two_versions, data_dir=tmp_path / "data") as c:  # another worker, later
-        assert c.get("/models").json()["version"] == 1
+    control.write_text(json.dumps({"pinned": 1, "reloads": 0}))
+    store = fresh_store_url()
+    with admin(two_versions, data_dir=data, store_url=store) as c:
+        assert c.get("/models").json()["version"] == 1  # migrated into the store
+    control.write_text(json.dumps({"pinned": 2, "reloads": 0}))
+    with admin(two_versions, data_dir=data, store_url=store) as c:
+        assert c.get("/models").json()["version"] == 1  # the store's row; the file is ignored
