@@ -11,9 +11,10 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.auth import require_bearer
-from app.errors import ModelNotReady
+from app.errors import ModelNotReady, RateLimited
 from app.events.live import LiveVersion
 from app.events.view import VersionView
+from app.quotas import client_of
 from app.serving.loader import LoadedVersion
 from app.serving.versions import ServedVersion
 from app.state import ServiceState
@@ -40,6 +41,32 @@ def loaded(request: Request) -> LoadedVersion:
 def view(request: Request) -> VersionView:
     """The served version's live state (its `loaded` is the served version)."""
     return served(request).live.view
+
+
+def history_readable(request: Request) -> None:
+    """A dependency of GET /users/{id}/ratings: a rating history is personal data. With API keys
+    set only key holders reach it (`app.http.api_keys`); with only RECSYS_WRITE_TOKEN set, it
+    takes that token."""
+    settings = service_of(request).settings
+    if not settings.api_key and settings.write_token is not None:
+        require_bearer(request, settings.write_token)
+
+
+def charge_write(request: Request, cost: int) -> None:
+    """Take a write of `cost` events from the caller's quota (RECSYS_WRITE_RATE), before
+    anything is stored.
+
+    Raises:
+        RateLimited: over it (429 with Retry-After).
+    """
+    service = service_of(request)
+    if service.write_quota is None:
+        return
+    try:
+        service.write_quota.take(client_of(request.scope, bool(service.settings.api_key)), cost)
+    except RateLimited:
+        service.metrics.rate_limited.labels("write").inc()
+        raise
 
 
 def writable(request: Request) -> None:

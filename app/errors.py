@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import Send
 
 from artifact.jsonsafe import replace_nonfinite
 
@@ -27,6 +29,17 @@ class ServiceError(Exception):
     def body(self) -> dict[str, Any]:
         return {"detail": self.detail}
 
+    async def send(self, send: Send) -> None:
+        """Answer with this error from raw ASGI code (a middleware), as the handler would."""
+        body = orjson.dumps(self.body())
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in (self.headers or {}).items()),
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
 
 class ModelNotReady(ServiceError):
     status = 503
@@ -34,9 +47,24 @@ class ModelNotReady(ServiceError):
 
 class StoreUnavailable(ServiceError):
     """A write the event store did not take; the detail names the store and why. Nothing of
-    the request was stored."""
+    the request was stored; it is safe to send again (`Retry-After`)."""
 
     status = 503
+    headers = {"Retry-After": "2"}
+
+
+class RateLimited(ServiceError):
+    """Over this client's rate limit (`app.quotas`): nothing of the request was stored."""
+
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"over this client's rate limit: send again in {retry_after} s")
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "retry_after": self.retry_after}
 
 
 class NoSuchVersion(ServiceError):

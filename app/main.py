@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,9 +14,11 @@ from threadpoolctl import threadpool_limits
 
 from app.errors import install_error_handlers
 from app.fast_recommend import FastRecommend
+from app.http.api_keys import ApiKeyMiddleware
 from app.http.body_limit import BodyLimitMiddleware
 from app.http.observability import ObservabilityMiddleware
 from app.http.openapi import install_openapi_with_limits
+from app.quotas import Quota, ReadQuotaMiddleware
 from app.routes import (
     admin,
     catalogue,
@@ -36,6 +39,8 @@ from app.routes import (
 from app.routes.web import STATIC
 from app.settings import Settings
 from app.state import ServiceState
+
+log = logging.getLogger("app")
 
 
 def freeze_startup_objects() -> None:
@@ -66,6 +71,15 @@ def limit_tensorflow(threads: int) -> None:
         pass
 
 
+def api_keys(settings: Settings) -> list[str]:
+    """What RECSYS_API_KEY lets in: its keys, and the write and admin tokens (who holds them
+    may read too). None set: every route is open, and start-up says so."""
+    if not settings.api_key:
+        return []
+    tokens = (settings.write_token, settings.admin_token)
+    return [s.get_secret_value() for s in [*settings.api_key, *tokens] if s is not None]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. The lifespan loads the served version once, before the first request.
 
@@ -81,6 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with threadpool_limits(limits=settings.blas_threads):  # BLAS, and faiss's OpenMP
             limit_tensorflow(settings.tf_threads)
+            if not settings.api_key:
+                log.warning(
+                    "no RECSYS_API_KEY: every route answers anyone%s",
+                    "" if settings.write_token else ", users' rating histories and writes included",
+                )
             await service.events.open()
             await service.versions.start()  # builds the served version's live state
             service.events.start_polling()
@@ -108,6 +127,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi_with_limits(app, settings, service.versions)
     # Innermost: GET /recommend/{user_id} outside FastAPI's parameter solving (the hot path).
     app.add_middleware(FastRecommend)
+    keys = api_keys(settings)
+    if settings.read_rate > 0:
+        quota = Quota(settings.read_rate, settings.read_burst)
+        counted = service.metrics.rate_limited.labels("read").inc
+        app.add_middleware(ReadQuotaMiddleware, quota=quota, keyed=bool(keys), counted=counted)
+    if keys:  # outside the hot path, inside CORS (a page can read the 401)
+        app.add_middleware(ApiKeyMiddleware, keys=keys)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -75,6 +75,12 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "recsys_rate_limited",
+            "Requests refused (429) over their client's rate limit, by kind (write, read)",
+            ("kind",),
+            registry=self.registry,
+        )
         self.commit_requests = Histogram(
             "recsys_store_commit_requests",
             "Write requests in one group commit",

@@ -356,6 +356,10 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class RateLimitedBody(ErrorBody):
+    retry_after: int = Field(description="seconds until the same request would pass")
+
+
 class UnknownIdsBody(ErrorBody):
     unknown_user_ids: list[str] = Field(description="at most 20 of them")
     unknown_item_ids: list[str] = Field(description="at most 20 of them")
@@ -368,6 +372,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: ("an id the served model does not know", ErrorBody),
         413: ("the body is over RECSYS_MAX_BODY_BYTES", ErrorBody),
         401: ("a write token is set and the request does not carry it", ErrorBody),
+        429: (
+            "over the client's write rate (RECSYS_WRITE_RATE): retry after Retry-After",
+            RateLimitedBody,
+        ),
         503: ("no model loaded yet, or (writes) the event store did not take it", ErrorBody),
     }
     return {s: {"description": described[s][0], "model": described[s][1]} for s in statuses}

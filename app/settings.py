@@ -94,7 +94,25 @@ class Settings(BaseSettings):
     write_token: SecretStr | None = Field(
         None, description="bearer token the write routes require; unset: writes are open"
     )
+    api_key: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated API keys; set: every route but /health, /ready, /metrics "
+        "and the page's files needs one (Authorization: Bearer or X-API-Key)",
+    )
     max_events: int = Field(10_000, ge=1, description="most events per POST /events")
+    write_rate: float = Field(
+        0.0,
+        ge=0,
+        description="events per second one client (API key, or address) may write, per "
+        "worker; 0: no limit",
+    )
+    write_burst: int = Field(
+        10_000, ge=1, description="events one client may write at once before write_rate holds"
+    )
+    read_rate: float = Field(
+        0.0, ge=0, description="requests per second one client may read, per worker; 0: no limit"
+    )
+    read_burst: int = Field(100, ge=1, description="reads one client may send at once")
     events_commit_size: int = Field(20_000, ge=1, description="most events one group commit writes")
     min_item_ratings: int = Field(
         5,
@@ -136,6 +154,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_url_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

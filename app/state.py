@@ -10,6 +10,7 @@ from app.events.service import EventService
 from app.http.drain import Drain
 from app.http.observability import AccessLog
 from app.metrics import Metrics
+from app.quotas import Quota
 from app.serving.control import ControlFile
 from app.serving.versions import VersionOwner
 from app.settings import Settings
@@ -29,6 +30,7 @@ class ServiceState:
     versions: VersionOwner[LiveVersion]
     events: EventService
     access: AccessLog | None  # None: RECSYS_ACCESS_LOG off
+    write_quota: Quota | None  # None: RECSYS_WRITE_RATE off
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
@@ -38,4 +40,8 @@ class ServiceState:
         control = StoreControl(events.store, settings.model_name, events.reader, legacy)
         versions = VersionOwner(settings, metrics, events.serve, control)
         access = AccessLog() if settings.access_log else None
-        return cls(settings, metrics, Drain(settings.drain_seconds), versions, events, access)
+        quota = None
+        if settings.write_rate > 0:
+            quota = Quota(settings.write_rate, settings.write_burst)
+        drain = Drain(settings.drain_seconds)
+        return cls(settings, metrics, drain, versions, events, access, quota)

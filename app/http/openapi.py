@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.http.api_keys import OPEN, OPEN_PREFIXES
 from app.limits import LIMITS, BodyField
 from app.serving.versions import VersionOwner
 from app.settings import Settings
@@ -26,6 +27,8 @@ def install_openapi_with_limits(
             schema = generate()  # generate() stores what it returns
             _add_limits(schema, settings)
             _add_rating_scale(schema, versions)
+            if settings.api_key:
+                _add_api_keys(schema)
         return generate()
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -38,6 +41,25 @@ def _add_rating_scale(schema: dict[str, Any], versions: VersionOwner[Any]) -> No
     low, high = versions.served.loaded.manifest.rating_range
     rating = schema["components"]["schemas"]["Event"]["properties"]["rating"]
     rating.update({"minimum": low, "maximum": high})
+
+
+def _add_api_keys(schema: dict[str, Any]) -> None:
+    """RECSYS_API_KEY set: every operation outside the open paths takes a key (either header)
+    and may answer 401."""
+    schema["components"]["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "Bearer": {"type": "http", "scheme": "bearer"},
+    }
+    refusal = {
+        "description": "no API key, or a wrong one (X-Auth-Required: api-key)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for path, operations in schema["paths"].items():
+        if path in OPEN or path.startswith(OPEN_PREFIXES):
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+            operation["responses"].setdefault("401", refusal)
 
 
 def _add_limits(schema: dict[str, Any], settings: Settings) -> None:

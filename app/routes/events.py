@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import service_of, view, writable
+from app.deps import charge_write, service_of, view, writable
 from app.errors import MAX_LISTED_IDS, UnknownIds
 from app.event_schemas import EventsRequest, EventsResponse
 from app.events.changes import Rating
@@ -22,7 +22,7 @@ router = APIRouter(tags=["events"], dependencies=[Depends(writable)])
     "/events",
     response_model=EventsResponse,
     responses={
-        **error_responses(400, 401, 413, 503),
+        **error_responses(400, 401, 413, 429, 503),
         404: {"description": "items neither in the model nor registered", "model": UnknownIdsBody},
     },
 )
@@ -41,6 +41,7 @@ async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
     unknown = [e.item_id for e in body.events if not live.known_item(e.item_id)]
     if unknown:
         raise UnknownIds([], list(dict.fromkeys(unknown)))
+    charge_write(request, len(body.events))
     now = int(time.time())
     ratings = [
         Rating(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from app.deps import loaded, service_of, writable
+from app.deps import charge_write, loaded, service_of, writable
 from app.event_schemas import ItemBody, ItemInfo
 from app.events.changes import Item
 from app.schemas import MAX_ID_LENGTH, error_responses
@@ -14,7 +14,9 @@ from app.schemas import MAX_ID_LENGTH, error_responses
 router = APIRouter(prefix="/items", tags=["items"], dependencies=[Depends(writable)])
 
 
-@router.put("/{item_id}", response_model=ItemInfo, responses=error_responses(400, 401, 413, 503))
+@router.put(
+    "/{item_id}", response_model=ItemInfo, responses=error_responses(400, 401, 413, 429, 503)
+)
 async def put_item(
     item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     body: ItemBody,
@@ -22,6 +24,7 @@ async def put_item(
 ) -> ItemInfo:
     """Register an item or update its title, genres and year."""
     service, version = service_of(request), loaded(request)
+    charge_write(request, 1)
     await service.events.write(Item(item_id, body.title, list(body.genres), body.year))
     return ItemInfo(
         item_id=item_id,

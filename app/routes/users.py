@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from app.deps import service_of, view, writable
+from app.deps import charge_write, history_readable, service_of, view, writable
 from app.errors import UnknownUser
 from app.event_schemas import Forgotten, UserRating, UserRatings
 from app.schemas import MAX_ID_LENGTH, error_responses
@@ -15,7 +15,12 @@ router = APIRouter(prefix="/users", tags=["users"])
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
-@router.get("/{user_id}/ratings", response_model=UserRatings, responses=error_responses(404, 503))
+@router.get(
+    "/{user_id}/ratings",
+    response_model=UserRatings,
+    responses=error_responses(401, 404, 503),
+    dependencies=[Depends(history_readable)],
+)
 async def user_ratings(
     user_id: UserId,
     request: Request,
@@ -71,7 +76,7 @@ async def user_ratings(
 @router.delete(
     "/{user_id}",
     response_model=Forgotten,
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 404, 429, 503),
     dependencies=[Depends(writable)],
 )
 async def forget_user(user_id: UserId, request: Request) -> Forgotten:
@@ -81,5 +86,6 @@ async def forget_user(user_id: UserId, request: Request) -> Forgotten:
     live = view(request)  # 503 while no version serves, as every route that needs one
     if live.base_row(user_id) is None and user_id not in live.log.ratings:
         raise UnknownUser(user_id)
+    charge_write(request, 1)
     written = await service.events.write(user_id)
     return Forgotten(user_id=user_id, events_deleted=written.deleted)

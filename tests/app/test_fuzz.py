@@ -30,30 +30,65 @@ CASES = sorted(
 )
 
 
-@pytest.fixture
-def api_schema(models_dir):
+KEY = "fuzz-key"
+# With RECSYS_API_KEY set the schema says which operations take a key and that they may answer
+# 401: generated requests carrying the key must pass it, requests without one must get a 401.
+KEYED = sorted((method, path) for method, path, mode in CASES if mode is GenerationMode.POSITIVE)
+
+
+def schema_of(models_dir, **more):
     # schemathesis starts the app's lifespan at the first call (the model loads once per test)
     # on its own event loop, keeps it for every generated call, and ends it with the test.
     settings = Settings(
-        models_dir=models_dir, model_name=MODEL_NAME, poll_seconds=0, store_url=fresh_store_url()
+        models_dir=models_dir,
+        model_name=MODEL_NAME,
+        poll_seconds=0,
+        store_url=fresh_store_url(),
+        **more,
     )
-    app = create_app(settings)
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
 
 
-@pytest.mark.parametrize(("method", "path", "mode"), CASES)
-def test_no_5xx_and_every_answer_matches_the_schema(api_schema, method, path, mode):
-    operation = api_schema[path][method]
+@pytest.fixture
+def api_schema(models_dir):
+    return schema_of(models_dir)
 
+
+@pytest.fixture
+def keyed_schema(models_dir):
+    return schema_of(models_dir, api_key=KEY)
+
+
+def fuzz(operation, mode, examples: int, check) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    def check(case):
-        case.call_and_validate()
+    def run(case):
+        check(case)
 
-    check()
+    run()
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), CASES)
+def test_no_5xx_and_every_answer_matches_the_schema(api_schema, method, path, mode):
+    fuzz(api_schema[path][method], mode, EXAMPLES, lambda case: case.call_and_validate())
+
+
+@pytest.mark.parametrize(("method", "path"), KEYED)
+def test_with_api_keys_the_key_passes_and_its_absence_is_a_documented_401(
+    keyed_schema, method, path
+):
+    operation = keyed_schema[path][method]
+    open_path = "security" not in operation.definition.raw
+
+    def with_and_without_the_key(case):
+        case.call_and_validate(headers={"X-API-Key": KEY})
+        refused = case.call_and_validate(headers={"X-API-Key": "not-" + KEY})
+        assert (refused.status_code == 401) != open_path, refused.status_code
+
+    fuzz(operation, GenerationMode.POSITIVE, EXAMPLES // 4, with_and_without_the_key)

@@ -250,3 +250,64 @@ def test_with_a_write_token_the_page_is_read_only_and_never_holds_the_token(
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(
+    default_version, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    models_dir, _ = default_version
+    key = "tab-memory-only"
+    process, base = start_site(models_dir, tmp_path / "server.log", api_key=key)
+    try:
+        driver = browser
+        driver.set_window_size(1280, 1000)
+        driver.get(base + "/")
+        form = settle(
+            driver,
+            lambda d: (
+                d.find_element(By.ID, "key-form").is_displayed()
+                and d.find_element(By.ID, "key-form")
+            ),
+            "asked for an API key",
+        )
+        assert "needs an API key" in driver.find_element(By.ID, "key-note").text
+        shot(driver, "8-api-key")
+        driver.find_element(By.ID, "key").send_keys("not-the-key")
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        settle(
+            driver,
+            lambda d: "refused" in d.find_element(By.ID, "key-note").text,
+            "said the wrong key was refused",
+        )
+        driver.find_element(By.ID, "key").send_keys(key)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        settle(
+            driver,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#recs li[data-item]"),
+            "recommended once it had the key",
+        )
+        assert not driver.find_element(By.ID, "key-form").is_displayed()
+        rated = search(driver, "movie")[0]
+        rated.find_element(By.CSS_SELECTOR, "button[data-rating='5']").click()
+        settle(
+            driver,
+            lambda d: "Rated" in d.find_element(By.ID, "rated-note").text,
+            "stored a rating with the key",
+        )
+        # Held in the tab's memory only: no storage, no cookie, no URL, not in the page.
+        stored = driver.execute_script(
+            "return [JSON.stringify(localStorage), JSON.stringify(sessionStorage),"
+            " document.cookie, location.href, document.documentElement.outerHTML]"
+        )
+        assert not [place for place in stored if key in place]
+        driver.refresh()  # a new page: the key is gone with the old one
+        settle(
+            driver,
+            lambda d: d.find_element(By.ID, "key-form").is_displayed(),
+            "asked again after a reload",
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -5,9 +5,45 @@
 const state = { user: "196", genre: "", yearMin: "", yearMax: "" };
 const $ = (id) => document.getElementById(id);
 
+// The API key, when the service asks for one (RECSYS_API_KEY): held in this tab's memory only,
+// never stored, so it is gone with the tab. One question at a time, whoever asks.
+let apiKey = null;
+let asking = null;
+
 async function api(path, options = {}) {
-  const init = { ...options, headers: { "Content-Type": "application/json" } };
-  const answer = await fetch(path, init);
+  for (;;) {
+    const headers = { "Content-Type": "application/json" };
+    if (apiKey) headers["X-API-Key"] = apiKey;
+    const answer = await fetch(path, { ...options, headers });
+    if (answer.status === 401 && answer.headers.get("x-auth-required") === "api-key") {
+      await askForKey(apiKey !== null);
+      continue;  // the same request, with the key given
+    }
+    return read(answer);
+  }
+}
+
+function askForKey(refused) {
+  asking ??= new Promise((resolve) => {
+    const form = $("key-form");
+    $("key-note").textContent = refused
+      ? "That key was refused. Enter another one."
+      : "This service needs an API key. It stays in this tab only.";
+    form.hidden = false;
+    $("key").focus();
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      apiKey = $("key").value;
+      $("key").value = "";
+      form.hidden = true;
+      asking = null;
+      resolve();
+    };
+  });
+  return asking;
+}
+
+async function read(answer) {
   const text = await answer.text();
   const body = text && answer.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
   if (!answer.ok) {

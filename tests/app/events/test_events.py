@@ -188,7 +188,7 @@ def test_a_forgotten_user_is_answered_like_an_unknown_one(app, store_url, ids):
     assert rows_in(store_url) == [("forget", user, None, None)]  # their ratings are gone
 
 
-def test_with_a_write_token_writes_need_it_and_reads_do_not(models_dir, ids):
+def test_with_a_write_token_writes_and_histories_need_it_and_reads_do_not(models_dir, ids):
     users, items = ids
     event = {"events": [{"user_id": users[0], "item_id": items[0], "rating": 4}]}
     with make_client(models_dir=models_dir, model_name=MODEL_NAME, write_token="w") as c:
@@ -200,8 +200,11 @@ def test_with_a_write_token_writes_need_it_and_reads_do_not(models_dir, ids):
         assert c.delete(f"/users/{users[0]}").status_code == 401
         auth = {"Authorization": "Bearer w"}
         assert c.post("/events", json=event, headers=auth).status_code == 200
-        assert c.get(f"/users/{users[0]}/ratings").status_code == 200
         assert c.get(f"/recommend/{users[0]}").status_code == 200
+        # A rating history is personal data: with the write token the only credential, it
+        # takes the token too.
+        assert c.get(f"/users/{users[0]}/ratings").status_code == 401
+        assert c.get(f"/users/{users[0]}/ratings", headers=auth).status_code == 200
 
 
 def test_events_outlive_the_process_and_reach_other_workers(models_dir, store_url, ids):
