@@ -10,6 +10,7 @@ changes with one cursor, and gives training one query for what it learns from.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,39 +81,46 @@ control = Table(
 
 @dataclass(frozen=True)
 class StoreIdentity:
-    """Which log a store holds: a UUID written when the store was created (kept by migrations
-    and copied by backups), and for a store restored from a backup, the store the backup was
-    taken from and the last log id it held. The two logs agree up to that id and may part
-    after it: a version trained from the original learned at most that much of this one.
+    """Which log a store holds: a UUID written when the store was created (kept by migrations)
+    and, for a store restored from a backup (`recsys store restore`), its lineage: each store
+    its log agrees with up to a log id (the backup's store and the last id the backup held,
+    then that store's own lineage). Past that id the logs may part: a version trained from
+    that store learned at most that much of this one. A restored store gets an id of its own.
 
     A version's manifest names the store it learned from (`EventsSpec.store_id`) and the last
     log id it read (`through`); `learned` says how much of this store's log that is."""
 
     id: str
-    restored_from: str | None = None
-    restored_through: int | None = None
+    lineage: tuple[tuple[str, int], ...] = ()
 
     def learned(self, store_id: str | None, through: int) -> int:
         """The log id up to which a version that learned `through` from store `store_id`
         learned this store's events (0: none of them)."""
-        if store_id is not None and store_id == self.id:
+        if store_id is None:
+            return 0
+        if store_id == self.id:
             return through
-        if store_id is not None and store_id == self.restored_from:
-            return min(through, self.restored_through or 0)
-        return 0
+        return min((min(through, upto) for sid, upto in self.lineage if sid == store_id), default=0)
+
+    def lineage_json(self) -> str:
+        return json.dumps([list(step) for step in self.lineage])
+
+
+def read_meta(conn: Connection) -> dict[str, str]:
+    """The store's `store_meta` rows (none for a store older than identities)."""
+    if not conn.dialect.has_table(conn, "store_meta"):
+        return {}
+    return {str(k): str(v) for k, v in conn.execute(select(store_meta.c.key, store_meta.c.value))}
 
 
 def read_identity(conn: Connection) -> StoreIdentity | None:
-    """The store's identity; None for a store older than identities (not yet migrated)."""
-    if not conn.dialect.has_table(conn, "store_meta"):
-        return None
-    rows = dict(conn.execute(select(store_meta.c.key, store_meta.c.value)).all())
+    """The store's identity; None for a store older than identities (not yet migrated), or a
+    backup file (`backup_of`: a backup is restored, never served)."""
+    rows = read_meta(conn)
     if "store_id" not in rows:
         return None
-    through = rows.get("restored_through")
-    return StoreIdentity(
-        rows["store_id"], rows.get("restored_from"), int(through) if through else None
-    )
+    lineage = tuple((str(sid), int(upto)) for sid, upto in json.loads(rows.get("lineage", "[]")))
+    return StoreIdentity(rows["store_id"], lineage)
 
 
 def engine_url(url: str) -> str:

@@ -37,6 +37,7 @@ from artifact.eventlog import (
     log,
     public_url,
     read_identity,
+    read_meta,
 )
 
 logger = logging.getLogger("app.events")
@@ -44,6 +45,7 @@ logger = logging.getLogger("app.events")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows per INSERT: 6 parameters each stays under SQLite's 32,766 (and keeps statements small).
 CHUNK_ROWS = 2000
+WRITE_LOCK = 0x7265637379730001  # PostgreSQL advisory lock key of the log's writers ("recsys")
 
 
 class StoreError(Exception):
@@ -89,10 +91,16 @@ class EventStore:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
                 identity = read_identity(conn)
+                backup_of = read_meta(conn).get("backup_of")
         except (SQLAlchemyError, OSError) as err:
             raise StoreError(
-                f"event store {self.public_url}: cannot open ({_reason(err)})"
+                f"event store {self.public_url}: cannot open ({driver_reason(err)})"
             ) from None
+        if backup_of is not None:
+            raise StoreError(
+                f"event store {self.public_url}: a backup of store {backup_of}, not a store: "
+                "restore it into one (`recsys store restore`)"
+            )
         if identity is None:  # the migrations write it: a store they did not reach
             raise StoreError(f"event store {self.public_url}: no identity after migrating")
         self.engine, self.identity = engine, identity
@@ -132,7 +140,9 @@ class EventStore:
             yield
         except SQLAlchemyError as err:
             engine.dispose()
-            raise StoreError(f"event store {self.public_url} unavailable: {_reason(err)}") from None
+            raise StoreError(
+                f"event store {self.public_url} unavailable: {driver_reason(err)}"
+            ) from None
 
     def write(self, writes: list[Write]) -> list[Written]:
         """Store every write in one transaction, in order; one result per write.
@@ -143,6 +153,14 @@ class EventStore:
         engine = self._engine()
         now = time.time()
         with self._reaching(engine), engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # One writer at a time across every worker and replica, until commit: ids are
+                # then committed in the order they were handed out, so a reader that sees id n
+                # has seen every committed id below it, and a poll's cursor never passes an id
+                # that commits later (two concurrent writers would otherwise commit out of
+                # order and a replica's poll would skip the slower one's events for good).
+                # SQLite's write lock does the same already.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             seen_ids: set[str] = set()
             results: list[Written] = []
             run: list[list[Rating]] = []  # consecutive rating writes: one statement
@@ -332,7 +350,7 @@ def _change(row: Any) -> Change:
     )
 
 
-def _reason(err: BaseException) -> str:
+def driver_reason(err: BaseException) -> str:
     """The driver's own message, first line only (no SQL, no parameters)."""
     original = getattr(err, "orig", None) or err
     return str(original).strip().splitlines()[0] if str(original).strip() else type(err).__name__
