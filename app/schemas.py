@@ -348,6 +348,11 @@ class Readiness(BaseModel):
         description="per served version, how far folding its users' live ratings in got (after "
         "a start or a swap, users still pending are answered from trained vectors or popularity)",
     )
+    problems: list[str] = Field(
+        default_factory=list,
+        description="what on disk is wrong while the service keeps serving (the served "
+        "version's directory deleted, the models directory unreadable)",
+    )
 
 
 class ErrorBody(BaseModel):

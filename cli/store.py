@@ -30,6 +30,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its chatter is not ours to show
+
     from app.events.backup import BackupError, backup, restore, store_url_of
     from artifact.eventlog import public_url
 

@@ -5,19 +5,18 @@
 # a new version and an admin's pin reach both; stopping one (SIGTERM) loses no request that
 # reached either. Exits non-zero on any failure.
 #
-#   scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME
+#   scripts/compose_smoke.sh MODELS_VOLUME
 #
-# MODELS_VOLUME holds trained versions and STORE_VOLUME the event store they were trained from
-# (scripts/container_smoke.sh calls this with its own); both are copied into the project's
-# volumes. They go together: a version trained from a store counts that store's log ids as
-# learned, so serving it beside another store would skip that store's first events. The
-# images are container_smoke's (localhost/recsys-runtime:smoke), tagged as the compose file
-# names them.
+# MODELS_VOLUME holds trained versions (scripts/container_smoke.sh calls this with its own, the
+# newest trained from its own event store); it is copied into the project's models volume, and
+# the replicas start on a fresh data volume: a new event store, another identity. A version
+# learned from another store skips none of this one's events (the first rating posted here has
+# an id the version's own store had already handed out, and must count). The images are
+# container_smoke's (localhost/recsys-runtime:smoke), tagged as the compose file names them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SOURCE_VOLUME=${1:?usage: scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME}
-SOURCE_STORE=${2:?usage: scripts/compose_smoke.sh MODELS_VOLUME STORE_VOLUME}
+SOURCE_VOLUME=${1:?usage: scripts/compose_smoke.sh MODELS_VOLUME}
 PROJECT=recsys-replicas-$$
 PORT_A=${SMOKE_PORT_A:-18081}
 PORT_B=${SMOKE_PORT_B:-18082}
@@ -47,12 +46,10 @@ python3 -m venv "$WORK/venv"
     { tail -5 "$WORK/pip.log" >&2; exit 1; }
 
 podman tag localhost/recsys-runtime:smoke localhost/recsys:latest
-for pair in "$SOURCE_VOLUME:models" "$SOURCE_STORE:data"; do
-    podman volume create "${PROJECT}_${pair#*:}" >/dev/null
-    podman volume export "${pair%%:*}" | podman volume import "${PROJECT}_${pair#*:}" -
-done
+podman volume create "${PROJECT}_models" >/dev/null
+podman volume export "$SOURCE_VOLUME" | podman volume import "${PROJECT}_models" -
 
-log "up: api on :$PORT_A and api-2 on :$PORT_B, one models volume, one event store"
+log "up: api on :$PORT_A and api-2 on :$PORT_B, one models volume, a fresh event store"
 "${compose[@]}" up -d --no-build api api-2 >"$WORK/up.log" 2>&1 || { tail -30 "$WORK/up.log" >&2; exit 1; }
 A=http://127.0.0.1:$PORT_A B=http://127.0.0.1:$PORT_B
 for base in "$A" "$B"; do
@@ -71,6 +68,13 @@ both_serve() {
 V=$(version "$A")
 both_serve "$V"
 log "both serve version $V"
+store_id=$(curl -sf "$A/ready" | sed 's/.*"id":"\([^"]*\)".*/\1/')
+learned_from=$(podman run --rm --runtime runc -v "${PROJECT}_models:/models" --entrypoint python3 \
+    localhost/recsys-runtime:smoke -c "
+import json; m = json.load(open('/models/movielens/$V/manifest.json'))
+print((m.get('events') or {}).get('store_id'))")
+[ -n "$store_id" ] && [ "$store_id" != "$learned_from" ] ||
+    { log "expected a fresh store (got $store_id; the version learned from $learned_from)"; exit 1; }
 
 # A rating posted to api counts on api-2 (the shared store, read every RECSYS_SYNC_SECONDS).
 item=$(curl -sf "$A/recommend/compose-user?n=1" | sed 's/.*"item_id":"\([^"]*\)".*/\1/')
@@ -82,7 +86,7 @@ for _ in $(seq 1 30); do
 done
 curl -sf "$B/recommend/compose-user?n=3" | grep '"source":"fold_in"' >/dev/null ||
     { log "api-2 did not see the rating posted to api"; exit 1; }
-log "a rating posted to api was folded in on api-2"
+log "a rating posted to api was folded in on api-2: the fresh store's first event counted (store $store_id, version $V learned from $learned_from)"
 
 # A new version in the shared volume (a renumbered copy, staged then renamed in, as training
 # exports) reaches both.

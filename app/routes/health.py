@@ -22,6 +22,7 @@ async def ready(request: Request) -> Readiness | JSONResponse:
     versions, store = service.versions, service.events.status()
     fold_in = service.events.fold_in()
     refused = versions.refusals()  # e.g. newer ones not swapped to
+    problems = versions.problems()
     if versions.served is None:
         body = {
             "status": "no model loaded",
@@ -29,6 +30,7 @@ async def ready(request: Request) -> Readiness | JSONResponse:
             "store": store,
             "refused": refused,
             "fold_in": fold_in,
+            "problems": problems,
         }
         return JSONResponse(body, status_code=503)
     loaded = versions.served.loaded
@@ -39,4 +41,5 @@ async def ready(request: Request) -> Readiness | JSONResponse:
         store=StoreStatus(**store),
         refused=refused,
         fold_in=[FoldInProgress(**p) for p in fold_in],
+        problems=problems,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ class VersionOwner(Generic[L]):
         self.lock = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
         self.follower: asyncio.Task[None] | None = None
+        self.reported: list[str] = []  # the problems the log last heard of
         # Told of every swap, once it is done (the OpenAPI schema states the served scale).
         self.on_swap: list[Callable[[LoadedVersion], None]] = []
 
@@ -111,6 +113,12 @@ class VersionOwner(Generic[L]):
         does: a broken choice must not hold back new versions)."""
         if self.follower is None:
             await self.follow()
+        problems = self.problems()
+        for problem in set(problems) - set(self.reported):
+            log.error("%s", problem)
+        if self.reported and not problems:
+            log.info("the models directory and the served version's files are back")
+        self.reported = problems
         await self.swap_to_newest()
 
     async def follow(self) -> None:
@@ -232,6 +240,25 @@ class VersionOwner(Generic[L]):
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+
+    def problems(self) -> list[str]:
+        """What on disk is wrong while the service keeps serving from memory (for /ready): the
+        served version's directory gone, the models directory missing or unreadable."""
+        found = []
+        if self.served is not None and not (self.served.loaded.path / MANIFEST).is_file():
+            found.append(
+                f"version {self.served.loaded.version} is served from memory: its directory "
+                f"{self.public(str(self.served.loaded.path))} is gone (a restart would serve "
+                "another version)"
+            )
+        try:
+            os.listdir(self.base)
+        except OSError as err:
+            found.append(
+                f"models directory {self.public(str(self.base))} cannot be read "
+                f"({err.strerror or type(err).__name__}): no new version can be found"
+            )
+        return found
 
     def refusals(self) -> dict[str, str]:
         """version -> why it is not served, as answers show it (see `public`)."""

@@ -69,6 +69,7 @@ def test_health_ready_and_models(client):
         },
         "refused": {},
         "fold_in": [{"version": 1, "pending": 0, "folded": 0}],
+        "problems": [],
     }
     info = client.get("/models").json()
     assert (info["name"], info["version"], info["kind"], info["factors"]) == (

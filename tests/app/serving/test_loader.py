@@ -277,4 +277,5 @@ def test_with_only_broken_versions_ready_is_503_and_says_why(good_and_bad):
             },  # fmt: skip
             "refused": {"2": f"{MODEL_NAME}/2/item_bias.npy: missing (listed in manifest.json)"},
             "fold_in": [],
+            "problems": [],
         }

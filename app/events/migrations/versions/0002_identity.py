@@ -1,5 +1,6 @@
 """The store's identity: a UUID written once, when the store is created (or, for a store made
-before identities, when it is upgraded), kept by every later migration and copied by backups.
+before identities, when it is upgraded) and kept by every later migration; a store restored
+from a backup gets one of its own (`recsys store restore`).
 
 Revision ID: 0002
 """
