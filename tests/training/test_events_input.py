@@ -96,3 +96,19 @@ def test_a_version_trained_from_the_store_replaces_the_live_state_it_learned(
         assert body["source"] == "fold_in" and "4" not in [i["item_id"] for i in body["items"]]
         assert list(served_view(client).live_ratings("newcomer")) == ["4"]
     assert np.isfinite(manifest.metrics["test"]["rmse"])
+
+
+def test_reading_a_store_whose_identity_changes_midway_is_refused(store_url, tmp_path):
+    """A backup restored over the store while training reads it would mix two logs' ids."""
+    from app.events.backup import backup, restore
+    from artifact.eventlog import read_log
+
+    url = store_url[0]
+    backup(url, tmp_path / "events.backup")
+    identity, rows = read_log(url, batch=2)
+    assert identity is not None
+    first = next(rows)
+    assert first["id"] == 1
+    restore(tmp_path / "events.backup", url, replace=True)  # same rows, another identity
+    with pytest.raises(ValueError, match="its identity changed while it was read"):
+        list(rows)
