@@ -41,8 +41,7 @@ class LiveVersion:
 
 
 class LiveState:
-    def __init__(self, min_item_ratings: int = 5) -> None:
-        self.min_item_ratings = min_item_ratings
+    def __init__(self) -> None:
         self.log = AppliedLog()
         self.served: dict[int, LiveVersion] = {}  # version -> its live state
         self.replay: list[Change] | None = None  # while a rebuild reads the store

@@ -55,7 +55,7 @@ class EventService:
             settings.store_synchronous,
             background_checkpoints=settings.sync_seconds > 0,
         )
-        self.live = LiveState(settings.min_item_ratings)
+        self.live = LiveState()
         self.error: str | None = "not opened yet"
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
         self.writer: Batcher[Write, Written] = Batcher(
@@ -73,9 +73,8 @@ class EventService:
             name="events-fold-in",
         )  # fmt: skip
         self.folding: set[asyncio.Future[None]] = set()  # writes' fold-ins not awaited to the end
-        self.refolds: set[asyncio.Task[None]] = (
-            set()
-        )  # a new view's users, folded in block by block
+        # A new view's users, folded in block by block (`_fold_pending`).
+        self.refolds: set[asyncio.Task[None]] = set()
         self.serving = asyncio.Lock()
         self.stale = False  # the live state was built without the store: rebuild when it answers
         self.poller: asyncio.Task[None] | None = None

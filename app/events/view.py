@@ -70,7 +70,9 @@ class VersionView:
         self.folded_items: dict[str, FoldedItem] = {}
         self.new_items: NewItems | None = None
         if previous is not None and same:
-            self.folded = {u: f for u, f in previous.folded.items() if u in applied.ratings}
+            # Snapshots (list, dict: one step each): the fold-in thread may be filling them.
+            lent = list(previous.folded.items())
+            self.folded = {u: f for u, f in lent if u in applied.ratings}
             self.folded_items = dict(previous.folded_items)
             self._publish_new_items()
         self.pending: set[str] = set(live_users)  # not yet solved against this version
