@@ -78,9 +78,13 @@ class Batcher(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         """`item`'s result, computed in some batch with other callers' items."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue `item` now, in order with every call before it; the future of its result."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(item, future))
-        return await future
+        self.queue.put_nowait(_Pending(item, future))  # the queue is unbounded
+        return future
 
     async def _next_batch(self) -> list[_Pending[T, R]] | None:
         if self.carry is None and self.draining:

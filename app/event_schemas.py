@@ -23,6 +23,14 @@ class Event(BaseModel):
     event_id: IdString | None = Field(
         None, description="idempotency key: an event id already stored is not stored again"
     )
+    recommendation_id: (
+        Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)] | None
+    ) = Field(
+        None,
+        description="the answer this rating follows (its recommendation_id): a hit for the "
+        "version that made it when it showed the item; without, the user's most recent answer "
+        "that showed the item within RECSYS_ATTRIBUTION_WINDOW",
+    )
 
 
 class EventsRequest(BaseModel):
@@ -39,6 +47,9 @@ class EventsRequest(BaseModel):
 class EventsResponse(BaseModel):
     accepted: int = Field(description="events stored by this request")
     duplicates: int = Field(description="events whose event_id was already stored")
+    attributed: int = Field(
+        description="stored ratings that answered an impression (a hit for its version)"
+    )
 
 
 class ItemBody(BaseModel):

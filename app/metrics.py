@@ -75,6 +75,19 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self.impressions = Counter(
+            "recsys_impressions",
+            "Answers recorded as impressions, by route, version and variant (empty: none)",
+            ("route", "version", "variant"),
+            registry=self.registry,
+        )
+        self.hits = Counter(
+            "recsys_hits",
+            "Ratings attributed to an impression (hits), by the version and variant that placed "
+            "the item",
+            ("version", "variant"),
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "recsys_rate_limited",
             "Requests refused (429) over their client's rate limit, by kind (write, read)",
@@ -96,6 +109,14 @@ class Metrics:
 
         # (method, route, status) -> its request counter and latency histogram children
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._impression_children: dict[tuple[str, str, str], Any] = {}
+
+    def impression(self, route: str, version: int, variant: str | None) -> None:
+        key = (route, str(version), variant or "")
+        child = self._impression_children.get(key)
+        if child is None:
+            child = self._impression_children[key] = self.impressions.labels(*key)
+        child.inc()
 
     def observe_commit(self, requests: int, events: int) -> None:
         self.commit_requests.observe(requests)

@@ -70,6 +70,12 @@ class PredictRequest(BaseModel):
 
 
 Source = Literal["model", "fold_in", "popular"]
+RECOMMENDATION_ID = Field(
+    description="this answer's impression: send it with the ratings it leads to (POST /events) "
+    "and they count for the version (and variant) that made it"
+)
+VERSION = Field(description="the version that made the answer")
+
 FoldIn = Literal["pending"]
 FOLD_IN_DESCRIPTION = (
     "present only while the user's live ratings are not yet folded in against the answering "
@@ -138,6 +144,8 @@ class RecommendedItem(BaseModel):
 
 class RecommendResponse(BaseModel):
     user_id: str
+    recommendation_id: str = RECOMMENDATION_ID
+    version: int = VERSION
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
@@ -150,6 +158,8 @@ class RecommendResponse(BaseModel):
 
 class SimilarResponse(BaseModel):
     item_id: str
+    recommendation_id: str = RECOMMENDATION_ID
+    version: int = VERSION
     items: list[RecommendedItem] = Field(
         description="the nearest items, best first, never the item itself; score: the item's "
         "item-item weight toward each (versions with them), else the cosine between the "
@@ -211,6 +221,8 @@ class RankRequest(BaseModel):
 
 class RankResponse(BaseModel):
     user_id: str
+    recommendation_id: str = RECOMMENDATION_ID
+    version: int = VERSION
     items: list[RecommendedItem] = Field(description="the given items, best first")
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
@@ -224,6 +236,8 @@ class PopularWindow(BaseModel):
 
 
 class PopularResponse(BaseModel):
+    recommendation_id: str = RECOMMENDATION_ID
+    version: int = VERSION
     items: list[RecommendedItem] = Field(description="most raters first; score: raters")
     window: PopularWindow | None = Field(None, description="the ratings counted, when windowed")
     warnings: list[str] | None = Field(
@@ -279,6 +293,8 @@ class RecommendBatchRequest(Filters):
 
 class UserRecommendations(BaseModel):
     user_id: str
+    recommendation_id: str = RECOMMENDATION_ID
+    version: int = VERSION
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
@@ -290,69 +306,6 @@ class RecommendBatchResponse(BaseModel):
         None, description="what in the filters no item can pass (a genre no item has, ...)"
     )
     model: ModelRef
-
-
-class ModelInfo(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-
-    name: str
-    version: int
-    kind: str
-    factors: int
-    created: str
-    users: int
-    items: int
-    rating_range: list[float] = Field(min_length=2, max_length=2, description="[low, high]")
-    recommend: str = Field(description="which vectors /recommend ranks with by default")
-    metrics: dict[str, dict[str, float | int | None]]
-    curves: dict[str, dict[str, list[float]]] = Field(
-        default_factory=dict,
-        description="per model ('rating', 'retrieval'), the first fit's per-epoch losses and "
-        "validation metrics, as training recorded them (empty for older versions)",
-    )
-    versions_on_disk: list[int] = Field(
-        default_factory=list, description="every version directory of this model, newest first"
-    )
-
-
-class Health(BaseModel):
-    status: str
-
-
-class StoreStatus(BaseModel):
-    status: Literal["ok", "unavailable"]
-    url: str = Field(description="the store, without password (SQLite: the file's name)")
-    id: str | None = Field(None, description="the store's identity (a UUID kept for its life)")
-    applied_through: int = Field(description="the newest event-log id this worker has applied")
-    error: str | None = Field(None, description="why it is unavailable")
-
-
-class FoldInProgress(BaseModel):
-    version: int
-    pending: int = Field(description="users with live ratings not yet folded in")
-    folded: int = Field(description="users folded in against this version")
-
-
-class Readiness(BaseModel):
-    status: str
-    model: ModelRef | None = None
-    store: StoreStatus | None = Field(
-        None, description="the event store: reads keep serving while it is unavailable"
-    )
-    refused: dict[str, str] = Field(
-        default_factory=dict,
-        description="version -> why it was refused (the file, relative to RECSYS_MODELS_DIR)",
-    )
-    fold_in: list[FoldInProgress] = Field(
-        default_factory=list,
-        description="per served version, how far folding its users' live ratings in got (after "
-        "a start or a swap, users still pending are answered from trained vectors or popularity)",
-    )
-    problems: list[str] = Field(
-        default_factory=list,
-        description="what on disk is wrong while the service keeps serving (the served "
-        "version's directory deleted, the models directory unreadable)",
-    )
 
 
 class ErrorBody(BaseModel):

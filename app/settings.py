@@ -6,10 +6,22 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*$")
+SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+
+
+def seconds_of(value: object) -> object:
+    """A duration as seconds: a number, or a string such as "90", "30m", "24h", "7d"."""
+    if isinstance(value, str):
+        found = _DURATION.match(value)
+        if found is None:
+            raise ValueError(f"{value!r} is not a duration (seconds, or 30m, 24h, 7d, 1w)")
+        return float(found.group(1)) * SECONDS[found.group(2)]
+    return value
 
 
 class Settings(BaseSettings):
@@ -114,6 +126,12 @@ class Settings(BaseSettings):
     )
     read_burst: int = Field(100, ge=1, description="reads one client may send at once")
     events_commit_size: int = Field(20_000, ge=1, description="most events one group commit writes")
+    attribution_window: Annotated[float, BeforeValidator(seconds_of)] = Field(
+        86_400.0,
+        gt=0,
+        description="how long after an impression a rating of one of its items is attributed "
+        "to it (seconds, or 30m, 24h, 7d)",
+    )
     min_item_ratings: int = Field(
         5,
         ge=1,

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -50,6 +51,8 @@ log = Table(
     Column("title", Text, nullable=True),  # kind="item": its metadata
     Column("genres", Text, nullable=True),  # JSON list of strings
     Column("year", Integer, nullable=True),
+    # kind="rating": the impression the caller said the rating answers (app's attributions)
+    Column("recommendation_id", String(64), nullable=True),
     Index("log_user", "user_id"),
     # Ids are never reused, even after the newest rows are deleted (a forget): every worker's
     # cursor relies on it. SQLite would otherwise hand the highest deleted rowid out again.
@@ -65,6 +68,49 @@ store_meta = Table(
     Column("value", Text, nullable=False),
 )
 
+
+# Every answer the service gave (/recommend, /rank, /similar, /popular): who was shown which
+# items, in which order, by which version (and, in an experiment, which variant; interleaved
+# answers credit each position to the variant that placed it). Exposure, never ratings: training
+# reads it as such (`training.data.events`). Deleted with its user.
+impressions = Table(
+    "impressions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recommendation_id", String(64), nullable=False, unique=True),
+    Column("user_id", String(128), nullable=True),  # /similar and /popular may have none
+    Column("route", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("experiment", String(64), nullable=True),
+    Column("variant", String(64), nullable=True),  # the user's variant (A/B)
+    Column("items", Text, nullable=False),  # JSON list of item ids, best first
+    Column("credits", Text, nullable=True),  # JSON [variant, version] per position (interleaved)
+    Column("ts", Float, nullable=False),  # when it was answered (seconds)
+    Index("impressions_user", "user_id", "ts"),
+    Index("impressions_ts", "ts"),
+    sqlite_autoincrement=True,
+)
+
+# A rating that answered an impression: named by the event (`explicit`) or found as the user's
+# most recent impression holding the item within the attribution window. The hit counts for the
+# version and variant that placed the item. Written with the rating, in its transaction.
+attributions = Table(
+    "attributions",
+    metadata,
+    Column("log_id", Id, primary_key=True),  # the rating's row of `log`
+    Column("impression_id", Id, nullable=False),
+    Column("user_id", String(128), nullable=True),
+    Column("item_id", String(128), nullable=False),
+    Column("position", Integer, nullable=False),  # 0 = the first item shown
+    Column("version", Integer, nullable=False),
+    Column("experiment", String(64), nullable=True),
+    Column("variant", String(64), nullable=True),
+    Column("rating", Float, nullable=False),
+    Column("explicit", Boolean, nullable=False),
+    Column("ts", Float, nullable=False),  # when the rating was stored
+    Index("attributions_impression", "impression_id"),
+    Index("attributions_ts", "ts"),
+)
 
 # What operators chose, shared by every worker and replica of the store (the service's
 # `app.events.control`): one JSON document per key ("admin:<model>", ...), its revision bumped
@@ -165,6 +211,39 @@ def read_log(
         engine.dispose()
         raise
     return identity, _rows(engine, identity, batch, public_url(url))
+
+
+def read_impressions(url: str, batch: int = 100_000) -> Iterator[dict[str, Any]]:
+    """Every impression with a user, in id order, as plain dicts (`items` parsed): what the
+    service showed, for training to read as exposure (never as ratings); nothing from a store
+    older than impressions.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the store cannot be read.
+    """
+    engine = create_engine(engine_url(url))
+    try:
+        with engine.connect() as conn:
+            if not conn.dialect.has_table(conn, "impressions"):
+                return
+        cursor = 0
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(impressions)
+                    .where(impressions.c.id > cursor, impressions.c.user_id.is_not(None))
+                    .order_by(impressions.c.id)
+                    .limit(batch)
+                ).all()
+            for row in rows:
+                found = dict(row._mapping)
+                found["items"] = json.loads(found["items"])
+                yield found
+            if len(rows) < batch:
+                return
+            cursor = rows[-1].id
+    finally:
+        engine.dispose()
 
 
 def _rows(

@@ -67,6 +67,7 @@ class EventsSpec(_Frozen):
     ratings: int = Field(ge=0)
     forgotten: int = Field(ge=0)
     items: int = Field(ge=0)
+    impressions: int = Field(0, ge=0)  # read as exposure, never as ratings
 
 
 class UncertaintySpec(_Frozen):

@@ -75,7 +75,9 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> f
 class Server:
     """A uvicorn process on a free loopback port, stopped on exit."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], ready_path: str, log: Path):
+    def __init__(
+        self, argv: list[str], env: dict[str, str], ready_path: str, log: Path, cwd: Path = ROOT
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **env, "RECSYS_PORT": str(self.port), "RECSYS_HOST": "127.0.0.1"}
@@ -83,7 +85,7 @@ class Server:
         self.log = log.open("w")
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
+            argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT
         )
         wait_ready(self.base + ready_path, self.process)
         self.start_to_ready = time.perf_counter() - started

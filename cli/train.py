@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         s = data.store
         print(
             f"event store {s.store}: {s.ratings:,} ratings through log id {s.through}, "
-            f"{s.forgotten} users forgotten, {s.items} items registered"
+            f"{s.forgotten} users forgotten, {s.items} items registered, {s.impressions:,} "
+            "impressions (exposure, not ratings)"
         )
     config = config_from_args(args, len(data.ratings))
     retrieval = retrieval_config_from_args(args)

@@ -1,8 +1,9 @@
 """Backing the event store up to one file and restoring it, checked both ways (`recsys store`).
 
-A backup is an SQLite file with the log, the control rows and what identifies the store it was
-taken from: `backup_of` (that store's id), its lineage, and the highest log id handed out
-(`last_id`, so ids are never reused after a restore). From an SQLite store it is taken with
+A backup is an SQLite file with the log, the control rows, the impressions and their
+attributions, and what identifies the store it was taken from: `backup_of` (that store's id),
+its lineage, and the highest log id handed out (`last_id`, so ids are never reused after a
+restore). From an SQLite store it is taken with
 SQLite's online backup API while the service keeps writing; from PostgreSQL, rows are copied in
 one repeatable-read transaction (one snapshot of the log; `pg_dump` is the native way for a
 whole database, described in the README). A backup is never a store: the service refuses to
@@ -32,9 +33,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.events.store import EventStore, StoreError, driver_reason
-from artifact.eventlog import control, engine_url, log, metadata, public_url, read_meta, store_meta
+from artifact.eventlog import (
+    attributions,
+    control,
+    engine_url,
+    impressions,
+    log,
+    metadata,
+    public_url,
+    read_meta,
+    store_meta,
+)
 
 BATCH = 50_000  # rows per read and per insert
+# Copied beside the log, whole (the checksum covers the log).
+BESIDE = (control, impressions, attributions)
 
 
 class BackupError(Exception):
@@ -134,8 +147,8 @@ def backup(url: str, path: Path) -> LogSummary:
 
 
 def _copy_logically(source: EventStore, staged: Path) -> int:
-    """Copy a PostgreSQL store's log and control rows into a new SQLite file, in one snapshot;
-    the highest id its sequence handed out."""
+    """Copy a PostgreSQL store's log and the tables beside it into a new SQLite file, in one
+    snapshot; the highest id its sequence handed out."""
     target = create_engine(f"sqlite:///{staged}")
     metadata.create_all(target)
     engine = source.engine
@@ -153,9 +166,7 @@ def _copy_logically(source: EventStore, staged: Path) -> int:
                 batch = []
         if batch:
             out.execute(insert(log), batch)
-        rows = [dict(r._mapping) for r in conn.execute(select(control))]
-        if rows:
-            out.execute(insert(control), rows)
+        _copy_beside(conn, out)
         name = conn.execute(text("SELECT pg_get_serial_sequence('log', 'id')")).scalar_one()
         sequence = conn.execute(text(f"SELECT last_value, is_called FROM {name}")).one()
         last_id = int(sequence[0]) if sequence[1] else 0
@@ -206,7 +217,8 @@ def restore(path: Path, url: str, replace: bool = False) -> tuple[LogSummary, st
                         "an empty store, or replace its log (--replace, the service stopped)"
                     )
                 conn.execute(delete(log))
-                conn.execute(delete(control))
+                for table in BESIDE:
+                    conn.execute(delete(table))
                 _copy_rows(source, conn)
                 new_id = str(uuid.uuid4())
                 lineage = [[meta["backup_of"], last_id]] + [
@@ -247,9 +259,14 @@ def _copy_rows(source: Connection, conn: Connection) -> None:
             batch = []
     if batch:
         conn.execute(insert(log), batch)
-    rows = [dict(r._mapping) for r in source.execute(select(control))]
-    if rows:
-        conn.execute(insert(control), rows)
+    _copy_beside(source, conn)
+
+
+def _copy_beside(source: Connection, conn: Connection) -> None:
+    for table in BESIDE:
+        rows = [dict(r._mapping) for r in source.execute(select(table))]
+        for start in range(0, len(rows), BATCH):
+            conn.execute(insert(table), rows[start : start + BATCH])
 
 
 def _continue_ids(conn: Connection, dialect: str, last_id: int) -> None:

@@ -1,11 +1,12 @@
 """The event log's records as the service handles them: what a caller sends (`Rating`, `Item`,
 a user id to forget), what the store keeps (`Change`, one row of the log with its id), and what
-one write stored (`Written`). The store writes and reads them; the live state applies them."""
+one write stored (`Written`); and what every answer showed (`Impression`, written in batches as
+`Shown`). The store writes and reads them; the live state applies the changes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Rating:
     rating: float
     ts: int
     event_id: str | None = None
+    recommendation_id: str | None = None  # the impression the caller says this answers
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,32 @@ class Change:
     year: int | None = None
 
 
-# What the writer thread takes: ratings of one request, an item to register, a user to forget.
-Write = list[Rating] | Item | str
+@dataclass(frozen=True)
+class Impression:
+    """One answer: who was shown which items (best first), by which version; in an experiment,
+    the user's variant, or (interleaved) the variant that placed each item."""
+
+    recommendation_id: str
+    user_id: str | None
+    route: str  # "recommend", "rank", "similar", "popular"
+    version: int
+    items: tuple[str, ...]
+    ts: float
+    experiment: str | None = None
+    variant: str | None = None
+    credits: tuple[tuple[str, int], ...] | None = None  # (variant, version) per position
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Impressions to store together (they are batched off the request path)."""
+
+    impressions: list[Impression]
+
+
+# What the writer thread takes: ratings of one request, an item to register, a user to forget,
+# impressions.
+Write = list[Rating] | Item | str | Shown
 
 
 @dataclass(frozen=True)
@@ -54,3 +80,4 @@ class Written:
     changes: list[Change]
     duplicates: int = 0
     deleted: int = 0  # a forget: the user's rating rows deleted
+    hits: list[Any] = field(default_factory=list)  # ratings attributed to impressions

@@ -27,7 +27,8 @@ from app import periodic
 from app.batching import Batcher
 from app.errors import StoreUnavailable
 from app.events.applied import AppliedLog
-from app.events.changes import Write, Written
+from app.events.changes import Shown, Write, Written
+from app.events.impressions import FLUSH_SECONDS, ImpressionLog
 from app.events.live import Due, LiveState, LiveVersion
 from app.events.store import EventStore, StoreError
 from app.events.view import FOLD_BLOCK, VersionView
@@ -54,7 +55,9 @@ class EventService:
             settings.resolved_store_url,
             settings.store_synchronous,
             background_checkpoints=settings.sync_seconds > 0,
+            attribution_window=settings.attribution_window,
         )
+        self.impressions = ImpressionLog()
         self.live = LiveState()
         self.error: str | None = "not opened yet"
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events-read")
@@ -78,12 +81,14 @@ class EventService:
         self.serving = asyncio.Lock()
         self.stale = False  # the live state was built without the store: rebuild when it answers
         self.poller: asyncio.Task[None] | None = None
+        self.flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Start the writer and fold-in threads and open the store (migrating its schema). A
         store that cannot be opened is logged; writes answer 503 and the poller keeps trying."""
         self.writer.start()
         self.refolder.start()
+        self.flusher = periodic.every(FLUSH_SECONDS, self.flush_impressions, "impressions")
         if not await self._open():
             log.error("event store not available, writes answer 503 until it is: %s", self.error)
 
@@ -93,6 +98,8 @@ class EventService:
 
     async def stop(self) -> None:
         await periodic.stop(self.poller)
+        await periodic.stop(self.flusher)
+        await self.flush_impressions()
         for task in list(self.refolds):
             task.cancel()
         await asyncio.gather(*self.refolds, return_exceptions=True)
@@ -226,12 +233,15 @@ class EventService:
         Raises:
             StoreUnavailable: it was not stored (503, naming the store).
         """
+        self._enqueue_impressions()  # ahead of the write: its ratings can answer them
         try:
             written = await self.writer.submit(write)
         except StoreError as err:
             self._down(str(err))
             raise StoreUnavailable(str(err)) from None
         self._up()
+        for hit in written.hits:
+            self.metrics.hits.labels(str(hit.version), hit.variant or "").inc()
         idle = not self.folding and not self.refolds
         fold = asyncio.ensure_future(self._fold_in(self.live.apply(written.changes)))
         self.folding.add(fold)
@@ -243,6 +253,26 @@ class EventService:
         if idle:
             await asyncio.wait({fold}, timeout=FOLD_WAIT_SECONDS)
         return written
+
+    def _enqueue_impressions(self) -> asyncio.Future[Written] | None:
+        shown = self.impressions.take()
+        if not shown:
+            return None
+        future = self.writer.enqueue(Shown(shown))
+        future.add_done_callback(self._impressions_written)
+        return future
+
+    def _impressions_written(self, future: asyncio.Future[Written]) -> None:
+        if not future.cancelled() and (err := future.exception()) is not None:
+            self._down(str(err))
+            log.warning("impressions not stored (their ratings go unattributed): %s", err)
+
+    async def flush_impressions(self) -> None:
+        """Write the impressions noted since the last flush (every `FLUSH_SECONDS`). Those the
+        store refuses are dropped (logged): a read never fails for want of its record."""
+        pending = self._enqueue_impressions()
+        if pending is not None:
+            await asyncio.wait({pending})  # its failure is logged by the callback
 
     async def _sync(self) -> None:
         """One poll: other workers' changes (or, after an outage at a swap, the whole live state

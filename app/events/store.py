@@ -29,7 +29,8 @@ from sqlalchemy import Engine, create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.events.changes import Change, Item, Rating, Write, Written
+from app.events import attribution
+from app.events.changes import Change, Item, Rating, Shown, Write, Written
 from artifact.eventlog import (
     StoreIdentity,
     control,
@@ -54,12 +55,18 @@ class StoreError(Exception):
 
 class EventStore:
     def __init__(
-        self, url: str, sqlite_synchronous: str = "full", background_checkpoints: bool = False
+        self,
+        url: str,
+        sqlite_synchronous: str = "full",
+        background_checkpoints: bool = False,
+        attribution_window: float = 86_400.0,
     ):
         """`background_checkpoints`: the caller runs `checkpoint()` regularly, so SQLite's
         automatic WAL checkpoint (which runs inside a commit, with every queued write waiting)
-        is turned off."""
+        is turned off. `attribution_window`: seconds within which a rating answers the user's
+        most recent impression of its item (`app.events.attribution`)."""
         self.background_checkpoints = background_checkpoints
+        self.attribution_window = attribution_window
         self.url = engine_url(url)
         self.public_url = public_url(self.url)
         self.synchronous = sqlite_synchronous
@@ -174,7 +181,10 @@ class EventStore:
             results += self._write_ratings(conn, run, now, seen_ids)
             return results
 
-    def _write_one(self, conn: Connection, write: Item | str, now: float) -> Written:
+    def _write_one(self, conn: Connection, write: Item | str | Shown, now: float) -> Written:
+        if isinstance(write, Shown):
+            attribution.write_impressions(conn, self.dialect, write.impressions)
+            return Written([])
         if isinstance(write, Item):
             row = {
                 "kind": "item",
@@ -199,6 +209,7 @@ class EventStore:
         deleted = conn.execute(
             delete(log).where((log.c.kind == "rating") & (log.c.user_id == write))
         ).rowcount
+        attribution.forget(conn, write)
         row = {"kind": "forget", "user_id": write, "ts": int(now), "received": now}
         new_id = conn.execute(insert(log).returning(log.c.id), row).scalar_one()
         return Written([Change(new_id, "forget", user_id=write, ts=int(now))], deleted=deleted)
@@ -228,22 +239,32 @@ class EventStore:
         # Ids are handed out in VALUES order (rows skipped on conflict take none).
         ids = sorted(i for i, _ in returned)
         changes: list[list[Change]] = [[] for _ in requests]
+        named: list[list[tuple[Change, str | None]]] = [[] for _ in requests]
         for new_id, (k, r) in zip(ids, survivors, strict=True):
-            changes[k].append(Change(new_id, "rating", r.user_id, r.item_id, r.rating, r.ts))
+            change = Change(new_id, "rating", r.user_id, r.item_id, r.rating, r.ts)
+            changes[k].append(change)
+            named[k].append((change, r.recommendation_id))
+        hits = [attribution.attribute(conn, n, self.attribution_window, now) for n in named]
         # A duplicate: an event id stored before, or earlier in this batch.
-        return [Written(c, len(r) - len(c)) for c, r in zip(changes, requests, strict=True)]
+        return [
+            Written(c, len(r) - len(c), hits=h)
+            for c, r, h in zip(changes, requests, hits, strict=True)
+        ]
 
     def _insert_ratings(
         self, conn: Connection, ratings: list[Rating], now: float
     ) -> list[tuple[int, str | None]]:
         mark = "%s" if self.dialect == "postgresql" else "?"
-        values = ",".join([f"('rating',{mark},{mark},{mark},{mark},{mark},{mark})"] * len(ratings))
+        row = "('rating'," + ",".join([mark] * 7) + ")"
         sql = (
-            "INSERT INTO log (kind, event_id, user_id, item_id, rating, ts, received) VALUES "
-            f"{values} ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id"
+            "INSERT INTO log (kind, event_id, user_id, item_id, rating, ts, received, "
+            f"recommendation_id) VALUES {','.join([row] * len(ratings))} "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id"
         )
         params = tuple(
-            v for r in ratings for v in (r.event_id, r.user_id, r.item_id, r.rating, r.ts, now)
+            v
+            for r in ratings
+            for v in (r.event_id, r.user_id, r.item_id, r.rating, r.ts, now, r.recommendation_id)
         )
         return [(int(row[0]), row[1]) for row in conn.exec_driver_sql(sql, params).all()]
 

@@ -45,14 +45,23 @@ async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
     now = int(time.time())
     ratings = [
         Rating(
-            e.user_id, e.item_id, e.rating, now if e.timestamp is None else e.timestamp, e.event_id
+            e.user_id,
+            e.item_id,
+            e.rating,
+            now if e.timestamp is None else e.timestamp,
+            e.event_id,
+            e.recommendation_id,
         )
         for e in body.events
     ]
     written = await service.events.write(ratings)
     service.metrics.events.labels("accepted").inc(len(written.changes))
     service.metrics.events.labels("duplicate").inc(written.duplicates)
-    return EventsResponse(accepted=len(written.changes), duplicates=written.duplicates)
+    return EventsResponse(
+        accepted=len(written.changes),
+        duplicates=written.duplicates,
+        attributed=len(written.hits),
+    )
 
 
 def _off_scale(index: int, rating: float, low: float, high: float) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import service_of
-from app.schemas import FoldInProgress, Health, ModelRef, Readiness, StoreStatus
+from app.schemas import ModelRef
+from app.status_schemas import FoldInProgress, Health, Readiness, StoreStatus
 
 router = APIRouter(tags=["health"])
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.deps import loaded
-from app.schemas import ModelInfo, error_responses
+from app.schemas import error_responses
+from app.status_schemas import ModelInfo
 from artifact.layout import list_versions
 
 router = APIRouter(prefix="/models", tags=["models"])

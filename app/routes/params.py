@@ -37,6 +37,17 @@ ExcludeItemsQuery = Annotated[
 ]
 
 
+ForUserQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=128,
+        description="who the list is shown to: its impression is then attributed to their "
+        "later ratings (without: only to ratings that name its recommendation_id)",
+    ),
+]
+
+
 async def query_filter(
     genres: GenresQuery = None,
     exclude_genres: ExcludeGenresQuery = None,

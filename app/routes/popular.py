@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from app.deps import service_of, view
 from app.limits import MAX_N
 from app.ranking.popular import NoTimestamps, popular
-from app.routes.params import QueryFilter
-from app.routes.render import item_list, json_response, model_ref
+from app.routes.params import ForUserQuery, QueryFilter
+from app.routes.render import item_list, json_response, model_ref, shown
 from app.schemas import PopularResponse, error_responses
 
 router = APIRouter(prefix="/popular", tags=["recommend"])
@@ -34,10 +34,11 @@ async def popular_items(
             "'4w'), up to the newest rating the service knows of",
         ),
     ] = None,
+    user_id: ForUserQuery = None,
 ) -> Response:
     """The n items with the most raters that the filters let through."""
-    live = view(request)
-    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    live, service = view(request), service_of(request)
+    MAX_N.check(service.settings, ("query", "n"), n)
     seconds = None
     if window is not None:
         found = WINDOW.match(window)
@@ -48,9 +49,11 @@ async def popular_items(
     except NoTimestamps as err:
         error = {"type": "value_error", "loc": ("query", "window"), "msg": str(err)}
         raise RequestValidationError([{**error, "input": window}]) from None
+    items = item_list(live, ranked)
     return json_response(
         {
-            "items": item_list(live, ranked),
+            **shown(service, "popular", user_id, live.loaded, items),
+            "items": items,
             "window": None if span is None else {"start": span.start, "end": span.end},
             **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
             "model": model_ref(live.loaded),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import view
+from app.deps import service_of, view
 from app.ranking.rank import rank
 from app.routes.render import json_bytes, user_ranking
 from app.schemas import RankRequest, RankResponse, UnknownIdsBody, error_responses
@@ -28,4 +28,4 @@ async def rank_items(body: RankRequest, request: Request) -> Response:
     """`item_ids` ordered by the user's score, best first, each with its score."""
     user = view(request).user(body.user_id)
     ranked = rank(user, body.item_ids, body.by == "rating", body.fallback)
-    return json_bytes(user_ranking(user, ranked, body.explain))
+    return json_bytes(user_ranking(service_of(request), user, ranked, body.explain, route="rank"))

@@ -10,7 +10,15 @@ from app.limits import MAX_BATCH_USERS, MAX_N
 from app.ranking.filters import ItemFilter
 from app.ranking.recommend import recommend, recommend_many
 from app.routes.params import QueryFilter
-from app.routes.render import PENDING, item_list, json_bytes, json_response, model_ref, user_ranking
+from app.routes.render import (
+    PENDING,
+    item_list,
+    json_bytes,
+    json_response,
+    model_ref,
+    shown,
+    user_ranking,
+)
 from app.schemas import (
     MAX_ID_LENGTH,
     RecommendBatchRequest,
@@ -18,6 +26,7 @@ from app.schemas import (
     RecommendResponse,
     error_responses,
 )
+from app.state import ServiceState
 
 router = APIRouter(prefix="/recommend", tags=["recommend"])
 
@@ -51,14 +60,16 @@ async def recommend_for_user(
 ) -> Response:
     """The user's top-n items, best first, never one they already rated (unless asked), only
     items the filters let through."""
-    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    service = service_of(request)
+    MAX_N.check(service.settings, ("query", "n"), n)
     answer = ranking(
-        view(request), user_id, where, n, exclude_seen, by, fallback, diversity, explain
+        service, view(request), user_id, where, n, exclude_seen, by, fallback, diversity, explain
     )
     return json_bytes(answer)
 
 
 def ranking(
+    service: ServiceState,
     live: VersionView,
     user_id: str,
     where: ItemFilter,
@@ -73,7 +84,7 @@ def ranking(
     the raw path's in `app.fast_recommend`, which calls it with the same names)."""
     user = live.user(user_id)
     ranked = recommend(user, n, exclude_seen, by == "rating", fallback, where, diversity)
-    return user_ranking(user, ranked, explain, where.warnings(live.attributes))
+    return user_ranking(service, user, ranked, explain, where.warnings(live.attributes))
 
 
 @router.post(
@@ -85,7 +96,8 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
     """Top-n for each of `user_ids`, in order, computed together (one matrix-matrix product per
     block of users). Users without history get popular items; with `fallback` off, all or
     nothing: an unknown user answers 404 naming every unknown one."""
-    live, settings = view(request), service_of(request).settings
+    service, live = service_of(request), view(request)
+    settings = service.settings
     MAX_BATCH_USERS.check(settings, ("body", "user_ids"), len(body.user_ids))
     MAX_N.check(settings, ("body", "n"), body.n)
     where = body.item_filter()
@@ -99,17 +111,21 @@ async def recommend_for_users(body: RecommendBatchRequest, request: Request) -> 
         where,
         body.diversity,
     )
+    results = []
+    for user, r in zip(body.user_ids, ranked, strict=True):
+        items = item_list(live, r)
+        results.append(
+            {
+                "user_id": user,
+                **shown(service, "recommend", user, live.loaded, items),
+                "items": items,
+                "source": r.source,
+                **(PENDING if r.pending else {}),
+            }
+        )
     return json_response(
         {
-            "results": [
-                {
-                    "user_id": user,
-                    "items": item_list(live, r),
-                    "source": r.source,
-                    **(PENDING if r.pending else {}),
-                }
-                for user, r in zip(body.user_ids, ranked, strict=True)
-            ],
+            "results": results,
             **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
             "model": model_ref(live.loaded),
         }

@@ -1,5 +1,7 @@
-"""How the ranking routes (/recommend, /similar) write their answers: plain dicts serialised by
-orjson, skipping response-model validation (the response models document the shapes)."""
+"""How the ranking routes (/recommend, /rank, /similar, /popular) write their answers: plain
+dicts serialised by orjson, skipping response-model validation (the response models document
+the shapes). Every answer is recorded as an impression (`app.events.impressions`) and carries
+its recommendation id and the version that made it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from app.events.view import VersionView
 from app.ranking.explain import BLEND_METHOD, METHOD, POPULAR_METHOD, Explained, Reason, explain
 from app.ranking.types import Recommendation
 from app.serving.loader import LoadedVersion
+from app.state import ServiceState
 
 # What an answer says of a user whose live ratings are not yet folded in against the version
 # that answers (just after a swap): they were ranked from their trained vectors or popularity.
@@ -59,16 +62,39 @@ def item_list(
     return out
 
 
+def shown(
+    service: ServiceState,
+    route: str,
+    user_id: str | None,
+    loaded: LoadedVersion,
+    items: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Record an answer's items as an impression; the fields that name it in the answer."""
+    ids = [i["item_id"] for i in items]
+    rid = service.events.impressions.record(route, user_id, loaded.version, ids)
+    service.metrics.impression(route, loaded.version, None)
+    return {"recommendation_id": rid, "version": loaded.version}
+
+
 def user_ranking(
-    user: UserView, ranked: Recommendation, explain: bool, warnings: list[str] | None = None
+    service: ServiceState,
+    user: UserView,
+    ranked: Recommendation,
+    explain: bool,
+    warnings: list[str] | None = None,
+    route: str = "recommend",
 ) -> bytes:
-    """The answer of /recommend/{user_id} and /rank, as JSON bytes: the user, their items
-    (explained when asked), where the ranking came from, what in the filters nothing passes, and
-    the model."""
-    answer: dict[str, Any] = {"user_id": user.user_id}
+    """The answer of /recommend/{user_id} and /rank, as JSON bytes: the user, the impression,
+    their items (explained when asked), where the ranking came from, what in the filters nothing
+    passes, and the model."""
     why = explanation(user, ranked) if explain else None
-    answer["items"] = item_list(user.view, ranked, why[0] if why else None)
-    answer["source"] = ranked.source
+    items = item_list(user.view, ranked, why[0] if why else None)
+    answer: dict[str, Any] = {
+        "user_id": user.user_id,
+        **shown(service, route, user.user_id, user.loaded, items),
+        "items": items,
+        "source": ranked.source,
+    }
     if ranked.pending:
         answer.update(PENDING)
     if why is not None:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.deps import service_of, view
 from app.limits import MAX_N
 from app.ranking.similar import similar
-from app.routes.params import QueryFilter
-from app.routes.render import item_list, json_response, model_ref
+from app.routes.params import ForUserQuery, QueryFilter
+from app.routes.render import item_list, json_response, model_ref, shown
 from app.schemas import MAX_ID_LENGTH, SimilarResponse, UnknownIdsBody, error_responses
 
 router = APIRouter(prefix="/similar", tags=["similar"])
@@ -29,17 +29,20 @@ async def similaritem_list(
     request: Request,
     where: QueryFilter,
     n: Annotated[int, Query(ge=1, description="how many items (1..RECSYS_MAX_N)")] = 10,
+    user_id: ForUserQuery = None,
 ) -> Response:
     """The n items nearest to `item_id` (cosine between the version's item vectors), best
     first, never the item itself, only items the filters let through."""
-    live = view(request)
-    MAX_N.check(service_of(request).settings, ("query", "n"), n)
+    live, service = view(request), service_of(request)
+    MAX_N.check(service.settings, ("query", "n"), n)
     ranked = similar(live, item_id, n, where)
     notes = where.warnings(live.attributes)
+    items = item_list(live, ranked)
     return json_response(
         {
             "item_id": item_id,
-            "items": item_list(live, ranked),
+            **shown(service, "similar", user_id, live.loaded, items),
+            "items": items,
             **({"warnings": notes} if notes else {}),
             "model": model_ref(live.loaded),
         }

@@ -112,3 +112,25 @@ def test_reading_a_store_whose_identity_changes_midway_is_refused(store_url, tmp
     restore(tmp_path / "events.backup", url, replace=True)  # same rows, another identity
     with pytest.raises(ValueError, match="its identity changed while it was read"):
         list(rows)
+
+
+def test_impressions_are_read_as_exposure_never_as_ratings(tiny_data, store_url):
+    from app.events.changes import Impression, Shown
+
+    url = store_url[0]
+    store = EventStore(url)
+    store.open()
+    shown = [
+        Impression("r1", "newcomer", "recommend", 1, ("7", "8"), 1.0),
+        Impression("r2", None, "popular", 1, ("9",), 2.0),  # nobody's: no exposure of a user
+    ]
+    store.write([Shown(shown)])
+    store.close()
+    data = with_events(tiny_data, url)
+    assert data.store.impressions == 1
+    assert data.exposures[["user_id", "item_id", "position"]].values.tolist() == [
+        ["newcomer", "7", 0],
+        ["newcomer", "8", 1],
+    ]
+    newcomer = data.ratings[data.ratings["user_id"] == "newcomer"]
+    assert set(newcomer["item_id"]) == {"1", "2", "premiere"}  # the store's ratings only

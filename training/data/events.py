@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
-from artifact.eventlog import public_url, read_log
+from artifact.eventlog import public_url, read_impressions, read_log
 from training.data.ratings import RatingsData, items_frame
 
 log = logging.getLogger("training.data")
@@ -31,6 +31,7 @@ class StoreInput:
     ratings: int  # ratings taken from the store (after replacing earlier ones of the same pair)
     forgotten: int  # users forgotten, left out of the base data too
     items: int  # items registered through the service
+    impressions: int = 0  # answers the service recorded (read as exposure, never as ratings)
 
 
 def with_events(data: RatingsData, url: str) -> RatingsData:
@@ -55,9 +56,19 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
                 items[row["item_id"]] = (row["title"], genres, row["year"])
             elif row["kind"] == "forget":
                 forgotten.add(row["user_id"])
+        shown = list(read_impressions(url))
     except (SQLAlchemyError, FileNotFoundError, OSError) as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise ValueError(f"event store {public_url(url)}: cannot read its log ({reason})") from None
+    exposures = pd.DataFrame(
+        [
+            (s["user_id"], item, position, s["ts"], s["version"])
+            for s in shown
+            if s["user_id"] not in forgotten
+            for position, item in enumerate(s["items"])
+        ],
+        columns=["user_id", "item_id", "position", "ts", "version"],
+    )
     base = data.ratings
     kept = base[~base["user_id"].isin(forgotten)]
     events = pd.DataFrame(ratings, columns=["user_id", "item_id", "rating", "timestamp"]).astype(
@@ -92,6 +103,7 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
         len(events),
         len(forgotten),
         len(items),
+        len(shown),
     )
     log.info(
         "%s: %s ratings from the event store %s (through log id %d), %d users forgotten",
@@ -101,4 +113,4 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
         through,
         len(forgotten),
     )
-    return replace(data, ratings=merged, items=catalogue, store=store)
+    return replace(data, ratings=merged, items=catalogue, store=store, exposures=exposures)

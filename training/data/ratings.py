@@ -31,6 +31,9 @@ class RatingsData:
     items: pd.DataFrame | None = None
     source: str = ""
     store: Any = None  # training.data.events.StoreInput when the event store was read too
+    # What the service showed (user_id, item_id, position, ts, version): exposure, never
+    # ratings; no model reads it yet. None without an event store.
+    exposures: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in RATING_COLUMNS if c not in self.ratings.columns]
