@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict app artifact
-	$(BIN)/mypy training cli
+	$(BIN)/mypy training cli loop
 	$(BIN)/hadolint Dockerfile
 
 # Known advisories for the pinned releases; fails only on one that has a fixed release.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.auth import require_bearer
-from app.errors import ModelNotReady, RateLimited
+from app.errors import AdminDisabled, ModelNotReady, RateLimited
 from app.events.live import LiveVersion
 from app.events.view import VersionView
 from app.quotas import client_of
@@ -67,6 +67,21 @@ def charge_write(request: Request, cost: int) -> None:
     except RateLimited:
         service.metrics.rate_limited.labels("write").inc()
         raise
+
+
+def admin(request: Request) -> ServiceState:
+    """The service, once the caller's bearer token is the admin's (compared in constant time).
+
+    Raises:
+        AdminDisabled: no RECSYS_ADMIN_TOKEN: the admin routes do not exist (404).
+        Unauthorized: missing or wrong (401).
+    """
+    service = service_of(request)
+    token = service.settings.admin_token
+    if token is None:
+        raise AdminDisabled()
+    require_bearer(request, token)
+    return service
 
 
 def writable(request: Request) -> None:

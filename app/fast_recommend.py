@@ -153,7 +153,7 @@ class FastRecommend:
                 raise NotPlain
             asked = parse(scope["query_string"], service.settings)
             where = filter_of(**{p.name: asked.pop(p.name) for p in FILTER})
-            body = ranking(service, served.live.view, user_id, where, **asked)
+            body = ranking(service, served, user_id, where, **asked)
         except (NotPlain, ServiceError):
             await self.app(scope, receive, send)
             return

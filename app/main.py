@@ -23,11 +23,13 @@ from app.routes import (
     admin,
     catalogue,
     events,
+    experiments,
     genres,
     health,
     items,
     metrics,
     models,
+    online,
     popular,
     predict,
     rank,
@@ -102,12 +104,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
             await service.events.open()
             await service.versions.start()  # builds the served version's live state
+            await service.experiments.start()  # and the running experiment's versions
             service.events.start_polling()
             freeze_startup_objects()
             service.drain.install()
             try:
                 yield
             finally:
+                await service.experiments.stop()
                 await service.events.stop()
                 await service.versions.stop()
                 if service.access is not None:
@@ -157,6 +161,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics,
         models,
         admin,
+        experiments,
+        online,
         web,
     ):
         app.include_router(module.router)

@@ -88,6 +88,13 @@ class Metrics:
             ("version", "variant"),
             registry=self.registry,
         )
+        self.retrain_refused = Gauge(
+            "recsys_retrain_refused_total",
+            "Retrain rounds the gate refused, as the event store's history records them (the "
+            "last 50 rounds per model; a gauge read from the store, the same on every worker)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.rate_limited = Counter(
             "recsys_rate_limited",
             "Requests refused (429) over their client's rate limit, by kind (write, read)",

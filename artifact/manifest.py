@@ -70,6 +70,26 @@ class EventsSpec(_Frozen):
     impressions: int = Field(0, ge=0)  # read as exposure, never as ratings
 
 
+class GateScores(_Frozen):
+    ndcg: float | None = Field(description="NDCG@10 of /recommend on the held-out ratings")
+    rmse: float | None = Field(description="RMSE of /predict on the held-out ratings")
+
+
+class GateSpec(_Frozen):
+    """How the retrain loop let this version through (`recsys retrain`): the served version it
+    was compared with on the newest ratings that version never learned, both scores, the
+    tolerance, and the verdict ("passed", or "forced": published with --force whatever the
+    scores)."""
+
+    baseline_version: int = Field(ge=1)
+    baseline: GateScores
+    candidate: GateScores
+    tolerance: float = Field(ge=0)
+    verdict: Literal["passed", "forced"]
+    held_out_ratings: int = Field(ge=0)
+    held_out_users: int = Field(ge=0)
+
+
 class UncertaintySpec(_Frozen):
     """How sure /predict's ratings are (`artifact.posterior`): the residual variance of a
     rating around the model's, and at each nominal level the calibrated half-width of the
@@ -132,6 +152,7 @@ class Manifest(_Frozen):
     item_item: ItemItemSpec | None = None
     ann: AnnSpec | None = None  # None: /recommend scores the whole catalogue
     events: EventsSpec | None = None
+    gate: GateSpec | None = None  # None: not published by the retrain loop
     uncertainty: UncertaintySpec | None = None  # None: the model gives no intervals (MLPs)
     files: dict[str, str]
     tensorflow_version: str = ""

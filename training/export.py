@@ -48,6 +48,7 @@ from artifact.manifest import (
     FORMAT_VERSION,
     AnnSpec,
     EventsSpec,
+    GateSpec,
     ItemItemSpec,
     Manifest,
     ModelSpec,
@@ -69,6 +70,7 @@ def export_version(
     retrieval: RetrievalResult | None = None,
     events: EventsSpec | None = None,
     ann_min_items: int = ann.MIN_ITEMS,
+    gate: GateSpec | None = None,
 ) -> Path:
     """Export `trained` as the next version of `models_dir/name` and return its path.
 
@@ -82,6 +84,7 @@ def export_version(
         retrieval: top-N vectors trained on the same ids; when given, /recommend ranks with
             them by default and with the rating model's factors on request.
         events: what the ratings took from the service's event store, if anything.
+        gate: how the retrain loop let this version through, when it did.
         ann_min_items: catalogues of at least this many items also get an approximate top-N
             index over /recommend's default vectors (`artifact.ann`).
     """
@@ -94,7 +97,7 @@ def export_version(
         _write_arrays(trained, staging, ratings, items, retrieval)
         index = _write_index(staging, default_spec(trained, retrieval), ann_min_items)
         files = checksums_of(staging)
-        return _publish(staging, base, trained, retrieval, files, events, index)
+        return _publish(staging, base, trained, retrieval, files, events, index, gate)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -221,11 +224,12 @@ def _publish(
     files: dict[str, str],
     events: EventsSpec | None,
     index: AnnSpec | None = None,
+    gate: GateSpec | None = None,
 ) -> Path:
     """Rename `staging` to the next free version number, retrying if another writer took it."""
     for _ in range(100):
         version = next_version(base)
-        built = manifest(trained, retrieval, base.name, version, files, events, index)
+        built = manifest(trained, retrieval, base.name, version, files, events, index, gate)
         write_manifest(staging, built)
         target = base / str(version)
         try:
@@ -245,6 +249,7 @@ def manifest(
     files: dict[str, str],
     events: EventsSpec | None = None,
     index: AnnSpec | None = None,
+    gate: GateSpec | None = None,
 ) -> Manifest:
     """The version's manifest, validated by the contract's own model before it is written."""
     import keras
@@ -295,6 +300,7 @@ def manifest(
         item_item=item_item,
         ann=index,
         events=events,
+        gate=gate,
         uncertainty=trained.uncertainty,
         files=files,
         tensorflow_version=tf.__version__,

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from artifact.manifest import GateSpec
 from training.config import ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.ratings import RatingsData
 from training.fitting import Log
@@ -37,6 +38,7 @@ def train_version(
     item_item: ItemItemConfig | None = ItemItemConfig(),  # noqa: B008 (frozen)
     export: bool = True,
     ann_min_items: int | None = None,
+    gate: GateSpec | None = None,
 ) -> TrainedVersion:
     """Train the rating model of `config` (default mf_bias's) and the retrieval vectors of
     `retrieval` (None: no retrieval vectors; /recommend then ranks by predicted rating) on the
@@ -44,7 +46,8 @@ def train_version(
     catalogue over its size: none); export them as the next version of `models_dir/name`.
     Without `export` (a worker of a cluster other than its chief: training.distribute) it
     stops after training the models every worker trains together. Catalogues of at least
-    `ann_min_items` items (default `artifact.ann.MIN_ITEMS`) get an approximate top-N index.
+    `ann_min_items` items (default `artifact.ann.MIN_ITEMS`) get an approximate top-N index;
+    `gate` records how the retrain loop let the version through.
 
     Raises:
         ValueError: data a model cannot learn from (too few users, items or ratings).
@@ -85,7 +88,7 @@ def train_version(
 
     path = export_version(
         rating, models_dir, name, data.ratings, data.items, vectors, events,
-        ann_min_items=ann.MIN_ITEMS if ann_min_items is None else ann_min_items,
+        ann_min_items=ann.MIN_ITEMS if ann_min_items is None else ann_min_items, gate=gate,
     )  # fmt: skip
     stage("export")
     return TrainedVersion(path, rating, vectors, stages)

@@ -23,11 +23,32 @@ log = logging.getLogger("app.events")
 T = TypeVar("T")
 
 
+class ControlRows:
+    """The store's control rows from the event loop: each call runs in the store's reader thread
+    and answers StoreUnavailable when the store cannot be reached."""
+
+    def __init__(self, store: EventStore, reader: Executor) -> None:
+        self.store, self.reader = store, reader
+
+    async def get(self, key: str) -> tuple[str, int] | None:
+        return await self._call(self.store.control_get, key)
+
+    async def put(self, key: str, value: str, if_absent: bool = False) -> int:
+        return await self._call(self.store.control_put, key, value, if_absent)
+
+    async def list(self, prefix: str) -> dict[str, tuple[str, int]]:
+        return await self._call(self.store.control_list, prefix)
+
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.reader, method, *args)
+        except StoreError as err:
+            raise StoreUnavailable(str(err)) from None
+
+
 class StoreControl:
-    def __init__(
-        self, store: EventStore, model_name: str, reader: Executor, legacy: ControlFile
-    ) -> None:
-        self.store, self.reader, self.legacy = store, reader, legacy
+    def __init__(self, rows: ControlRows, model_name: str, legacy: ControlFile) -> None:
+        self.rows, self.legacy = rows, legacy
         self.key = f"admin:{model_name}"
         self.migrated = False
 
@@ -40,7 +61,7 @@ class StoreControl:
         """
         if not self.migrated:
             await self._migrate()
-        found = await self._call(self.store.control_get, self.key)
+        found = await self.rows.get(self.key)
         if found is None:
             return None
         value, _ = found
@@ -54,7 +75,7 @@ class StoreControl:
         """Raises:
         StoreUnavailable: not written (this worker follows the row again at its next poll).
         """
-        await self._call(self.store.control_put, self.key, choice.to_json())
+        await self.rows.put(self.key, choice.to_json())
 
     async def _migrate(self) -> None:
         try:
@@ -63,13 +84,7 @@ class StoreControl:
             log.error("not migrating the admin's choice: %s", err)
             choice = None
         if choice is not None:
-            revision = await self._call(self.store.control_put, self.key, choice.to_json(), True)
+            revision = await self.rows.put(self.key, choice.to_json(), if_absent=True)
             if revision == 1:
                 log.info("admin's choice migrated from %s into the event store", self.legacy.path)
         self.migrated = True
-
-    async def _call(self, method: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.reader, method, *args)
-        except StoreError as err:
-            raise StoreUnavailable(str(err)) from None

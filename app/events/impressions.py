@@ -32,8 +32,13 @@ class ImpressionLog:
         self.ids = _ids()
         self.pending: list[Impression] = []
 
+    def new_id(self) -> str:
+        """A recommendation id for an answer about to be given."""
+        return next(self.ids)
+
     def record(
         self,
+        rid: str,
         route: str,
         user_id: str | None,
         version: int,
@@ -41,23 +46,12 @@ class ImpressionLog:
         experiment: str | None = None,
         variant: str | None = None,
         credits: tuple[tuple[str, int], ...] | None = None,
-    ) -> str:
-        """Note an answer; its recommendation id."""
-        rid = next(self.ids)
-        self.pending.append(
-            Impression(
-                rid,
-                user_id,
-                route,
-                version,
-                tuple(items),
-                time.time(),
-                experiment,
-                variant,
-                credits,
-            )  # fmt: skip
+    ) -> None:
+        """Note the answer `rid` (from `new_id`)."""
+        shown = Impression(
+            rid, user_id, route, version, tuple(items), time.time(), experiment, variant, credits
         )
-        return rid
+        self.pending.append(shown)
 
     def take(self) -> list[Impression]:
         """Everything noted since the last take (to be written)."""

@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
 
 from app import periodic
 from app.batching import Batcher
@@ -37,6 +40,7 @@ from app.serving.loader import LoadedVersion
 from app.settings import Settings
 
 log = logging.getLogger("app.events")
+T = TypeVar("T")
 
 POLL_BATCH = 100_000  # log rows read per query when catching up
 # How long a write's answer waits for its users' fold-in, when the fold-in thread was idle.
@@ -337,6 +341,19 @@ class EventService:
             log.info("event store %s is back", self.store.public_url)
         self.error = None
         self.metrics.store_up.set(1)
+
+    async def query(self, query: Callable[[Connection], T]) -> T:
+        """`query(connection)` in the store's reader thread.
+
+        Raises:
+            StoreUnavailable: the store cannot be read (503, naming it).
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self.reader, self.store.read, query)
+        except StoreError as err:
+            self._down(str(err))
+            raise StoreUnavailable(str(err)) from None
 
     def status(self) -> dict[str, Any]:
         """What /ready says of the store."""

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -31,9 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.events import attribution
 from app.events.changes import Change, Item, Rating, Shown, Write, Written
+from app.events.control_table import ControlTable
 from artifact.eventlog import (
     StoreIdentity,
-    control,
     engine_url,
     log,
     public_url,
@@ -42,6 +42,7 @@ from artifact.eventlog import (
 )
 
 logger = logging.getLogger("app.events")
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Rows per INSERT: 6 parameters each stays under SQLite's 32,766 (and keeps statements small).
@@ -53,7 +54,7 @@ class StoreError(Exception):
     """The store could not be reached or refused a write; the message names the store."""
 
 
-class EventStore:
+class EventStore(ControlTable):
     def __init__(
         self,
         url: str,
@@ -295,6 +296,16 @@ class EventStore:
         changes = sorted((_change(row._mapping) for row in rows), key=lambda c: c.id)
         return changes, (ids[-1] if ids else cursor)
 
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """`query(connection)`'s answer, on a connection of its own (reports, counts).
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        engine = self._engine()
+        with self._reaching(engine), engine.connect() as conn:
+            return query(conn)
+
     def items_through(self, floor: int) -> list[Change]:
         """The item rows with an id up to `floor`, in id order (registered items count however
         old they are; see `app.events.applied.AppliedLog.register`).
@@ -308,47 +319,6 @@ class EventStore:
                 select(log).where((log.c.kind == "item") & (log.c.id <= floor)).order_by(log.c.id)
             ).all()
         return [_change(row._mapping) for row in rows]
-
-    def control_get(self, key: str) -> tuple[str, int] | None:
-        """A control row's JSON value and revision; None when nobody wrote it.
-
-        Raises:
-            StoreError: the store cannot be read.
-        """
-        engine = self._engine()
-        with self._reaching(engine), engine.connect() as conn:
-            row = conn.execute(
-                select(control.c.value, control.c.revision).where(control.c.key == key)
-            ).first()
-        return None if row is None else (str(row[0]), int(row[1]))
-
-    def control_put(self, key: str, value: str, if_absent: bool = False) -> int:
-        """Write a control row (its revision one more than before); with `if_absent`, only if
-        there is none yet. Returns the row's revision afterwards.
-
-        Raises:
-            StoreError: nothing was written.
-        """
-        engine = self._engine()
-        now = time.time()
-        with self._reaching(engine), engine.begin() as conn:
-            found = conn.execute(
-                select(control.c.revision).where(control.c.key == key).with_for_update()
-            ).first()
-            if found is not None:
-                if if_absent:
-                    return int(found[0])
-                revision = int(found[0]) + 1
-                conn.execute(
-                    control.update()
-                    .where(control.c.key == key)
-                    .values(value=value, revision=revision, updated=now)
-                )
-                return revision
-            conn.execute(
-                insert(control), {"key": key, "value": value, "revision": 1, "updated": now}
-            )
-            return 1
 
     def _engine(self) -> Engine:
         if self.engine is None:

@@ -6,9 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Request
 
-from app.auth import require_bearer
-from app.deps import service_of
-from app.errors import AdminDisabled
+from app.deps import admin
 from app.serving.versions import VersionOwner
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -16,12 +14,7 @@ router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 
 def _authorised(request: Request) -> VersionOwner[Any]:
     """The version owner, once the caller's bearer token matches (compared in constant time)."""
-    service = service_of(request)
-    token = service.settings.admin_token
-    if token is None:
-        raise AdminDisabled()
-    require_bearer(request, token)
-    return service.versions
+    return admin(request).versions
 
 
 def _serving(versions: VersionOwner[Any]) -> dict[str, Any]:

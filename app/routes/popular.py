@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.deps import service_of, view
+from app.deps import served, service_of
+from app.events.view import VersionView
 from app.limits import MAX_N
-from app.ranking.popular import NoTimestamps, popular
+from app.ranking.popular import NoTimestamps, Window, popular
 from app.routes.params import ForUserQuery, QueryFilter
-from app.routes.render import item_list, json_response, model_ref, shown
+from app.routes.present import Listed, present
+from app.routes.render import item_list, json_response, model_ref
 from app.schemas import PopularResponse, error_responses
 
 router = APIRouter(prefix="/popular", tags=["recommend"])
@@ -37,25 +39,34 @@ async def popular_items(
     user_id: ForUserQuery = None,
 ) -> Response:
     """The n items with the most raters that the filters let through."""
-    live, service = view(request), service_of(request)
+    service = service_of(request)
     MAX_N.check(service.settings, ("query", "n"), n)
     seconds = None
     if window is not None:
         found = WINDOW.match(window)
         assert found is not None  # the pattern above let it through
         seconds = int(found.group(1)) * SECONDS[found.group(2)]
-    try:
-        ranked, span = popular(live, n, where, seconds)
-    except NoTimestamps as err:
-        error = {"type": "value_error", "loc": ("query", "window"), "msg": str(err)}
-        raise RequestValidationError([{**error, "input": window}]) from None
-    items = item_list(live, ranked)
+    spans: list[Window | None] = []
+
+    def produce(view: VersionView) -> Listed:
+        try:
+            ranked, span = popular(view, n, where, seconds)
+        except NoTimestamps as err:
+            error = {"type": "value_error", "loc": ("query", "window"), "msg": str(err)}
+            raise RequestValidationError([{**error, "input": window}]) from None
+        spans.append(span)
+        return Listed(ranked, item_list(view, ranked), view)
+
+    route = service.experiments.route(served(request), user_id)
+    listed, fields = present(service, route, "popular", user_id, produce, n)
+    span = spans[0]
+    notes = where.warnings(listed.view.attributes)
     return json_response(
         {
-            **shown(service, "popular", user_id, live.loaded, items),
-            "items": items,
+            **fields,
+            "items": listed.items,
             "window": None if span is None else {"start": span.start, "end": span.end},
-            **({"warnings": notes} if (notes := where.warnings(live.attributes)) else {}),
-            "model": model_ref(live.loaded),
+            **({"warnings": notes} if notes else {}),
+            "model": model_ref(listed.view.loaded),
         }
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import service_of, view
+from app.deps import served, service_of
+from app.events.view import VersionView
 from app.ranking.rank import rank
-from app.routes.render import json_bytes, user_ranking
+from app.routes.present import Listed
+from app.routes.render import explained_list, json_bytes, user_ranking
 from app.schemas import RankRequest, RankResponse, UnknownIdsBody, error_responses
 
 router = APIRouter(prefix="/rank", tags=["recommend"])
@@ -26,6 +28,13 @@ router = APIRouter(prefix="/rank", tags=["recommend"])
 )
 async def rank_items(body: RankRequest, request: Request) -> Response:
     """`item_ids` ordered by the user's score, best first, each with its score."""
-    user = view(request).user(body.user_id)
-    ranked = rank(user, body.item_ids, body.by == "rating", body.fallback)
-    return json_bytes(user_ranking(service_of(request), user, ranked, body.explain, route="rank"))
+    service = service_of(request)
+
+    def produce(view: VersionView) -> Listed:
+        user = view.user(body.user_id)
+        ranked = rank(user, body.item_ids, body.by == "rating", body.fallback)
+        return explained_list(user, ranked, body.explain)
+
+    route = service.experiments.route(served(request), body.user_id)
+    n = len(body.item_ids)
+    return json_bytes(user_ranking(service, route, body.user_id, produce, n, "rank"))

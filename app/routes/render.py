@@ -13,8 +13,11 @@ from fastapi import Response
 from app.events.foldin import NewItems
 from app.events.user import UserView
 from app.events.view import VersionView
+from app.experiments.owner import Route
 from app.ranking.explain import BLEND_METHOD, METHOD, POPULAR_METHOD, Explained, Reason, explain
+from app.ranking.filters import ItemFilter
 from app.ranking.types import Recommendation
+from app.routes.present import Listed, Produce, present
 from app.serving.loader import LoadedVersion
 from app.state import ServiceState
 
@@ -62,46 +65,40 @@ def item_list(
     return out
 
 
-def shown(
-    service: ServiceState,
-    route: str,
-    user_id: str | None,
-    loaded: LoadedVersion,
-    items: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Record an answer's items as an impression; the fields that name it in the answer."""
-    ids = [i["item_id"] for i in items]
-    rid = service.events.impressions.record(route, user_id, loaded.version, ids)
-    service.metrics.impression(route, loaded.version, None)
-    return {"recommendation_id": rid, "version": loaded.version}
-
-
 def user_ranking(
     service: ServiceState,
-    user: UserView,
-    ranked: Recommendation,
-    explain: bool,
-    warnings: list[str] | None = None,
-    route: str = "recommend",
+    route: Route,
+    user_id: str,
+    produce: Produce,
+    n: int,
+    name: str = "recommend",
+    where: ItemFilter | None = None,
 ) -> bytes:
     """The answer of /recommend/{user_id} and /rank, as JSON bytes: the user, the impression,
     their items (explained when asked), where the ranking came from, what in the filters nothing
     passes, and the model."""
-    why = explanation(user, ranked) if explain else None
-    items = item_list(user.view, ranked, why[0] if why else None)
+    listed, fields = present(service, route, name, user_id, produce, n)
     answer: dict[str, Any] = {
-        "user_id": user.user_id,
-        **shown(service, route, user.user_id, user.loaded, items),
-        "items": items,
-        "source": ranked.source,
+        "user_id": user_id,
+        **fields,
+        "items": listed.items,
+        "source": listed.ranked.source,
     }
-    if ranked.pending:
+    if listed.ranked.pending:
         answer.update(PENDING)
-    if why is not None:
-        answer["explanation"] = why[1]
+    if listed.note is not None:
+        answer["explanation"] = listed.note
+    warnings = where.warnings(listed.view.attributes) if where else None
     if warnings:
         answer["warnings"] = warnings
-    return orjson.dumps({**answer, "model": model_ref(user.loaded)})
+    return orjson.dumps({**answer, "model": model_ref(listed.view.loaded)})
+
+
+def explained_list(user: UserView, ranked: Recommendation, explain: bool) -> Listed:
+    """A user's ranking as an arm lists it: its items, with their reasons when asked."""
+    why = explanation(user, ranked) if explain else None
+    items = item_list(user.view, ranked, why[0] if why else None)
+    return Listed(ranked, items, user.view, why[1] if why else None)
 
 
 def explanation(

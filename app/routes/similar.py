@@ -6,11 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.deps import service_of, view
+from app.deps import served, service_of
+from app.events.view import VersionView
 from app.limits import MAX_N
 from app.ranking.similar import similar
 from app.routes.params import ForUserQuery, QueryFilter
-from app.routes.render import item_list, json_response, model_ref, shown
+from app.routes.present import Listed, present
+from app.routes.render import item_list, json_response, model_ref
 from app.schemas import MAX_ID_LENGTH, SimilarResponse, UnknownIdsBody, error_responses
 
 router = APIRouter(prefix="/similar", tags=["similar"])
@@ -33,17 +35,22 @@ async def similaritem_list(
 ) -> Response:
     """The n items nearest to `item_id` (cosine between the version's item vectors), best
     first, never the item itself, only items the filters let through."""
-    live, service = view(request), service_of(request)
+    service = service_of(request)
     MAX_N.check(service.settings, ("query", "n"), n)
-    ranked = similar(live, item_id, n, where)
-    notes = where.warnings(live.attributes)
-    items = item_list(live, ranked)
+
+    def produce(view: VersionView) -> Listed:
+        ranked = similar(view, item_id, n, where)
+        return Listed(ranked, item_list(view, ranked), view)
+
+    route = service.experiments.route(served(request), user_id)
+    listed, fields = present(service, route, "similar", user_id, produce, n)
+    notes = where.warnings(listed.view.attributes)
     return json_response(
         {
             "item_id": item_id,
-            **shown(service, "similar", user_id, live.loaded, items),
-            "items": items,
+            **fields,
+            "items": listed.items,
             **({"warnings": notes} if notes else {}),
-            "model": model_ref(live.loaded),
+            "model": model_ref(listed.view.loaded),
         }
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from app import periodic
-from app.errors import NoSuchVersion, ServiceError, VersionRefused
+from app.errors import ModelNotReady, NoSuchVersion, ServiceError, VersionRefused
 from app.metrics import Metrics
 from app.serving.batcher import PredictBatcher
 from app.serving.control import Choice, Control
@@ -61,12 +61,17 @@ class VersionOwner(Generic[L]):
         self.settings, self.metrics, self.attach = settings, metrics, attach
         self.base = settings.models_dir / settings.model_name
         self.served: ServedVersion[L] | None = None
+        # Versions served beside the default one, for an experiment's variants (`serve_also`).
+        self.also: dict[int, ServedVersion[L]] = {}
         # An admin's pin overrides RECSYS_MODEL_VERSION until a reload removes it.
         self.control = control
         self.pinned: int | None = settings.model_version
         self.reloads = 0
         self.refused: dict[int, tuple[float, str]] = {}  # version -> (manifest mtime, reason)
         self.lock = asyncio.Lock()
+        # Held while a choice is read and followed, or made and written: a read from before a
+        # choice made here must not undo it.
+        self.choosing = asyncio.Lock()
         self.poller: asyncio.Task[None] | None = None
         self.follower: asyncio.Task[None] | None = None
         self.reported: list[str] = []  # the problems the log last heard of
@@ -130,6 +135,10 @@ class VersionOwner(Generic[L]):
 
     async def follow_admin(self) -> None:
         """Apply the persisted admin choice when it differs from this worker's."""
+        async with self.choosing:
+            await self._follow_admin()
+
+    async def _follow_admin(self) -> None:
         choice = await self.control.read()
         if choice is None:
             return
@@ -152,9 +161,10 @@ class VersionOwner(Generic[L]):
             StoreUnavailable: served here but not persisted (this worker follows the persisted
                 choice again at its next poll).
         """
-        loaded = await self.serve_version(version, pin=True)
-        await self.control.write(Choice(version, self.reloads))
-        return loaded
+        async with self.choosing:
+            loaded = await self.serve_version(version, pin=True)
+            await self.control.write(Choice(version, self.reloads))
+            return loaded
 
     async def stop(self) -> None:
         await periodic.stop(self.follower)
@@ -187,37 +197,75 @@ class VersionOwner(Generic[L]):
             NoSuchVersion: no such directory.
             VersionRefused: it failed a check or its warm-up (the old version keeps serving).
         """
-        path = self.base / str(version)
-        if not path.is_dir():
-            raise NoSuchVersion(f"no version {version} under {self.base}")
         async with self.lock:
-            try:
-                loaded = await asyncio.to_thread(load_version, path, self.settings.ann)
-            except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files
-                reason = str(err) if isinstance(err, ArtifactError) else f"{path}: {err!r}"
-                self.refused[version] = (_mtime(path), reason)
-                log.error("version %s refused, still serving the old one: %s", version, reason)
-                raise VersionRefused(version, self.public(reason)) from None
-            self.refused.pop(version, None)
+            loaded = (
+                self.also[version].loaded if version in self.also else await self._load(version)
+            )
             if pin:
                 self.pinned = version
             await self._swap_in(loaded)
             return loaded
 
+    async def serve_also(self, wanted: set[int]) -> None:
+        """Serve the `wanted` versions beside the default one (an experiment's variants), each
+        loaded, checked and given its live state like the default, until they are wanted no
+        more. Nothing changes when one of them cannot be served.
+
+        Raises:
+            ModelNotReady: no default version serves yet.
+            NoSuchVersion, VersionRefused: as `serve_version`.
+        """
+        async with self.lock:
+            if self.served is None:
+                raise ModelNotReady("no model loaded yet; an experiment needs a served version")
+            need = wanted - {self.served.loaded.version}
+            kept = {v: s.loaded for v, s in self.also.items() if v in need}
+            for version in sorted(need - set(kept)):
+                kept[version] = await self._load(version)
+            if set(kept) == set(self.also):
+                return
+            lives = await self.attach([self.served.loaded, *kept.values()])
+            self.also = {
+                v: ServedVersion(loaded, None, live)
+                for (v, loaded), live in zip(kept.items(), lives[1:], strict=True)
+            }
+            log.info("serving beside version %s: %s", self.served.loaded.version, sorted(self.also))
+
+    async def _load(self, version: int) -> LoadedVersion:
+        path = self.base / str(version)
+        if not path.is_dir():
+            raise NoSuchVersion(f"no version {version} under {self.base}")
+        try:
+            loaded = await asyncio.to_thread(load_version, path, self.settings.ann)
+        except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files
+            reason = str(err) if isinstance(err, ArtifactError) else f"{path}: {err!r}"
+            self.refused[version] = (_mtime(path), reason)
+            log.error("version %s refused, still serving the old one: %s", version, reason)
+            raise VersionRefused(version, self.public(reason)) from None
+        self.refused.pop(version, None)
+        return loaded
+
     async def unpin_and_swap(self) -> bool:
         """Follow the newest version again (or RECSYS_MODEL_VERSION's); retry refused ones. The
         other workers do the same at their next poll."""
-        self.pinned = self.settings.model_version
-        self.reloads += 1
-        self.refused.clear()
-        await self.control.write(Choice(None, self.reloads))
-        if self.pinned is not None and self.served and self.served.loaded.version != self.pinned:
-            await self.serve_version(self.pinned)
-            return True
-        return await self.swap_to_newest()
+        async with self.choosing:
+            self.pinned = self.settings.model_version
+            self.reloads += 1
+            self.refused.clear()
+            await self.control.write(Choice(None, self.reloads))
+            pinned, served = self.pinned, self.served
+            if pinned is not None and served and served.loaded.version != pinned:
+                await self.serve_version(pinned)
+                return True
+            return await self.swap_to_newest()
 
     async def _swap_in(self, loaded: LoadedVersion) -> None:
-        (live,) = await self.attach([loaded])
+        beside = {v: s for v, s in self.also.items() if v != loaded.version}
+        live, *lives = await self.attach([loaded, *(s.loaded for s in beside.values())])
+        self.also = {
+            v: ServedVersion(s.loaded, None, other)
+            for (v, s), other in zip(beside.items(), lives, strict=True)
+        }
         batcher = None
         if self.settings.predict_batching:
             batcher = PredictBatcher(

@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.main import create_app
 from app.settings import Settings
@@ -74,9 +75,21 @@ def fuzz(operation, mode, examples: int, check) -> None:
     run()
 
 
+# Rules across fields that JSON Schema cannot state (an A/B split sums to 1, interleaving takes
+# exactly two variants and no split, the split names the variants): a schema-valid body may
+# still be refused there, with a 422 naming the rule (tests/app/test_experiments.py).
+ACROSS_FIELDS = {("PUT", "/admin/experiments/{name}")}
+
+
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_no_5xx_and_every_answer_matches_the_schema(api_schema, method, path, mode):
-    fuzz(api_schema[path][method], mode, EXAMPLES, lambda case: case.call_and_validate())
+    skip = [positive_data_acceptance] if (method, path) in ACROSS_FIELDS else []
+    fuzz(
+        api_schema[path][method],
+        mode,
+        EXAMPLES,
+        lambda case: case.call_and_validate(excluded_checks=skip),
+    )
 
 
 @pytest.mark.parametrize(("method", "path"), KEYED)
@@ -85,10 +98,11 @@ def test_with_api_keys_the_key_passes_and_its_absence_is_a_documented_401(
 ):
     operation = keyed_schema[path][method]
     open_path = "security" not in operation.definition.raw
+    skip = [positive_data_acceptance] if (method, path) in ACROSS_FIELDS else []
 
     def with_and_without_the_key(case):
-        case.call_and_validate(headers={"X-API-Key": KEY})
-        refused = case.call_and_validate(headers={"X-API-Key": "not-" + KEY})
+        case.call_and_validate(headers={"X-API-Key": KEY}, excluded_checks=skip)
+        refused = case.call_and_validate(headers={"X-API-Key": "not-" + KEY}, excluded_checks=skip)
         assert (refused.status_code == 401) != open_path, refused.status_code
 
     fuzz(operation, GenerationMode.POSITIVE, EXAMPLES // 4, with_and_without_the_key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -34,8 +35,9 @@ class StoreInput:
     impressions: int = 0  # answers the service recorded (read as exposure, never as ratings)
 
 
-def with_events(data: RatingsData, url: str) -> RatingsData:
-    """`data` plus everything in the store at `url`.
+def with_events(data: RatingsData, url: str, skip: AbstractSet[int] = frozenset()) -> RatingsData:
+    """`data` plus everything in the store at `url` but the ratings of the log ids `skip` (the
+    retrain loop's held-out ones: left out as if never posted).
 
     A rating in the store replaces one of the same (user, item) in the base data, as the loaders
     do for a file (the later by timestamp; the store's on a tie). A forgotten user's ratings
@@ -49,7 +51,7 @@ def with_events(data: RatingsData, url: str) -> RatingsData:
         identity, rows = read_log(url)
         for row in rows:
             through = row["id"]
-            if row["kind"] == "rating":
+            if row["kind"] == "rating" and row["id"] not in skip:
                 ratings.append((row["user_id"], row["item_id"], row["rating"], row["ts"]))
             elif row["kind"] == "item":
                 genres = json.loads(row["genres"] or "[]")
