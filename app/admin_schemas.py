@@ -41,6 +41,9 @@ class Group(BaseModel):
     share_of_hits_4_plus: Estimate
     coverage: Coverage | None = None
     wins: int | None = Field(None, description="interleaved: impressions this variant won")
+    user_hit_rate: Estimate | None = Field(
+        None, description="A/B: the mean over users of each one's hit rate (the verdict's unit)"
+    )
 
 
 class Bucket(BaseModel):
@@ -68,12 +71,24 @@ class Online(BaseModel):
     )
 
 
-class Comparison(BaseModel):
-    versus: str = Field(description="the variant compared with")
-    value: float | None = Field(description="this variant's rate minus the other's")
+class FixedHorizon(BaseModel):
     low: float | None
     high: float | None
     p_value: float | None
+
+
+class Comparison(BaseModel):
+    versus: str = Field(description="the variant compared with")
+    value: float | None = Field(
+        description="A/B: this variant's user hit rate minus the other's; interleaved: the mean "
+        "user preference for this variant over the other (in -1..1)"
+    )
+    low: float | None = Field(description="95% interval: always valid where fixed_horizon is given")
+    high: float | None
+    p_value: float | None
+    fixed_horizon: FixedHorizon | None = Field(
+        None, description="the interval and p-value for one look at a sample size fixed in advance"
+    )
 
 
 class VariantSpec(BaseModel):
@@ -96,11 +111,12 @@ class ExperimentList(BaseModel):
 class ExperimentReport(Experiment):
     variants: dict[str, Group]
     difference: dict[str, Comparison] = Field(
-        description="each variant's hit rate against the control's"
+        description="A/B: each variant's user hit rate against the control's (Welch); "
+        "interleaved: the credited hit rates (the same answers: informative, not the verdict)"
     )
     preference: dict[str, Comparison] | None = Field(
         None,
-        description="interleaved: the share of decided impressions this variant won, minus 1/2",
+        description="interleaved: the users' mean preference for this variant over the other",
     )
     winner: str | None = Field(
         description="the variant that does better beyond the 95% interval; null until then"

@@ -106,6 +106,8 @@ class Interleaved:
     hits: dict[str, int] = field(default_factory=dict)
     hit_impressions: dict[str, int] = field(default_factory=dict)
     wins: dict[str, int] = field(default_factory=dict)
+    # Per user, the impressions each variant won: the experiment's unit is the user.
+    user_wins: dict[str, dict[str, int]] = field(default_factory=dict)
     rating_sum: dict[str, float] = field(default_factory=dict)
     rating_squares: dict[str, float] = field(default_factory=dict)
     rated_4_plus: dict[str, int] = field(default_factory=dict)
@@ -126,27 +128,51 @@ def interleaved(
         ).scalar_one()
     )
     per_impression: dict[int, dict[str, int]] = {}
+    owner: dict[int, str] = {}
     for row in conn.execute(
         text(
             "SELECT a.impression_id, a.variant, count(*), sum(a.rating), sum(a.rating * a.rating), "
-            "sum(CASE WHEN a.rating >= 4 THEN 1 ELSE 0 END) "
+            "sum(CASE WHEN a.rating >= 4 THEN 1 ELSE 0 END), i.user_id "
             f"FROM attributions a JOIN impressions i ON i.id = a.impression_id WHERE {mine} "
-            "GROUP BY a.impression_id, a.variant"
+            "GROUP BY a.impression_id, a.variant, i.user_id"
         ),
         params,
     ):
         variant, hits = str(row[1]), int(row[2])
         per_impression.setdefault(int(row[0]), {})[variant] = hits
+        owner[int(row[0])] = str(row[6])
         out.hits[variant] = out.hits.get(variant, 0) + hits
         out.hit_impressions[variant] = out.hit_impressions.get(variant, 0) + 1
         out.rating_sum[variant] = out.rating_sum.get(variant, 0.0) + float(row[3])
         out.rating_squares[variant] = out.rating_squares.get(variant, 0.0) + float(row[4])
         out.rated_4_plus[variant] = out.rated_4_plus.get(variant, 0) + int(row[5])
-    for credited in per_impression.values():
+    for impression, credited in per_impression.items():
         best = max(credited.values())
         leaders = [v for v, n in credited.items() if n == best]
         if len(leaders) == 1 and (len(credited) == 1 or best > min(credited.values())):
             out.wins[leaders[0]] = out.wins.get(leaders[0], 0) + 1
+            mine_won = out.user_wins.setdefault(owner[impression], {})
+            mine_won[leaders[0]] = mine_won.get(leaders[0], 0) + 1
+    return out
+
+
+def per_user(
+    conn: Connection, experiment: str, since: float, until: float, window: float
+) -> dict[str, list[tuple[int, int]]]:
+    """An A/B experiment's users, per variant: each user's impressions that could be hit and
+    those hit (the user, whom the experiment randomised, is the unit its verdict counts)."""
+    params = {"since": since, "until": until, "window": window, "name": experiment}
+    out: dict[str, list[tuple[int, int]]] = {}
+    for row in conn.execute(
+        text(
+            "SELECT i.variant, i.user_id, count(*), sum(CASE WHEN EXISTS (SELECT 1 FROM "
+            "attributions a WHERE a.impression_id = i.id) THEN 1 ELSE 0 END) FROM impressions i "
+            f"WHERE {WINDOW_FILTER} AND i.credits IS NULL AND i.experiment = :name "
+            f"AND i.user_id IS NOT NULL AND {COULD_BE_HIT} GROUP BY i.variant, i.user_id"
+        ),
+        params,
+    ):
+        out.setdefault(str(row[0]), []).append((int(row[2]), int(row[3])))
     return out
 
 

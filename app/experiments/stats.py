@@ -1,6 +1,7 @@
 """The statistics of online metrics and experiments: 95% intervals for rates (Wilson's) and
 means (normal), the difference of two rates with its interval and two-sided p-value (the
-two-proportion z-test), a sign test for interleaving's preferences."""
+two-proportion z-test), of two means (Welch's, for A/B verdicts over users), and the mean of
+per-user preferences (interleaving's verdict)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,12 @@ def p_two_sided(z: float) -> float:
 
 @dataclass(frozen=True)
 class Difference:
-    """b's rate minus a's, its 95% interval (unpooled) and the p-value of no difference
-    (pooled z-test)."""
+    """A difference (b's minus a's), its 95% interval and the p-value of none, and its standard
+    error (for `sequential`)."""
 
     estimate: Estimate
     p_value: float | None
+    se: float | None = None
 
     def public(self) -> dict[str, object]:
         return {
@@ -73,19 +75,47 @@ def difference(hits_a: int, trials_a: int, hits_b: int, trials_b: int) -> Differ
     pooled = (hits_a + hits_b) / (trials_a + trials_b)
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
     p = 1.0 if se0 == 0 else p_two_sided((pb - pa) / se0)
-    return Difference(Estimate(pb - pa, pb - pa - Z95 * se, pb - pa + Z95 * se), p)
+    return Difference(Estimate(pb - pa, pb - pa - Z95 * se, pb - pa + Z95 * se), p, se)
 
 
-def preference(wins_a: int, wins_b: int) -> Difference:
-    """Interleaving: of the impressions where one variant's items got more hits, the share won
-    by b minus one half (0: no preference), with its interval and the sign test's p-value
-    (normal approximation)."""
-    decided = wins_a + wins_b
-    if decided <= 0:
+def sequential(fixed: Difference, tau: float, alpha: float = 0.05) -> Difference:
+    """The same difference with an always-valid 95% interval and p-value (the mixture
+    sequential probability ratio test, Johari, Pekelis and Walsh, "Always valid inference",
+    2017, with a normal mixing distribution of scale `tau`): valid however often the report is
+    read while data comes in, where a fixed-horizon interval read after every batch of users
+    names a winner by chance far more often than 5% of the time. Wider than the fixed-horizon
+    interval; the two agree on large samples up to a slowly growing factor."""
+    if fixed.se is None or fixed.estimate.value is None:
+        return fixed
+    m, v, t2 = fixed.estimate.value, fixed.se**2, tau**2
+    if v == 0:
+        return fixed
+    half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) + 2 * math.log(1 / alpha)))
+    log_ratio = 0.5 * math.log(v / (v + t2)) + t2 * m * m / (2 * v * (v + t2))
+    p = min(1.0, math.exp(-log_ratio)) if log_ratio < 700 else 0.0
+    return Difference(Estimate(m, m - half, m + half), p, fixed.se)
+
+
+def means(a: list[float], b: list[float]) -> Difference:
+    """b's mean minus a's, its 95% interval and two-sided p-value (Welch: unequal variances;
+    normal quantiles, fine at the tens of users an experiment needs)."""
+    if len(a) < 2 or len(b) < 2:
         return Difference(NONE, None)
-    share = rate(wins_b, decided)
-    assert share.value is not None and share.low is not None and share.high is not None
-    z = (wins_b - decided / 2) / math.sqrt(decided / 4)
-    return Difference(
-        Estimate(share.value - 0.5, share.low - 0.5, share.high - 0.5), p_two_sided(z)
-    )
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    va = sum((x - ma) ** 2 for x in a) / (len(a) - 1)
+    vb = sum((x - mb) ** 2 for x in b) / (len(b) - 1)
+    se = math.sqrt(va / len(a) + vb / len(b))
+    p = (1.0 if mb == ma else 0.0) if se == 0 else p_two_sided((mb - ma) / se)
+    return Difference(Estimate(mb - ma, mb - ma - Z95 * se, mb - ma + Z95 * se), p, se)
+
+
+def user_preference(scores: list[float]) -> Difference:
+    """Interleaving: the mean over users of each one's preference (in [-1, 1]: the share of
+    their decided impressions b won minus a's), its interval and p-value (one-sample, normal)."""
+    if len(scores) < 2:
+        return Difference(NONE, None)
+    m = sum(scores) / len(scores)
+    sd = math.sqrt(sum((x - m) ** 2 for x in scores) / (len(scores) - 1))
+    se = sd / math.sqrt(len(scores))
+    p = (1.0 if m == 0 else 0.0) if se == 0 else p_two_sided(m / se)
+    return Difference(Estimate(m, m - Z95 * se, m + Z95 * se), p, se)

@@ -37,10 +37,13 @@ async def report_of(service: ServiceState, experiment: Experiment) -> dict[str, 
             )
         )
         return report.interleave(experiment, found)
-    counts = await service.events.query(
-        lambda conn: online.groups(conn, experiment.started, until, window)
+    counts, users = await service.events.query(
+        lambda conn: (
+            online.groups(conn, experiment.started, until, window),
+            online.per_user(conn, experiment.name, experiment.started, until, window),
+        )
     )
-    return report.ab(experiment, counts, n_items)
+    return report.ab(experiment, counts, users, n_items)
 
 
 @router.put(

@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,8 +27,10 @@ ARTIFACTS = Path(os.environ.get("RECSYS_TEST_ARTIFACTS", ROOT / "test-artifacts"
 WAIT = 20  # seconds for the page to settle after an action
 
 
-def start_site(models_dir: Path, log: Path, **settings: str):
-    """`python -m app` on a free port serving the default-shaped version; (process, base)."""
+@contextmanager
+def running_site(models_dir: Path, log: Path, **settings: str) -> Iterator[str]:
+    """`python -m app` on a free port serving the default-shaped version, with `settings` as
+    RECSYS_ variables; its base URL, stopped on leaving."""
     port = free_port()
     env = {
         **os.environ,
@@ -49,18 +53,20 @@ def start_site(models_dir: Path, log: Path, **settings: str):
         except httpx.HTTPError:
             return process.poll() is not None
 
-    wait_for(ready, 60)
-    assert process.poll() is None, log.read_text()
-    return process, base
+    try:
+        wait_for(ready, 60)
+        assert process.poll() is None, log.read_text()
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def site(default_version, tmp_path_factory):
     models_dir, _ = default_version
-    process, base = start_site(models_dir, tmp_path_factory.mktemp("site") / "server.log")
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    with running_site(models_dir, tmp_path_factory.mktemp("site") / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +102,17 @@ def settle(driver, condition, what: str):
     # A list the page replaces while it is read goes stale: read it again.
     wait = WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
     return wait.until(condition, message=f"the page never {what}")
+
+
+def shown(driver, element_id: str, what: str):
+    """The element with `element_id`, once the page shows it."""
+    from selenium.webdriver.common.by import By
+
+    def visible(d):
+        found = d.find_element(By.ID, element_id)
+        return found.is_displayed() and found
+
+    return settle(driver, visible, what)
 
 
 def search(driver, text: str):
@@ -227,29 +244,18 @@ def test_with_a_write_token_the_page_is_read_only_and_never_holds_the_token(
 
     models_dir, _ = default_version
     token = "page-must-not-know-this"
-    process, base = start_site(models_dir, tmp_path / "server.log", write_token=token)
-    try:
+    with running_site(models_dir, tmp_path / "server.log", write_token=token) as base:
         driver = browser
         driver.set_window_size(1280, 1000)
         driver.get(base + "/")
         first = search(driver, "movie")[0]
         first.find_element(By.CSS_SELECTOR, "button[data-rating='4']").click()
-        note = settle(
-            driver,
-            lambda d: (
-                d.find_element(By.ID, "readonly").is_displayed()
-                and d.find_element(By.ID, "readonly")
-            ),
-            "said it is read-only",
-        )
+        note = shown(driver, "readonly", "said it is read-only")
         assert "requires a write token" in note.text
         assert token not in driver.page_source
         for path in ("/", "/static/app.js", "/static/style.css"):
             assert token not in httpx.get(base + path).text
         shot(driver, "7-read-only")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(
@@ -259,19 +265,11 @@ def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(
 
     models_dir, _ = default_version
     key = "tab-memory-only"
-    process, base = start_site(models_dir, tmp_path / "server.log", api_key=key)
-    try:
+    with running_site(models_dir, tmp_path / "server.log", api_key=key) as base:
         driver = browser
         driver.set_window_size(1280, 1000)
         driver.get(base + "/")
-        form = settle(
-            driver,
-            lambda d: (
-                d.find_element(By.ID, "key-form").is_displayed()
-                and d.find_element(By.ID, "key-form")
-            ),
-            "asked for an API key",
-        )
+        form = shown(driver, "key-form", "asked for an API key")
         assert "needs an API key" in driver.find_element(By.ID, "key-note").text
         shot(driver, "8-api-key")
         driver.find_element(By.ID, "key").send_keys("not-the-key")
@@ -308,6 +306,47 @@ def test_with_api_keys_the_page_asks_for_one_and_keeps_it_in_the_tab_only(
             lambda d: d.find_element(By.ID, "key-form").is_displayed(),
             "asked again after a reload",
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+
+
+def test_the_operate_view_shows_online_metrics_and_experiments_behind_the_admin_token(
+    default_version, browser, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    models_dir, _ = default_version
+    token = "operate-token"
+    with running_site(models_dir, tmp_path / "server.log", admin_token=token) as base:
+        experiment = {"method": "ab", "variants": {"control": {"version": 1},
+                      "treatment": {"version": 1}}}  # fmt: skip
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.put(f"{base}/admin/experiments/page-test", json=experiment,
+                         headers=auth).status_code == 200  # fmt: skip
+        driver = browser
+        driver.set_window_size(1280, 1000)
+        driver.get(base + "/")
+        settle(
+            driver,
+            lambda d: "Experiment page-test" in d.find_element(By.ID, "recs-source").text,
+            "said which experiment and variant answered",
+        )
+        driver.find_element(By.ID, "tab-operate").click()
+        form = shown(driver, "admin-form", "asked for the admin token")
+        driver.find_element(By.ID, "admin-token").send_keys(token)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        rows = settle(
+            driver,
+            lambda d: [
+                r.text
+                for r in d.find_elements(By.CSS_SELECTOR, "#online tbody tr")
+                if r.text.startswith("1 ")
+            ],  # fmt: skip
+            "listed the served version's online figures",
+        )
+        assert rows and ("control" in rows[0] or "treatment" in rows[0])
+        listed = driver.find_element(By.ID, "experiments").text
+        assert "page-test (ab, running)" in listed and "Winner: none yet" in listed
+        assert "none yet" in driver.find_element(By.ID, "rounds").text
+        shot(driver, "9-online")
+        assert token not in driver.execute_script(
+            "return JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie"
+        )

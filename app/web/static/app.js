@@ -91,7 +91,11 @@ async function recommend() {
       fold_in: "folded in from the ratings given here",
       popular: "most-rated films: rate a few to personalise",
     };
+    const trial = body.experiment
+      ? `. Experiment ${body.experiment}: ${body.variant ? `variant ${body.variant}` : "interleaved"} (version ${body.version})`
+      : "";
     $("recs-source").textContent = `Source: ${body.source} (${sources[body.source]})` +
+      (body.fold_in === "pending" ? ", your ratings are still being folded in" : "") + trial +
       (body.warnings ? `. ${body.warnings.join(" ")}` : "");
     list.replaceChildren(...body.items.map((item) => el("li", { "data-item": item.item_id },
       filmLink(item),
@@ -217,6 +221,95 @@ async function operate() {
   const store = ready?.store || {};
   facts($("store"), [["status", store.status], ["url", store.url], ["applied through event", store.applied_through]]);
   traffic(metrics);
+  await online();
+}
+
+// The admin token, when the operate view needs one for the admin routes (online metrics,
+// experiments): asked for on a 401, held in this tab's memory only, like the API key.
+let adminToken = null;
+
+async function adminApi(path) {
+  for (;;) {
+    const headers = {};
+    if (apiKey) headers["X-API-Key"] = apiKey;
+    if (adminToken) headers.Authorization = `Bearer ${adminToken}`;
+    const answer = await fetch(path, { headers });
+    if (answer.status === 401 && answer.headers.get("x-auth-required") === "api-key") {
+      await askForKey(apiKey !== null);
+      continue;
+    }
+    if (answer.status === 401) {
+      await askForAdminToken(adminToken !== null);
+      continue;
+    }
+    return read(answer);
+  }
+}
+
+function askForAdminToken(refused) {
+  return new Promise((resolve) => {
+    const form = $("admin-form");
+    $("online-note").textContent = refused
+      ? "That admin token was refused. Enter another one."
+      : "Online metrics and experiments are admin routes: enter the admin token (kept in this tab only).";
+    form.hidden = false;
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      adminToken = $("admin-token").value;
+      $("admin-token").value = "";
+      form.hidden = true;
+      resolve();
+    };
+  });
+}
+
+const interval = (r) => (r && r.value != null ? `${fixed(r.value, 3)} (${fixed(r.low, 3)}-${fixed(r.high, 3)})` : "-");
+
+async function online() {
+  let body, experiments;
+  try {
+    [body, experiments] = [await adminApi("/admin/online?window=24h&buckets=24"), await adminApi("/admin/experiments")];
+  } catch (error) {
+    $("online-note").textContent = error.status === 404
+      ? "Online metrics and experiments are admin routes: set RECSYS_ADMIN_TOKEN on the service to see them here."
+      : `Could not read the online metrics: ${error.message}`;
+    return;
+  }
+  $("online-note").textContent = `The last 24 hours; a rating counts for an answer that showed its item within ` +
+    `${(body.attribution_window / 3600).toFixed(0)} h (or one that names its recommendation id).`;
+  $("online").tBodies[0].replaceChildren(...(body.groups.length ? body.groups.map((g) => el("tr", {},
+    el("td", { text: String(g.version) }), el("td", { text: g.variant || "-" }),
+    el("td", { text: String(g.impressions) }), el("td", { text: String(g.could_be_hit) }),
+    el("td", { text: String(g.hit_impressions) }), el("td", { text: interval(g.hit_rate) }),
+    el("td", { text: fixed(g.mean_rating_of_hits.value, 2) }),
+    el("td", { text: g.coverage?.share != null ? `${(g.coverage.share * 100).toFixed(1)}%` : "-" }))) :
+    [el("tr", {}, el("td", { colspan: "8", text: "no answers recorded in the window yet" }))]));
+  $("online-chart").replaceChildren(hitRateChart(body.series));
+  const reports = await Promise.all(experiments.experiments.slice(0, 5).map((e) =>
+    adminApi(`/admin/experiments/${encodeURIComponent(e.name)}`)));
+  $("experiments").replaceChildren(...(reports.length ? reports.map((r) => el("li", { "data-experiment": r.name },
+    el("strong", { text: `${r.name} (${r.method}, ${r.status}): ` }),
+    el("span", { text: Object.entries(r.variants).map(([v, g]) =>
+      `${v} = version ${g.version}, hit rate ${interval(g.hit_rate)}`).join("; ") +
+      `. Winner: ${r.winner || "none yet (the interval holds no difference)"}` }))) :
+    [el("li", { text: "none: PUT /admin/experiments/{name} starts one" })]));
+  $("rounds").replaceChildren(...(body.retrain.length ? body.retrain.slice(-5).reverse().map((r) =>
+    el("li", { text: `${new Date(r.at * 1000).toISOString().slice(0, 16)} ${r.verdict}` +
+      `${r.published_version ? ` (version ${r.published_version})` : ""} against version ${r.baseline_version}: ${r.reason || ""}` })) :
+    [el("li", { text: "none yet (recsys retrain writes its rounds here)" })]));
+}
+
+// Hit rate per version (and variant) over the window's slices: one line each.
+function hitRateChart(series) {
+  const lines = {};
+  for (const b of series) {
+    const key = `version ${b.version}${b.variant ? ` (${b.variant})` : ""}`;
+    (lines[key] ||= []).push([b.start, b.impressions ? b.hit_impressions / b.impressions : 0]);
+  }
+  const values = Object.fromEntries(Object.entries(lines).map(([k, points]) => [k, points.map((p) => p[1])]));
+  return Object.keys(values).length
+    ? curve("hit rate", values, "Hit rate per slice of the last 24 hours", "slices")
+    : el("p", { class: "note", text: "no series yet" });
 }
 
 // Requests by route from /metrics: totals since start, mean latency, and the rate between this
@@ -251,7 +344,7 @@ function traffic(metrics) {
 // One figure per model: each recorded series (losses, validation metrics) against the epoch, each
 // scaled to its own range, with its first and last values in the legend (the numbers, for
 // screen readers too).
-function curve(name, series) {
+function curve(name, series, caption = `${name} model (first fit, per epoch)`, unit = "epochs") {
   const svgNS = "http://www.w3.org/2000/svg";
   const width = 360, height = 140, colours = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a"];
   const svg = document.createElementNS(svgNS, "svg");
@@ -274,10 +367,10 @@ function curve(name, series) {
     line.setAttribute("stroke-width", "2");
     svg.append(line);
     legend.append(el("li", { style: `color: ${colours[index % colours.length]}`,
-      text: `${key}: ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)} (${values.length} epochs)` }));
+      text: `${key}: ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)} (${values.length} ${unit})` }));
   });
-  svg.setAttribute("aria-label", `${name} model training curves`);
-  return el("figure", {}, el("figcaption", { text: `${name} model (first fit, per epoch)` }), svg, legend);
+  svg.setAttribute("aria-label", caption);
+  return el("figure", {}, el("figcaption", { text: caption }), svg, legend);
 }
 
 // --- wiring --------------------------------------------------------------------------------
