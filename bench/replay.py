@@ -3,11 +3,17 @@ they really rated, through the running service, and the service's own online met
 experiments say which version serves them better.
 
     PYTHONPATH=. .venv/bin/python bench/replay.py --data-dir data [--held-out 0.4] [--rounds 5]
+        [--users new|known] [--weak undertrained|broken]
 
-Users are cut at random (seed 7) into training users and held-out users. Two versions are
-trained on the training users' ratings: the default (`recsys train`'s settings) and a clearly
-weaker one (`--epochs 1 --no-item-item --retrieval-epochs 1`). Each held-out user, in turn,
-posts their first `--history` ratings (by time) as a new user would, then for `--rounds`
+Users are cut at random (seed 7) into training users and held-out users. With `--users new`
+(the default) the held-out users are new to the versions: all their ratings are held out. With
+`--users known` the versions learned the older half of each held-out user's ratings (by time)
+and the newer half is held out: users coming back. Two versions are trained on the training
+ratings: the default (`recsys train`'s settings) and a weaker
+one: `--weak undertrained` (the default: `--epochs 1 --no-item-item --retrieval-epochs 1`) or
+`--weak broken` (also `--lr 1e-5`: vectors barely moved from their initialisation,
+a version that must lose). Each held-out user, in turn, posts their first `--history`
+held-out ratings (by time) as a new user would (known users: none), then for `--rounds`
 rounds asks GET /recommend/{user}?n=10 and rates, through POST /events with the answer's
 recommendation_id, every recommended film they rated in the held-out data (their real rating:
 a hit), then their next rating by time whether it was recommended or not (they came back, so
@@ -48,14 +54,22 @@ AUTH = {"Authorization": "Bearer replay"}
 CHECK_EVERY = 10  # users between two reads of the experiment's report
 
 
-def split_users(data: RatingsData, held_out: float, seed: int = 7) -> tuple[RatingsData, dict]:
-    users = data.ratings["user_id"].unique()
+def split_users(
+    data: RatingsData, held_out: float, users: str, seed: int = 7
+) -> tuple[RatingsData, dict]:
+    ids = data.ratings["user_id"].unique()
     rng = np.random.default_rng(seed)
-    chosen = set(rng.choice(users, int(held_out * len(users)), replace=False))
+    chosen = set(rng.choice(ids, int(held_out * len(ids)), replace=False))
     ratings = data.ratings
-    train = RatingsData(ratings[~ratings["user_id"].isin(chosen)], data.items, data.source)
-    known = set(train.ratings["item_id"])  # films only held-out users rated: nobody can serve
-    out = ratings[ratings["user_id"].isin(chosen) & ratings["item_id"].isin(known)]
+    out_rows = ratings["user_id"].isin(chosen)
+    if users == "known":  # only the newer half of each chosen user's ratings is held out
+        by_time = ratings.sort_values(["timestamp", "item_id"], kind="stable")
+        rank = by_time.groupby("user_id").cumcount().reindex(ratings.index)
+        size = ratings.groupby("user_id")["item_id"].transform("size")
+        out_rows &= rank >= size // 2
+    train = RatingsData(ratings[~out_rows], data.items, data.source)
+    known = set(train.ratings["item_id"])  # films only held-out ratings have: nobody can serve
+    out = ratings[out_rows & ratings["item_id"].isin(known)]
     held = {
         u: frame.sort_values(["timestamp", "item_id"])[["item_id", "rating"]].values.tolist()
         for u, frame in out.groupby("user_id")
@@ -63,20 +77,24 @@ def split_users(data: RatingsData, held_out: float, seed: int = 7) -> tuple[Rati
     return train, held
 
 
-def train_both(train: RatingsData, root: Path) -> None:
+def train_both(train: RatingsData, root: Path, weak: str) -> None:
     """Version 1: the default; version 2: the weak one."""
     quiet = lambda *_: None  # noqa: E731
     train_version(train, root, "replay", TrainConfig.for_model("mf_bias"), RetrievalConfig(),
                   log=quiet, item_item=ItemItemConfig())  # fmt: skip
-    train_version(train, root, "replay", TrainConfig.for_model("mf_bias", epochs=1),
-                  RetrievalConfig(epochs=1), log=quiet, item_item=None)  # fmt: skip
+    rate = {"undertrained": None, "broken": 1e-5}[weak]
+    train_version(train, root, "replay",
+                  TrainConfig.for_model("mf_bias", epochs=1, learning_rate=rate),
+                  RetrievalConfig(epochs=1, learning_rate=rate or RetrievalConfig.learning_rate),
+                  log=quiet, item_item=None)  # fmt: skip
 
 
 def replay_user(client: httpx.Client, user: str, ratings: list, history: int, rounds: int) -> int:
     """One held-out user's visits; how many impressions they got."""
-    client.post("/events", json={"events": [
-        {"user_id": user, "item_id": str(i), "rating": float(r)} for i, r in ratings[:history]
-    ]}).raise_for_status()  # fmt: skip
+    if history:
+        client.post("/events", json={"events": [
+            {"user_id": user, "item_id": str(i), "rating": float(r)} for i, r in ratings[:history]
+        ]}).raise_for_status()  # fmt: skip
     remaining = {str(i): float(r) for i, r in ratings[history:]}
     order = [str(i) for i, _ in ratings[history:]]
     shown = 0
@@ -162,14 +180,18 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.4)
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--weak", choices=["undertrained", "broken"], default="undertrained")
+    parser.add_argument("--users", choices=["new", "known"], default="new")
     args = parser.parse_args()
+    if args.users == "known":
+        args.history = 0
     data = load_dataset("ml-100k", args.data_dir)
-    train, held = split_users(data, args.held_out)
+    train, held = split_users(data, args.held_out, args.users)
     work = Path(tempfile.mkdtemp(prefix="replay-"))
     logs = work / "logs"
     logs.mkdir()
     started = time.perf_counter()
-    train_both(train, work / "models")
+    train_both(train, work / "models", args.weak)
     print(f"{len(held)} held-out users, {len(train.ratings):,} training ratings; versions trained "
           f"in {time.perf_counter() - started:.0f} s; work in {work}", flush=True)  # fmt: skip
     print("\n| version | users | impressions | could be hit | hit | hit rate (95%) | "

@@ -5,6 +5,7 @@ learned, and publishes it only when it is not worse (`loop.round`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "RMSE (default 0.02)",
     )  # fmt: skip
     parser.add_argument(
+        "--served-version", type=int, default=None,
+        help="the version the service was started pinned to, judged against when no admin pin "
+        "is stored (default: $RECSYS_MODEL_VERSION, as the service reads it; else the newest)",
+    )  # fmt: skip
+    parser.add_argument(
         "--force", action="store_true",
         help="publish whatever the gate says (the manifest says so)",
     )  # fmt: skip
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--holdout {args.holdout:g}: need a share between 0 and 1")
     if args.tolerance < 0:
         raise ValueError(f"--tolerance {args.tolerance:g}: need 0 or more")
+    pinned = _served_version(args.served_version)
     from loop.round import Plan, due
     from loop.round import run as run_round
 
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         tolerance=args.tolerance,
         force=args.force,
+        pinned=pinned,
         extra=extra,
     )
     if args.once:
@@ -102,6 +110,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"round due: {why}")
             run_round(plan)
         time.sleep(args.check_every)
+
+
+def _served_version(given: int | None) -> int | None:
+    """The flag, else RECSYS_MODEL_VERSION as the service reads it (a bad value is an error
+    here too: the service would not start with it)."""
+    raw = str(given) if given is not None else os.environ.get("RECSYS_MODEL_VERSION", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"served version {raw!r} (--served-version or RECSYS_MODEL_VERSION): "
+                         "need a version number, 1 or more")  # fmt: skip
+    return int(raw)
 
 
 def _plain(value: object) -> bool:

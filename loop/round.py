@@ -57,16 +57,21 @@ class Plan:
     holdout: float = 0.1
     tolerance: float = 0.02
     force: bool = False
+    pinned: int | None = None  # the service's start-up pin (RECSYS_MODEL_VERSION), if any
     extra: dict[str, Any] = field(default_factory=dict)  # the flags, for the record
 
 
-def served_version(store: EventStore, models_dir: Path, name: str) -> int:
-    """The version the service serves: the admin's pin, else the newest on disk."""
-    found = store.control_get(f"admin:{name}")
+def served_version(plan: Plan, store: EventStore) -> int:
+    """The version the service serves, by its rule: the admin's pin, else the pin it was
+    started with, else the newest on disk."""
+    found = store.control_get(f"admin:{plan.name}")
     if found is not None:
-        pinned = Choice.parse(json.loads(found[0]), f"admin:{name}").pinned
+        pinned = Choice.parse(json.loads(found[0]), f"admin:{plan.name}").pinned
         if pinned is not None:
             return pinned
+    if plan.pinned is not None:
+        return plan.pinned
+    models_dir, name = plan.models_dir, plan.name
     versions = list_versions(models_dir / name)
     if not versions:
         raise ValueError(f"no version under {models_dir / name} to judge a candidate against")
@@ -94,7 +99,7 @@ def run(plan: Plan, say: Log = print) -> dict[str, Any]:
     store = EventStore(plan.store)
     identity = store.open()
     try:
-        baseline_version = served_version(store, plan.models_dir, plan.name)
+        baseline_version = served_version(plan, store)
         baseline = load_version(plan.models_dir / plan.name / str(baseline_version))
         learned = learned_by(baseline.manifest, identity)
         _, rows = read_log(plan.store)
@@ -173,7 +178,9 @@ def _written(
     history = json.loads(found[0]) if found else []
     history = [*history, record][-KEEP_ROUNDS:]
     store.control_put(key, json.dumps(history))
-    say(f"round written down: {record['verdict']} in {record['seconds']} s")
+    published = record.get("published_version")
+    made = f", published as {name} version {published}" if published is not None else ""
+    say(f"round written down: {record['verdict']}{made} in {record['seconds']} s")
     return record
 
 
@@ -189,7 +196,7 @@ def due(plan: Plan, min_new: int, every: float) -> str | None:
     store = EventStore(plan.store)
     identity = store.open()
     try:
-        version = served_version(store, plan.models_dir, plan.name)
+        version = served_version(plan, store)
         path = plan.models_dir / plan.name / str(version)
         fresh = new_ratings(store, learned_by(read_manifest(path), identity))
         if fresh >= min_new:

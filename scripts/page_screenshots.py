@@ -1,7 +1,10 @@
 """Screenshots of the web page for the README: a new user rates films on a running service and
-the page is captured at two moments (recommendations with reasons; the operate view).
+the page is captured at two moments (recommendations with reasons; the operate view), and with
+the service's admin token, a third: the operate view's online figures, experiments and rounds.
 
-    python scripts/page_screenshots.py http://127.0.0.1:8000 docs/
+    python scripts/page_screenshots.py http://127.0.0.1:8000 docs/ [ADMIN_TOKEN]
+(docs/page-online.png was taken with an A/B experiment running and one retrain round written;
+README.md says how)
 (needs Debian's chromium and chromium-driver, and the dev extras' selenium)
 """
 
@@ -30,6 +33,7 @@ def _first_result(driver, film: str):
 
 def main() -> None:
     base, out = sys.argv[1], Path(sys.argv[2])
+    token = sys.argv[3] if len(sys.argv) > 3 else None
     out.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
@@ -56,6 +60,16 @@ def main() -> None:
         driver.find_element(By.ID, "tab-operate").click()
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#traffic tbody tr"))
         driver.save_screenshot(str(out / "page-operate.png"))
+        if token is not None:
+            wait.until(lambda d: d.find_element(By.ID, "admin-form").is_displayed())
+            driver.find_element(By.ID, "admin-token").send_keys(token)
+            driver.find_element(By.CSS_SELECTOR, "#admin-form button[type=submit]").click()
+            wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#online tbody tr"))
+            heading = driver.find_element(By.ID, "online-note")
+            driver.execute_script(
+                "arguments[0].scrollIntoView(true); window.scrollBy(0, -60)", heading
+            )
+            driver.save_screenshot(str(out / "page-online.png"))
     finally:
         driver.quit()
 

@@ -4,6 +4,7 @@ settings, a free loopback port, polling, and reading one Prometheus sample."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -86,3 +87,16 @@ def two_versions_of(models_dir: Path, root: Path) -> Path:
 def served_view(client: TestClient) -> Any:
     """The live state of the version `client`'s app serves (`app.events.view.VersionView`)."""
     return client.app.state.service.versions.served.live.view  # type: ignore[attr-defined]
+
+
+def corrupt_copy(source: Path, target: Path) -> None:
+    """A complete-looking version whose item factors no longer match their checksum."""
+    staging = target.parent / f".staging-{target.name}"
+    shutil.copytree(source, staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    manifest["version"] = int(target.name)
+    (staging / "manifest.json").write_text(json.dumps(manifest))
+    with open(staging / "item_factors.npy", "r+b") as f:
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x00\x00\xc0\x7f" * 2)  # NaN bytes
+    staging.rename(target)

@@ -125,9 +125,12 @@ def train_rating(
     config = config or TrainConfig()
     split = make_split(data.ratings, config.validation, config.test, config.seed, config.split_by)
     rating_range = (float(data.ratings["rating"].min()), float(data.ratings["rating"].max()))
+    origin = data.source or "input"
+    if data.store is not None:  # the merged data: say how much of it the store gave
+        origin += f" and the event store {data.store.store} ({data.store.ratings:,} of them)"
     log(
         f"{len(data.ratings):,} ratings ({rating_range[0]:g} to {rating_range[1]:g}) from "
-        f"{data.source or 'input'}: {len(split.train):,} train / "
+        f"{origin}: {len(split.train):,} train / "
         f"{len(split.validation):,} validation / {len(split.test):,} test; "
         f"model {config.model}, optimizer {config.optimizer} (lr {config.learning_rate:g})"
     )

@@ -234,7 +234,7 @@ class VersionOwner(Generic[L]):
     async def _load(self, version: int) -> LoadedVersion:
         path = self.base / str(version)
         if not path.is_dir():
-            raise NoSuchVersion(f"no version {version} under {self.base}")
+            raise NoSuchVersion(f"no version {version} of {self.settings.model_name}")
         try:
             loaded = await asyncio.to_thread(load_version, path, self.settings.ann)
         except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files

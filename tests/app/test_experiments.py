@@ -9,7 +9,14 @@ import pytest
 
 from app.experiments.assign import variant_of
 from app.experiments.spec import Experiment
-from tests.helpers import MODEL_NAME, fresh_store_url, make_client, two_versions_of, wait_for
+from tests.helpers import (
+    MODEL_NAME,
+    corrupt_copy,
+    fresh_store_url,
+    make_client,
+    two_versions_of,
+    wait_for,
+)
 
 AUTH = {"Authorization": "Bearer s3cret"}
 AB = {
@@ -164,7 +171,14 @@ def test_versions_that_cannot_serve_refuse_the_experiment(models, store):
     with service(models, store) as c:
         missing = {**AB, "variants": {"control": {"version": 1}, "treatment": {"version": 9}}}
         answer = c.put("/admin/experiments/x", json=missing, headers=AUTH)
-        assert answer.status_code == 404 and "no version 9" in answer.json()["detail"]
+        assert answer.status_code == 404
+        assert answer.json() == {"detail": f"no version 9 of {MODEL_NAME}"}  # no host path
+        corrupt_copy(models / MODEL_NAME / "2", models / MODEL_NAME / "3")
+        broken = {**AB, "variants": {"control": {"version": 1}, "treatment": {"version": 3}}}
+        refused = c.put("/admin/experiments/x", json=broken, headers=AUTH)
+        assert refused.status_code == 409, refused.text
+        detail = refused.json()["detail"]
+        assert f"{MODEL_NAME}/3/item_factors.npy" in detail and str(models) not in detail
         assert c.put("/admin/experiments/bad name", json=AB, headers=AUTH).status_code == 422
         assert c.get("/admin/experiments/none", headers=AUTH).status_code == 404
         assert c.get("/admin/experiments", headers=AUTH).json() == {"experiments": []}

@@ -180,3 +180,44 @@ def test_synth_writes_movielens_csv_with_half_stars(tmp_path):
     assert set(ratings["rating"]) <= {1 + 0.5 * i for i in range(9)}
     assert (ratings["rating"] % 1 == 0.5).any()
     assert len(data.items) == 30 and data.items["genres"].map(len).min() >= 1
+
+
+def test_retrain_once_publishes_a_candidate_that_passes_and_refuses_one_that_does_not(
+    trained_dir, own_files, tmp_path
+):
+    import json
+    import shutil
+
+    import pandas as pd
+
+    from app.events.changes import Rating
+    from app.events.store import EventStore
+    from tests.helpers import fresh_store_url
+
+    models_src, _ = trained_dir
+    models = tmp_path / "models"
+    shutil.copytree(models_src / "own", models / "own")
+    url = fresh_store_url()
+    store = EventStore(url)
+    store.open()
+    ratings = pd.read_csv(own_files / "ratings.csv").sample(200, random_state=5)
+    store.write([
+        [Rating(str(r.userId), str(r.movieId), float(r.rating), 2_000_000_000 + k)]
+        for k, r in enumerate(ratings.itertuples())
+    ])  # fmt: skip
+    store.close()
+    common = ["retrain", "--once", "--store", url, "--ratings", str(own_files / "ratings.csv"),
+              "--models-dir", str(models), "--name", "own", "--factors", "4",
+              "--batch-size", "64", "--no-retrieval"]  # fmt: skip
+    refused = run(*common, "--epochs", "1", "--lr", "1e-7", "--tolerance", "0")
+    assert refused.returncode == 1, refused.stderr
+    assert "gate: refused: RMSE" in refused.stdout
+    assert sorted(p.name for p in (models / "own").iterdir()) == ["1"]
+    passed = run(*common, "--epochs", "3", "--tolerance", "0.5")
+    assert passed.returncode == 0, passed.stderr
+    assert "gate: passed: not worse beyond 0.5" in passed.stdout
+    assert "round written down: passed, published as own version 2 in" in passed.stdout
+    manifest = json.loads((models / "own" / "2" / "manifest.json").read_text())
+    assert manifest["gate"]["verdict"] == "passed" and manifest["gate"]["baseline_version"] == 1
+    bad = run(*common, "--holdout", "1.5")
+    assert bad.returncode == 2 and "--holdout 1.5: need a share between 0 and 1" in bad.stderr

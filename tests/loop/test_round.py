@@ -98,3 +98,26 @@ def test_a_round_is_due_on_enough_new_ratings_or_after_a_while(tiny_data, store_
     assert due(loop, 400, 1e9) == "400 new ratings (at least 400)"
     assert due(loop, 401, 1e9) is None
     assert due(loop, 401, 0.0).endswith("since the last round")
+
+
+def test_the_round_judges_the_version_the_service_serves_by_its_own_rule(
+    tiny_data, store_with_new_ratings
+):
+    """The admin's pin, else the service's start-up pin (RECSYS_MODEL_VERSION), else the
+    newest on disk."""
+    from app.serving.control import Choice
+    from loop.round import served_version
+
+    root, url = store_with_new_ratings
+    shutil.copytree(root / MODEL_NAME / "1", root / MODEL_NAME / "2")
+    store = EventStore(url)
+    store.open()
+    try:
+        assert served_version(plan(tiny_data, root, url, TrainConfig()), store) == 2
+        assert served_version(plan(tiny_data, root, url, TrainConfig(), pinned=1), store) == 1
+        store.control_put(f"admin:{MODEL_NAME}", Choice(2, 0).to_json())
+        assert served_version(plan(tiny_data, root, url, TrainConfig(), pinned=1), store) == 2
+        store.control_put(f"admin:{MODEL_NAME}", Choice(None, 1).to_json())  # a reload unpins
+        assert served_version(plan(tiny_data, root, url, TrainConfig(), pinned=1), store) == 1
+    finally:
+        store.close()

@@ -343,6 +343,8 @@ def test_the_operate_view_shows_online_metrics_and_experiments_behind_the_admin_
             "listed the served version's online figures",
         )
         assert rows and ("control" in rows[0] or "treatment" in rows[0])
+        # The page's own impression, one slice: drawn as a dot on the shared scale.
+        assert driver.find_elements(By.CSS_SELECTOR, "#online-chart circle")
         listed = driver.find_element(By.ID, "experiments").text
         assert "page-test (ab, running)" in listed and "Winner: none yet" in listed
         assert "none yet" in driver.find_element(By.ID, "rounds").text

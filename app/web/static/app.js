@@ -299,16 +299,17 @@ async function online() {
     [el("li", { text: "none yet (recsys retrain writes its rounds here)" })]));
 }
 
-// Hit rate per version (and variant) over the window's slices: one line each.
+// Hits per impression per version (and variant) over the window's slices, at each slice's
+// time (slices without impressions left out): one line each.
 function hitRateChart(series) {
   const lines = {};
   for (const b of series) {
     const key = `version ${b.version}${b.variant ? ` (${b.variant})` : ""}`;
-    (lines[key] ||= []).push([b.start, b.impressions ? b.hit_impressions / b.impressions : 0]);
+    if (b.impressions) (lines[key] ||= []).push([b.start, b.hit_impressions / b.impressions]);
   }
-  const values = Object.fromEntries(Object.entries(lines).map(([k, points]) => [k, points.map((p) => p[1])]));
-  return Object.keys(values).length
-    ? curve("hit rate", values, "Hit rate per slice of the last 24 hours", "slices")
+  return Object.keys(lines).length
+    ? curve("hit rate", lines, { caption: "Impressions hit per impression, per slice of the last 24 hours (one scale from 0)",
+      unit: "slices", shared: true })
     : el("p", { class: "note", text: "no series yet" });
 }
 
@@ -344,7 +345,10 @@ function traffic(metrics) {
 // One figure per model: each recorded series (losses, validation metrics) against the epoch, each
 // scaled to its own range, with its first and last values in the legend (the numbers, for
 // screen readers too).
-function curve(name, series, caption = `${name} model (first fit, per epoch)`, unit = "epochs") {
+// Lines of `series` ({label: values}); values are numbers (x: their index) or [x, y] pairs.
+// Each line has its own y scale unless `shared` (one scale from 0 for every line: lines to be
+// compared with each other). Every point is drawn as a dot too, so one point still shows.
+function curve(name, series, { caption = `${name} model (first fit, per epoch)`, unit = "epochs", shared = false } = {}) {
   const svgNS = "http://www.w3.org/2000/svg";
   const width = 360, height = 140, colours = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a"];
   const svg = document.createElementNS(svgNS, "svg");
@@ -352,22 +356,36 @@ function curve(name, series, caption = `${name} model (first fit, per epoch)`, u
   svg.setAttribute("width", String(width));
   svg.setAttribute("role", "img");
   const legend = el("ul", { class: "legend" });
-  Object.entries(series).forEach(([key, values], index) => {
-    if (!values.length) return;
-    const low = Math.min(...values), high = Math.max(...values), span = high - low || 1;
-    const points = values.map((v, i) => {
-      const x = values.length === 1 ? width / 2 : (i / (values.length - 1)) * (width - 10) + 5;
-      const y = height - 5 - ((v - low) / span) * (height - 10);
-      return `${x.toFixed(1)},${y.toFixed(1)}`;
-    }).join(" ");
+  const pairs = Object.fromEntries(Object.entries(series).map(([key, values]) =>
+    [key, values.map((v, i) => (Array.isArray(v) ? v : [i, v]))]));
+  const every = Object.values(pairs).flat();
+  const xLow = Math.min(...every.map((p) => p[0])), xSpan = Math.max(...every.map((p) => p[0])) - xLow;
+  const top = Math.max(...every.map((p) => p[1]));
+  Object.entries(pairs).forEach(([key, points], index) => {
+    if (!points.length) return;
+    const ys = points.map((p) => p[1]);
+    const low = shared ? 0 : Math.min(...ys), span = (shared ? top : Math.max(...ys)) - low || 1;
+    const colour = colours[index % colours.length];
+    const at = points.map(([x, y]) => [
+      xSpan ? ((x - xLow) / xSpan) * (width - 10) + 5 : width / 2,
+      height - 5 - ((y - low) / span) * (height - 10),
+    ]);
     const line = document.createElementNS(svgNS, "polyline");
-    line.setAttribute("points", points);
+    line.setAttribute("points", at.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
     line.setAttribute("fill", "none");
-    line.setAttribute("stroke", colours[index % colours.length]);
+    line.setAttribute("stroke", colour);
     line.setAttribute("stroke-width", "2");
     svg.append(line);
-    legend.append(el("li", { style: `color: ${colours[index % colours.length]}`,
-      text: `${key}: ${values[0].toFixed(4)} → ${values[values.length - 1].toFixed(4)} (${values.length} ${unit})` }));
+    for (const [x, y] of at) {
+      const dot = document.createElementNS(svgNS, "circle");
+      dot.setAttribute("cx", x.toFixed(1));
+      dot.setAttribute("cy", y.toFixed(1));
+      dot.setAttribute("r", "3");
+      dot.setAttribute("fill", colour);
+      svg.append(dot);
+    }
+    legend.append(el("li", { style: `color: ${colour}`,
+      text: `${key}: ${ys[0].toFixed(4)} → ${ys[ys.length - 1].toFixed(4)} (${ys.length} ${unit})` }));
   });
   svg.setAttribute("aria-label", caption);
   return el("figure", {}, el("figcaption", { text: caption }), svg, legend);

@@ -24,6 +24,7 @@ from cli import main as recsys
 from tests.helpers import (
     MODEL_NAME,
     ROOT,
+    corrupt_copy,
     free_port,
     fresh_store_url,
     make_client,
@@ -39,19 +40,6 @@ def served_version(base: str) -> int | None:
         return httpx.get(base + "/models", timeout=2).json().get("version")
     except (httpx.HTTPError, ValueError):
         return None
-
-
-def corrupt_copy(source: Path, target: Path) -> None:
-    """A complete-looking version whose item factors no longer match their checksum."""
-    staging = target.parent / f".staging-{target.name}"
-    shutil.copytree(source, staging)
-    manifest = json.loads((staging / "manifest.json").read_text())
-    manifest["version"] = int(target.name)
-    (staging / "manifest.json").write_text(json.dumps(manifest))
-    with open(staging / "item_factors.npy", "r+b") as f:
-        f.seek(-8, os.SEEK_END)
-        f.write(b"\x00\x00\xc0\x7f" * 2)  # NaN bytes
-    staging.rename(target)
 
 
 @pytest.fixture()
@@ -193,7 +181,8 @@ def test_admin_rolls_back_pins_and_reloads(two_versions):
         }
         assert c.get("/models").json()["version"] == 1
         missing = c.post("/admin/models/9", headers=auth)
-        assert missing.status_code == 404 and "no version 9" in missing.json()["detail"]
+        assert missing.status_code == 404
+        assert missing.json() == {"detail": f"no version 9 of {MODEL_NAME}"}  # no host path
         corrupt_copy(two_versions / MODEL_NAME / "2", two_versions / MODEL_NAME / "3")
         refused = c.post("/admin/models/3", headers=auth)
         assert refused.status_code == 409
