@@ -19,6 +19,7 @@ COPY app ./app
 COPY artifact ./artifact
 COPY training ./training
 COPY cli ./cli
+COPY loop ./loop
 RUN --mount=type=secret,id=pip_cert \
     if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \

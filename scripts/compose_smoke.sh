@@ -3,7 +3,8 @@
 # two api replicas (`--profile replicas`) sharing the models volume and the event store, and
 # check from outside: both serve the same version; a rating posted to one counts on the other;
 # a new version and an admin's pin reach both; stopping one (SIGTERM) loses no request that
-# reached either. Exits non-zero on any failure.
+# reached either; the retrain loop's service runs a round whose verdict both replicas see. Exits
+# non-zero on any failure.
 #
 #   scripts/compose_smoke.sh MODELS_VOLUME
 #
@@ -112,6 +113,46 @@ curl -sf -X POST -H "Authorization: Bearer $TOKEN" "$A/admin/reload" >/dev/null
 both_serve "$NEW"
 log "an admin's pin on api-2 reached api, and a reload on api reached api-2"
 
+# The retrain loop's service (`--profile loop`), one round: a few users rate films on api, the
+# round holds out their newest, trains a small candidate in the trainer image from the shared
+# volumes and writes its verdict to the store, where api-2 shows it; a published candidate
+# reaches both replicas. The data set is fetched into the data volume first, as
+# container_smoke's trainer fetches it (host network, pip's CA bundle).
+cert=${PIP_CERT:-$(pip config get global.cert 2>/dev/null || true)}
+cert_run=()
+[ -n "$cert" ] && [ -f "$cert" ] && cert_run=(-v "$cert:/etc/pip-ca.crt:ro" -e PIP_CERT=/etc/pip-ca.crt)
+podman tag localhost/recsys-trainer:smoke localhost/recsys-trainer:latest
+podman run --rm --runtime runc --network host "${cert_run[@]}" -v "${PROJECT}_data:/data" \
+    --entrypoint recsys localhost/recsys-trainer:latest fetch ml-100k --data-dir /data \
+    >"$WORK/fetch.log" 2>&1 || { tail -20 "$WORK/fetch.log" >&2; exit 1; }
+for user in 1 2 3; do
+    items=$(curl -sf "$A/popular?n=$((4 + user))" | grep -o '"item_id":"[^"]*"' | cut -d'"' -f4 | tail -4)
+    body=$(for item in $items; do printf '{"user_id":"loop-%s","item_id":"%s","rating":%s},' \
+        "$user" "$item" "$((user + 2))"; done)
+    curl -sf -X POST "$A/events" -H 'Content-Type: application/json' \
+        -d "{\"events\": [${body%,}]}" >/dev/null
+done
+set +e
+"${compose[@]}" --profile loop run --rm retrain --once --min-new-events 1 \
+    --epochs 1 --retrieval-epochs 1 --no-item-item >"$WORK/retrain.log" 2>&1
+verdict_rc=$?
+set -e
+grep -h "^round\|^gate" "$WORK/retrain.log" >&2 || true
+[ "$verdict_rc" -le 1 ] || { tail -30 "$WORK/retrain.log" >&2; exit 1; }
+expected=refused
+[ "$verdict_rc" = 0 ] && expected=passed
+rounds=$(curl -sf -H "Authorization: Bearer $TOKEN" "$B/admin/online" | python3 -c "
+import json, sys
+rounds = json.load(sys.stdin)['retrain']
+print(' '.join(f\"{r['verdict']}:{r['baseline_version']}:{r['held_out_users']}\" for r in rounds))")
+[ "$rounds" = "$expected:$NEW:3" ] ||
+    { log "api-2 shows the rounds '$rounds', expected '$expected:$NEW:3'"; tail -30 "$WORK/retrain.log" >&2; exit 1; }
+if [ "$verdict_rc" = 0 ]; then
+    NEW=$((NEW + 1))
+    both_serve "$NEW"
+fi
+log "the compose retrain service ran one round against version $((verdict_rc == 0 ? NEW - 1 : NEW)): $expected (exit $verdict_rc), written to the shared store and shown by api-2; both serve version $NEW"
+
 # Stop api (SIGTERM) under steady traffic to both: every answer from api-2 is a 200, and api
 # answers 200 until it refuses connections (000: nothing reached it), never an error.
 traffic() {  # $1 base, $2 output file: one status code per line for ~12 s
@@ -135,4 +176,4 @@ podman logs "${PROJECT}_api_1" >"$WORK/api.log" 2>&1 || true
 grep -q "Finished server process" "$WORK/api.log" ||
     { log "api did not shut down cleanly"; tail -20 "$WORK/api.log" >&2; exit 1; }
 curl -sf "$B/ready" >/dev/null
-log "OK: two replicas from docker-compose.yml (podman-compose): same version, shared events, new version and admin pin on both, one stopped with no lost request"
+log "OK: two replicas from docker-compose.yml (podman-compose): same version, shared events, new version and admin pin on both, a retrain round seen by both, one stopped with no lost request"
