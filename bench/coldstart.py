@@ -343,11 +343,12 @@ def through_the_service(path: Path, test_users: list[HeldOut], loaded: LoadedVer
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--work-dir", default="/tmp/recsys-coldstart")
     parser.add_argument("--skip-retrain", action="store_true")
     args = parser.parse_args()
     work = Path(args.work_dir)
-    data = load_dataset("ml-100k", args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
     ratings = data.ratings
     train_users, validation_users, test_users = cut_users(ratings)
     base = ratings[ratings["user_id"].isin(train_users)]

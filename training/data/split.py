@@ -40,10 +40,7 @@ def split_ratings(
     so a few users or items of validation/test may be absent from train: models score those with
     their out-of-vocabulary fallback, and the metrics include them.
     """
-    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
-        raise ValueError(
-            f"validation ({validation}) and test ({test}) must be fractions summing below 1"
-        )
+    _check_fractions(validation, test)
     n = len(ratings)
     order = np.random.default_rng(seed).permutation(n)
     n_test, n_val = round(n * test), round(n * validation)
@@ -52,6 +49,13 @@ def split_ratings(
     if train.empty:
         raise ValueError(f"{n} ratings leave nothing to train on after the split")
     return Split(train, val, tst, seed)
+
+
+def _check_fractions(validation: float, test: float) -> None:
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise ValueError(
+            f"validation ({validation}) and test ({test}) must be fractions summing below 1"
+        )
 
 
 def split_per_user(
@@ -70,15 +74,35 @@ def split_per_user(
     return Split(train, val, tst, seed)
 
 
+def split_by_time(
+    ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42
+) -> Split:
+    """The past predicts the future: every rating is ordered by its timestamp (ties in file order)
+    and cut there, the oldest to train, the next to validation, the newest to test. Users and
+    films that first appear after a cut are cold in the parts that follow it, as they would be
+    for a deployed version. `seed` is only recorded. Without timestamps, file order is time."""
+    _check_fractions(validation, test)
+    n = len(ratings)
+    when = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(n)
+    order = np.lexsort((np.arange(n), when))
+    n_test, n_val = round(n * test), round(n * validation)
+    parts = np.split(order, [n - n_val - n_test, n - n_test])
+    train, val, tst = (ratings.iloc[p].reset_index(drop=True) for p in parts)
+    if train.empty:
+        raise ValueError(f"{n} ratings leave nothing to train on after the split")
+    return Split(train, val, tst, seed)
+
+
 def make_split(
     ratings: pd.DataFrame, validation: float, test: float, seed: int, by: str = "rating"
 ) -> Split:
     """`by="rating"`: shuffle all ratings and cut (split_ratings); `by="user"`: cut each user's
-    ratings (split_per_user, RecBole's protocol)."""
+    ratings (split_per_user, RecBole's protocol); `by="time"`: cut them in time order
+    (split_by_time)."""
     if by not in SPLITS:
         raise ValueError(f"split by {by!r}: choose one of {', '.join(SPLITS)}")
     check_trainable(ratings)
-    cut = split_ratings if by == "rating" else split_per_user
+    cut = {"rating": split_ratings, "user": split_per_user, "time": split_by_time}[by]
     split = cut(ratings, validation, test, seed)
     for name, share, part in (
         ("validation", validation, split.validation),

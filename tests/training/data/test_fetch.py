@@ -88,8 +88,10 @@ def test_archive_with_unsafe_paths_is_refused(tmp_path, http_dir, monkeypatch):
 
 def test_missing_archive_without_fallback_fails_with_the_url(tmp_path, http_dir):
     _, url = http_dir
+    with pytest.raises(FetchError, match=f"could not fetch {url}/ml-20m.zip"):
+        fetch("ml-20m", tmp_path / "data", base_url=url)
     with pytest.raises(FetchError, match=f"could not fetch {url}/ml-1m.zip"):
-        fetch("ml-1m", tmp_path / "data", base_url=url)
+        fetch("ml-1m", tmp_path / "data", base_url=url, fallback=False)
 
 
 def closed_port_url() -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data.split import IdIndex, split_ratings
+from training.data.split import IdIndex, make_split, split_by_time, split_ratings
 
 
 def frame(n=1000):
@@ -31,9 +31,22 @@ def test_split_is_seeded_disjoint_and_complete():
 
 
 @pytest.mark.parametrize("validation,test", [(0.6, 0.5), (-0.1, 0.1), (0.1, 1.0)])
-def test_split_rejects_bad_fractions(validation, test):
+@pytest.mark.parametrize("cut", [split_ratings, split_by_time])
+def test_split_rejects_bad_fractions(cut, validation, test):
     with pytest.raises(ValueError, match="fractions"):
-        split_ratings(frame(), validation, test)
+        cut(frame(), validation, test)
+
+
+def test_time_split_trains_on_the_past_and_tests_on_the_future():
+    data = frame(10)
+    # Timestamps out of file order, two ties (rows 3 and 7 at 50; 1 and 8 at 90).
+    data["timestamp"] = [70, 90, 10, 50, 30, 100, 20, 50, 90, 60]
+    split = make_split(data, 0.2, 0.2, seed=1, by="time")
+    assert split.train["row"].tolist() == [2, 6, 4, 3, 7, 9]
+    assert split.validation["row"].tolist() == [0, 1]
+    assert split.test["row"].tolist() == [8, 5]
+    assert split.train["timestamp"].max() <= split.validation["timestamp"].min()
+    assert split.validation["timestamp"].max() <= split.test["timestamp"].min()
 
 
 def test_id_index_sorts_naturally_and_maps_unknown_to_oov():
