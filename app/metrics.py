@@ -57,6 +57,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.versions_refused = Gauge(
+            "recsys_versions_refused",
+            "Versions on disk that failed their checks and are not served (retried when their "
+            "manifest changes or on a reload)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.store_synced = Gauge(
+            "recsys_store_last_sync_timestamp_seconds",
+            "When the event store last answered a poll (Unix time; the stalest worker's)",
+            registry=self.registry,
+            multiprocess_mode="livemin",
+        )
+        self.fold_in_pending = Gauge(
+            "recsys_fold_in_pending_users",
+            "Live users waiting to be folded in against a newly served version (after a swap or "
+            "at start-up; the busiest worker's)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
         self.store_up = Gauge(
             "recsys_store_up",
             "1 while the event store answers, 0 while it does not (for any worker)",

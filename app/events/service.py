@@ -287,6 +287,7 @@ class EventService:
                     await self._rebuild([served.loaded for served in self.live.served.values()])
         else:
             await self._catch_up()
+        self.metrics.fold_in_pending.set(sum(len(view.pending) for view in self.live.views))
         try:
             await asyncio.get_running_loop().run_in_executor(self.reader, self.store.checkpoint)
         except StoreError as err:
@@ -341,6 +342,7 @@ class EventService:
             log.info("event store %s is back", self.store.public_url)
         self.error = None
         self.metrics.store_up.set(1)
+        self.metrics.store_synced.set(time.time())
 
     async def query(self, query: Callable[[Connection], T]) -> T:
         """`query(connection)` in the store's reader thread.

@@ -105,6 +105,7 @@ class VersionOwner(Generic[L]):
             await self._swap_in(loaded)
         for version, reason in refused.items():  # not retried until their manifest changes
             self.refused[version] = (_mtime(self.base / str(version)), reason)
+            self.metrics.versions_refused.set(len(self.refused))
         # Admins' choices every RECSYS_SYNC_SECONDS (with the store's other changes), new
         # versions every RECSYS_POLL_SECONDS; without a sync interval, both at the version poll.
         sync = self.settings.sync_seconds
@@ -147,6 +148,7 @@ class VersionOwner(Generic[L]):
             return
         if choice.reloads != self.reloads:
             self.refused.clear()
+            self.metrics.versions_refused.set(len(self.refused))
         served = self.served.loaded.version if self.served else None
         if pinned is not None and pinned != served:
             await self.serve_version(pinned)  # raises if refused: tried again at the next poll
@@ -240,9 +242,11 @@ class VersionOwner(Generic[L]):
         except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files
             reason = str(err) if isinstance(err, ArtifactError) else f"{path}: {err!r}"
             self.refused[version] = (_mtime(path), reason)
+            self.metrics.versions_refused.set(len(self.refused))
             log.error("version %s refused, still serving the old one: %s", version, reason)
             raise VersionRefused(version, self.public(reason)) from None
         self.refused.pop(version, None)
+        self.metrics.versions_refused.set(len(self.refused))
         return loaded
 
     async def unpin_and_swap(self) -> bool:
@@ -252,6 +256,7 @@ class VersionOwner(Generic[L]):
             self.pinned = self.settings.model_version
             self.reloads += 1
             self.refused.clear()
+            self.metrics.versions_refused.set(len(self.refused))
             await self.control.write(Choice(None, self.reloads))
             pinned, served = self.pinned, self.served
             if pinned is not None and served and served.loaded.version != pinned:

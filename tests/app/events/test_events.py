@@ -247,6 +247,8 @@ def test_metrics_count_events_and_commits(app, ids):
     assert sample(text_, "recsys_events_total", outcome="duplicate") == 1
     assert sample(text_, "recsys_store_commit_events_sum") == 5
     assert sample(text_, "recsys_store_up") == 1
+    assert 0 < sample(text_, "recsys_store_last_sync_timestamp_seconds") <= time.time()
+    assert "\nrecsys_fold_in_pending_users 0.0\n" in text_
 
 
 def test_popularity_counts_training_raters_once(app, ids, tiny_data):

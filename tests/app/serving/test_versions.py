@@ -28,6 +28,7 @@ from tests.helpers import (
     free_port,
     fresh_store_url,
     make_client,
+    sample,
     two_versions_of,
     wait_for,
 )
@@ -190,12 +191,17 @@ def test_admin_rolls_back_pins_and_reloads(two_versions):
         assert f"{MODEL_NAME}/3/item_factors.npy: SHA-256" in refused.json()["detail"]
         assert str(two_versions) not in refused.json()["detail"]  # no host paths in answers
         assert c.get("/models").json()["version"] == 1  # still the pinned one
+        assert sample(c.get("/metrics").text, "recsys_versions_refused") == 1
         reloaded = c.post("/admin/reload", headers=auth).json()
         assert reloaded == {
             "changed": True,
             "model": {"name": MODEL_NAME, "version": 2},
             "pinned": None,
         }
+        assert sample(c.get("/metrics").text, "recsys_versions_refused") == 1  # 3 retried
+        shutil.rmtree(two_versions / MODEL_NAME / "3")
+        c.post("/admin/reload", headers=auth)
+        assert "\nrecsys_versions_refused 0.0\n" in c.get("/metrics").text
 
 
 @pytest.mark.parametrize(
