@@ -20,6 +20,7 @@ COPY artifact ./artifact
 COPY training ./training
 COPY cli ./cli
 COPY loop ./loop
+COPY recsys_client ./recsys_client
 RUN --mount=type=secret,id=pip_cert \
     if [ -f /run/secrets/pip_cert ]; then export PIP_CERT=/run/secrets/pip_cert; fi \
     && if [ -z "$PIP_INDEX_URL" ]; then unset PIP_INDEX_URL; fi \

@@ -42,7 +42,7 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict app artifact
+	$(BIN)/mypy --strict app artifact recsys_client
 	$(BIN)/mypy training cli loop
 	$(BIN)/hadolint Dockerfile
 

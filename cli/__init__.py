@@ -13,12 +13,12 @@ import os
 import sys
 
 from artifact.errors import ArtifactError
-from cli import compare, evaluate, fetch, prune, retrain, serve, store, synth, train
+from cli import compare, evaluate, fetch, importer, prune, retrain, serve, store, synth, train
 
 # TensorFlow's C++ start-up chatter (CPU feature notes, missing CUDA) is not for our users.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SUBCOMMANDS = (fetch, train, retrain, compare, evaluate, prune, synth, serve, store)
+SUBCOMMANDS = (fetch, train, retrain, compare, evaluate, prune, synth, serve, store, importer)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,12 +7,16 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -100,3 +104,40 @@ def corrupt_copy(source: Path, target: Path) -> None:
         f.seek(-8, os.SEEK_END)
         f.write(b"\x00\x00\xc0\x7f" * 2)  # NaN bytes
     staging.rename(target)
+
+
+@contextmanager
+def running_site(
+    models_dir: Path, log: Path, command: tuple[str, ...] = ("-m", "app"), **settings: str
+) -> Iterator[str]:
+    """`python -m app` (or `command`) on a free port serving the default-shaped version
+    ("both"), with `settings` as RECSYS_ variables; its base URL, stopped on leaving."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECSYS_MODELS_DIR": str(models_dir),
+        "RECSYS_MODEL_NAME": "both",
+        "RECSYS_PORT": str(port),
+        "RECSYS_STORE_URL": fresh_store_url(),
+        "RECSYS_MAX_N": "40",
+        **{f"RECSYS_{k.upper()}": v for k, v in settings.items()},
+    }
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, *command], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(base + "/ready", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    try:
+        wait_for(ready, 60)
+        assert process.poll() is None, log.read_text()
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

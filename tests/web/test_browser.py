@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import ROOT, free_port, fresh_store_url, wait_for
+from tests.helpers import ROOT, running_site
 
 pytestmark = pytest.mark.integration
 
@@ -25,41 +21,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 ARTIFACTS = Path(os.environ.get("RECSYS_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
 WAIT = 20  # seconds for the page to settle after an action
-
-
-@contextmanager
-def running_site(models_dir: Path, log: Path, **settings: str) -> Iterator[str]:
-    """`python -m app` on a free port serving the default-shaped version, with `settings` as
-    RECSYS_ variables; its base URL, stopped on leaving."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "RECSYS_MODELS_DIR": str(models_dir),
-        "RECSYS_MODEL_NAME": "both",
-        "RECSYS_PORT": str(port),
-        "RECSYS_STORE_URL": fresh_store_url(),
-        "RECSYS_MAX_N": "40",
-        **{f"RECSYS_{k.upper()}": v for k, v in settings.items()},
-    }
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(base + "/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return process.poll() is not None
-
-    try:
-        wait_for(ready, 60)
-        assert process.poll() is None, log.read_text()
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
