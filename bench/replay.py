@@ -41,16 +41,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
+from recsys_client import Client
 from tests.faults import Service
 from training.config import ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.loaders import load_dataset
 from training.data.ratings import RatingsData
 from training.pipeline import train_version
 
-AUTH = {"Authorization": "Bearer replay"}
+TOKEN = "replay"  # the admin token of the services it starts
 CHECK_EVERY = 10  # users between two reads of the experiment's report
 
 
@@ -89,28 +89,28 @@ def train_both(train: RatingsData, root: Path, weak: str) -> None:
                   log=quiet, item_item=None)  # fmt: skip
 
 
-def replay_user(client: httpx.Client, user: str, ratings: list, history: int, rounds: int) -> int:
+def replay_user(client: Client, user: str, ratings: list, history: int, rounds: int) -> int:
     """One held-out user's visits; how many impressions they got."""
     if history:
-        client.post("/events", json={"events": [
+        client.send_events(
             {"user_id": user, "item_id": str(i), "rating": float(r)} for i, r in ratings[:history]
-        ]}).raise_for_status()  # fmt: skip
+        )
     remaining = {str(i): float(r) for i, r in ratings[history:]}
     order = [str(i) for i, _ in ratings[history:]]
     shown = 0
     for _ in range(rounds):
         if not order:
             break
-        answer = client.get(f"/recommend/{user}", params={"n": 10}).json()
+        answer = client.recommend(user, n=10)
         shown += 1
-        rid = answer["recommendation_id"]
-        hits = [i["item_id"] for i in answer["items"] if i["item_id"] in remaining]
+        rid = answer.recommendation_id
+        hits = [i.item_id for i in answer.items if i.item_id in remaining]
         events = [{"user_id": user, "item_id": i, "rating": remaining[i], "recommendation_id": rid}
                   for i in hits]  # fmt: skip
         nxt = next((i for i in order if i not in hits), None)
         if nxt is not None:  # they came back: their next rating, recommended or not
             events.append({"user_id": user, "item_id": nxt, "rating": remaining[nxt]})
-        client.post("/events", json={"events": events}).raise_for_status()
+        client.send_events(events)
         for i in hits + ([nxt] if nxt else []):
             remaining.pop(i, None)
             order.remove(i)
@@ -128,21 +128,21 @@ def rss_mb(service: Service) -> float:
 def start(root: Path, logs: Path, label: str) -> Service:
     return Service(
         root, "replay", f"sqlite:///{tempfile.mkdtemp(prefix='replay-')}/events.sqlite3",
-        logs / f"{label}.log", admin_token="replay", sync_seconds=0.2, model_version=1,
+        logs / f"{label}.log", admin_token=TOKEN, sync_seconds=0.2, model_version=1,
     ).start()  # fmt: skip
 
 
-def hit_rates(client: httpx.Client) -> dict[int, dict]:
-    online = client.get("/admin/online", params={"window": "1d"}, headers=AUTH).json()
+def hit_rates(client: Client) -> dict[int, dict]:
+    online = client.online(window="1d").model_dump()
     return {g["version"]: g for g in online["groups"]}
 
 
 def online_case(root, logs, held, args, version: int) -> dict:
     service = start(root, logs, f"online-{version}")
     try:
-        with httpx.Client(base_url=service.base, timeout=60) as client:
+        with Client(service.base, token=TOKEN, timeout=60) as client:
             if version != 1:
-                client.post(f"/admin/models/{version}", headers=AUTH).raise_for_status()
+                client.pin_version(version)
             for user, ratings in held.items():
                 replay_user(client, user, ratings, args.history, args.rounds)
             time.sleep(0.5)
@@ -154,15 +154,16 @@ def online_case(root, logs, held, args, version: int) -> dict:
 def experiment_case(root, logs, held, args, design: dict) -> dict:
     service = start(root, logs, design["method"])
     try:
-        with httpx.Client(base_url=service.base, timeout=60) as client:
+        with Client(service.base, token=TOKEN, timeout=60) as client:
             alone = rss_mb(service)
-            client.put("/admin/experiments/replay", json=design, headers=AUTH).raise_for_status()
+            variants = {name: v["version"] for name, v in design["variants"].items()}
+            client.put_experiment("replay", design["method"], variants, design.get("split"))
             both = rss_mb(service)
             named, named_weak, impressions = None, False, 0
             for k, (user, ratings) in enumerate(held.items(), 1):
                 impressions += replay_user(client, user, ratings, args.history, args.rounds)
                 if k % CHECK_EVERY == 0 or k == len(held):
-                    report = client.get("/admin/experiments/replay", headers=AUTH).json()
+                    report = client.experiment("replay").model_dump()
                     winner = report["winner"]
                     named_weak |= winner is not None and report["variants"][winner]["version"] == 2
                     if winner is not None and named is None and winner in ("control", "a"):

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from recsys_client import Client
 from tests.helpers import ROOT, running_site
 
 pytestmark = pytest.mark.integration
@@ -141,10 +142,9 @@ def test_a_new_user_rates_films_and_gets_reasoned_recommendations(site, browser)
     shot(driver, "2-recommendations")
 
     # The same answer the API gives this user (the page is only a client of it).
-    body = httpx.get(f"{site}/recommend/{user}", params={"n": 10}).json()
-    assert [r.get_attribute("data-item") for r in recommended] == [
-        i["item_id"] for i in body["items"]
-    ]
+    with Client(site) as client:
+        body = client.recommend(user, n=10)
+    assert [r.get_attribute("data-item") for r in recommended] == [i.item_id for i in body.items]
 
     recommended[0].find_element(By.CSS_SELECTOR, "button.link").click()
     settle(driver, lambda d: d.find_element(By.ID, "film").is_displayed(), "opened the film")
@@ -277,11 +277,8 @@ def test_the_operate_view_shows_online_metrics_and_experiments_behind_the_admin_
     models_dir, _ = default_version
     token = "operate-token"
     with running_site(models_dir, tmp_path / "server.log", admin_token=token) as base:
-        experiment = {"method": "ab", "variants": {"control": {"version": 1},
-                      "treatment": {"version": 1}}}  # fmt: skip
-        auth = {"Authorization": f"Bearer {token}"}
-        assert httpx.put(f"{base}/admin/experiments/page-test", json=experiment,
-                         headers=auth).status_code == 200  # fmt: skip
+        with Client(base, token=token) as client:
+            client.put_experiment("page-test", "ab", {"control": 1, "treatment": 1})
         driver = browser
         driver.set_window_size(1280, 1000)
         driver.get(base + "/")
