@@ -281,6 +281,111 @@ def first_predict_ms(base: str, user: str, item: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+PLAIN_USERS, PLAIN_SECONDS, PLAIN_CONNECTIONS = 500, 10, 32
+
+
+def plain_measurement(args: argparse.Namespace, logs: Path) -> None:
+    """The measurement a newcomer makes (issue 29): `recsys serve` with its defaults (one
+    worker, the event store and the JSON access log on) against a bare FastAPI app on uvicorn's
+    own defaults (its access log on), wrk at 32 connections for 10 s over 500 random known
+    users; beside it, in the same run, each difference from this script's usual measurement
+    switched one at a time (the floor's uvicorn flags and request stream, the access log, the
+    item-item blend, the user sample and run length), so every step between the two figures
+    has its own row."""
+    base_dir = Path(args.models_dir) / args.name
+    version = args.version or list_versions(base_dir)[0]
+    users = json.loads((base_dir / str(version) / "user_ids.json").read_text())
+    rng = np.random.default_rng(0)
+    five_hundred = [users[i] for i in rng.choice(len(users), PLAIN_USERS, replace=False)]
+    two_thousand = [users[i] for i in np.random.default_rng(1).integers(0, len(users), 2000)]
+    floor = "-m uvicorn bench.floor_app:app --host 127.0.0.1 --port {port}".split()
+    trimmed = [*floor, "--no-access-log", "--log-level", "warning"]
+    serve = [
+        "-m",
+        "cli",
+        "serve",
+        "--models-dir",
+        str(Path(args.models_dir).resolve()),
+        "--name",
+        args.name,
+    ]
+    pinned = {"RECSYS_MODEL_VERSION": str(version)}
+    quiet = {**pinned, "RECSYS_ACCESS_LOG": "false"}
+    # (label, server argv, its environment, users for /recommend/{user} or None for GET /,
+    # seconds); the first two are the floors the ratios are taken against.
+    cases = [
+        ("floor: GET /, uvicorn's defaults (its access log on)", floor, {}, None, PLAIN_SECONDS),
+        ("floor: GET /, bench/serve.py's flags (no access log)", trimmed, {}, None, PLAIN_SECONDS),
+        (
+            "floor: /recommend's requests, bench/serve.py's flags",
+            trimmed,
+            {},
+            five_hundred,
+            PLAIN_SECONDS,
+        ),
+        (
+            "recsys serve, defaults: the plain measurement",
+            serve,
+            pinned,
+            five_hundred,
+            PLAIN_SECONDS,
+        ),
+        ("recsys serve, access log off", serve, quiet, five_hundred, PLAIN_SECONDS),
+        (
+            "recsys serve, defaults, bench/serve.py's sample (2,000 users, 5 s)",
+            serve,
+            pinned,
+            two_thousand,
+            5,
+        ),
+    ]
+    if args.plain_no_blend:
+        other = {"RECSYS_MODEL_VERSION": str(args.plain_no_blend)}
+        cases += [
+            (
+                f"recsys serve, no item-item blend (version {args.plain_no_blend})",
+                serve,
+                other,
+                five_hundred,
+                PLAIN_SECONDS,
+            ),
+            (
+                "recsys serve, no blend, access log off",
+                serve,
+                {**other, "RECSYS_ACCESS_LOG": "false"},
+                five_hundred,
+                PLAIN_SECONDS,
+            ),
+        ]
+    print(f"plain measurement: {args.name}/{version}, {PLAIN_CONNECTIONS} connections, one worker")
+    rows = []
+    for n, (label, argv, env, sample, seconds) in enumerate(cases):
+        env = {"RECSYS_DATA_DIR": tempfile.mkdtemp(prefix="plain-store-"), **env}
+        ready = "/ready" if argv is serve else "/"
+        with Server([sys.executable, *argv], env, ready, logs / f"plain-{n}.log") as server:
+            url, lua = (
+                (server.base + "/", "")
+                if sample is None
+                else (server.base, lua_get_random(sample, "/recommend/", ""))
+            )
+            wrk(url, PLAIN_CONNECTIONS, 2, lua)  # warm-up, not counted
+            result = wrk(url, PLAIN_CONNECTIONS, seconds, lua)
+        rows.append((label, result))
+        print(
+            f"  {label:<70} {result['rps']:>7,.0f} req/s  p50 {result['p50']:6.2f}  "
+            f"p99 {result['p99']:6.2f} ms",
+            flush=True,
+        )
+    default, bare = rows[0][1]["rps"], rows[1][1]["rps"]
+    print("\n| case | req/s | p99 ms | ratio to uvicorn's defaults | ratio to the trimmed floor |")
+    print("|---|---|---|---|---|")
+    for label, r in rows:
+        print(
+            f"| {label} | {r['rps']:,.0f} | {r['p99']:.1f} | {r['rps'] / default:.2f} | "
+            f"{r['rps'] / bare:.2f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models-dir", default="models")
@@ -297,6 +402,18 @@ def main() -> None:
         help="the service's JSON access log (default on, as the service runs by default)",
     )
     parser.add_argument("--only", default="", help="run only the cases whose name has this text")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="the plain measurement (recsys serve's defaults against uvicorn's) and each "
+        "difference from this script's own, one at a time",
+    )
+    parser.add_argument(
+        "--plain-no-blend",
+        type=int,
+        metavar="VERSION",
+        help="with --plain: a version of the same model without item-item",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (Debian's package)")
@@ -306,6 +423,9 @@ def main() -> None:
     connections = [int(c) for c in args.connections.split(",")]
     logs = Path(args.log_dir or tempfile.mkdtemp(prefix="serve-bench-"))
     logs.mkdir(parents=True, exist_ok=True)
+    if args.plain:
+        plain_measurement(args, logs)
+        return
 
     compute, shape = compute_seconds(version_dir)
     print(
