@@ -56,6 +56,13 @@ class UserView:
         """Every item row they rated, with the rating: the version's training ratings (NaN
         where it kept none), then live ones, which replace a training rating of the same item;
         rows among the new items too unless `new_items` is off."""
+        if self.row is not None and not self.live:  # the trained row alone, as stored
+            seen = self.loaded.seen
+            lo, hi = int(seen.indptr[self.row]), int(seen.indptr[self.row + 1])
+            rows = seen.indices[lo:hi].astype(np.int64)
+            if seen.ratings is None:
+                return rows, np.full(hi - lo, np.nan)
+            return rows, seen.ratings[lo:hi].astype(np.float64)
         mine: dict[int, float] = {}
         if self.row is not None:
             seen = self.loaded.seen
