@@ -75,6 +75,10 @@ RECOMMENDATION_ID = Field(
     "and they count for the version (and variant) that made it"
 )
 VERSION = Field(description="the version that made the answer")
+EXPERIMENT = Field(None, description="the running experiment that answered (absent without one)")
+VARIANT = Field(
+    None, description="the user's variant in that experiment (null when interleaved: both made it)"
+)
 
 FoldIn = Literal["pending"]
 FOLD_IN_DESCRIPTION = (
@@ -146,6 +150,8 @@ class RecommendResponse(BaseModel):
     user_id: str
     recommendation_id: str = RECOMMENDATION_ID
     version: int = VERSION
+    experiment: str | None = EXPERIMENT
+    variant: str | None = VARIANT
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
@@ -160,6 +166,8 @@ class SimilarResponse(BaseModel):
     item_id: str
     recommendation_id: str = RECOMMENDATION_ID
     version: int = VERSION
+    experiment: str | None = EXPERIMENT
+    variant: str | None = VARIANT
     items: list[RecommendedItem] = Field(
         description="the nearest items, best first, never the item itself; score: the item's "
         "item-item weight toward each (versions with them), else the cosine between the "
@@ -223,6 +231,8 @@ class RankResponse(BaseModel):
     user_id: str
     recommendation_id: str = RECOMMENDATION_ID
     version: int = VERSION
+    experiment: str | None = EXPERIMENT
+    variant: str | None = VARIANT
     items: list[RecommendedItem] = Field(description="the given items, best first")
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)
@@ -238,6 +248,8 @@ class PopularWindow(BaseModel):
 class PopularResponse(BaseModel):
     recommendation_id: str = RECOMMENDATION_ID
     version: int = VERSION
+    experiment: str | None = EXPERIMENT
+    variant: str | None = VARIANT
     items: list[RecommendedItem] = Field(description="most raters first; score: raters")
     window: PopularWindow | None = Field(None, description="the ratings counted, when windowed")
     warnings: list[str] | None = Field(
@@ -295,6 +307,8 @@ class UserRecommendations(BaseModel):
     user_id: str
     recommendation_id: str = RECOMMENDATION_ID
     version: int = VERSION
+    experiment: str | None = EXPERIMENT
+    variant: str | None = VARIANT
     items: list[RecommendedItem]
     source: Source = Field(description=SOURCE_DESCRIPTION)
     fold_in: FoldIn | None = Field(None, description=FOLD_IN_DESCRIPTION)

@@ -9,7 +9,7 @@ import pytest
 
 from recsys_client import Client, Invalid, NotFound, Unauthorized, calls
 from recsys_client import models as m
-from tests.helpers import running_site
+from tests.helpers import running_site, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -84,11 +84,18 @@ def test_errors_come_back_typed(service, known):
             c.send_events([{"user_id": user, "item_id": "1", "rating": 3}])  # no write token
 
 
-def test_admin_and_experiment_routes(service):
+def test_admin_and_experiment_routes(service, known):
+    user, _ = known
     with Client(service, token=ADMIN) as c:
         assert c.experiments().experiments == []
+        assert c.recommend(user).experiment is None
         started = c.put_experiment("client-ab", "ab", {"control": 1, "treatment": 1})
         assert started.name == "client-ab" and started.method == "ab"
+        # Every answer says which experiment and variant made it (the service's JSON, read
+        # through the declared model: a field the model lacked would be dropped here).
+        wait_for(lambda: c.recommend(user).experiment == "client-ab", 10)
+        assert c.recommend(user).variant in ("control", "treatment")
+        assert c.similar(c.popular(n=1).items[0].item_id, user_id=user).experiment == "client-ab"
         assert c.experiment("client-ab").name == "client-ab"
         assert [e.name for e in c.experiments().experiments] == ["client-ab"]
         assert c.end_experiment("client-ab").name == "client-ab"
