@@ -39,6 +39,7 @@ from app.routes import (
     web,
 )
 from app.routes.web import STATIC
+from app.serving.blend_cache import TrainedBlends
 from app.settings import Settings
 from app.state import ServiceState
 
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     concurrent requests fell to 23 requests/s, one thread on the loop did ~1,800.
     """
     settings = settings or Settings()
+    TrainedBlends.budget_bytes = int(settings.blend_cache_mb * 2**20)
     service = ServiceState.build(settings)
 
     @asynccontextmanager

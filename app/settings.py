@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         description="how long after an impression a rating of one of its items is attributed "
         "to it (seconds, or 30m, 24h, 7d)",
     )
+    blend_cache_mb: float = Field(
+        64,
+        ge=0,
+        description="memory per served version for trained users' item-item scores, kept "
+        "between their requests (0: computed every time; answers are the same)",
+    )
     min_item_ratings: int = Field(
         5,
         ge=1,

@@ -332,6 +332,13 @@ def plain_measurement(args: argparse.Namespace, logs: Path) -> None:
         ),
         ("recsys serve, access log off", serve, quiet, five_hundred, PLAIN_SECONDS),
         (
+            "recsys serve, trained users' blend scores not kept (RECSYS_BLEND_CACHE_MB=0)",
+            serve,
+            {**pinned, "RECSYS_BLEND_CACHE_MB": "0"},
+            five_hundred,
+            PLAIN_SECONDS,
+        ),
+        (
             "recsys serve, defaults, bench/serve.py's sample (2,000 users, 5 s)",
             serve,
             pinned,

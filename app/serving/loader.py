@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.serving.blend_cache import TrainedBlends
 from artifact import ann
 from artifact.checksums import verify_checksums
 from artifact.errors import ArtifactError
@@ -86,6 +87,12 @@ class LoadedVersion:
     def posterior(self) -> RatingPosterior | None:
         """/predict's intervals' item features and prior, computed once per version."""
         return rating_posterior(self)
+
+    @cached_property
+    def trained_blends(self) -> TrainedBlends:
+        """Trained users' item-item scores, kept while this version is loaded
+        (`app.serving.blend_cache`)."""
+        return TrainedBlends()
 
     @cached_property
     def unit_items(self) -> np.ndarray:

@@ -176,3 +176,50 @@ def test_similar_items_are_the_items_its_rating_raises_most(served_blend):
         f"/similar/{loaded.item_ids[0]}", params={"n": 40, "genres": "Drama"}
     ).json()["items"]
     assert drama and all("Drama" in i["genres"] for i in drama)
+
+
+def test_trained_users_item_item_scores_are_kept_and_answer_the_same_bytes(blended_version):
+    """Kept (`app.serving.blend_cache`) or computed afresh, a trained user's answer is the
+    same bytes; a user with live ratings is never answered from what was kept."""
+    root, _, _ = blended_version
+
+    def top(c, user):
+        return c.get(f"/recommend/{user}", params={"n": 10, "explain": "true"}).json()["items"]
+
+    def rate(c, user, item):
+        c.post("/events", json={"events": [{"user_id": user, "item_id": item, "rating": 5}]})
+
+    with make_client(models_dir=root, model_name="blended", max_n=40, blend_cache_mb=0) as c:
+        loaded = served_view(c).loaded
+        users, item = list(loaded.user_index)[:25], loaded.item_ids[-1]
+        fresh = {u: top(c, u) for u in users}
+        assert loaded.trained_blends.entries == {}  # off: nothing kept
+        rate(c, users[0], item)
+        rated_fresh = top(c, users[0])
+    with make_client(models_dir=root, model_name="blended", max_n=40) as c:
+        kept = served_view(c).loaded.trained_blends
+        for _ in range(2):  # the first computes and keeps, the second answers from it
+            assert {u: top(c, u) for u in users} == fresh
+        assert len(kept.entries) == len(users)
+        # After a live rating the user's answer counts it, as the service without the cache
+        # answers (what was kept for them would not).
+        rate(c, users[0], item)
+        assert top(c, users[0]) == rated_fresh != fresh[users[0]]
+
+
+def test_the_kept_scores_stay_within_their_budget():
+    from app.serving.blend_cache import TrainedBlends
+
+    kept = TrainedBlends()
+    kept.budget_bytes = 3 * 400  # three entries of 100 float32
+    for row in range(5):
+        kept.put(row, (np.full(100, row, np.float32), 0.0, 1.0))
+    assert list(kept.entries) == [2, 3, 4] and kept.bytes == 1200
+    assert kept.get(2) is not None  # used: now the newest
+    kept.put(5, (np.zeros(100, np.float32), 0.0, 1.0))
+    assert list(kept.entries) == [4, 2, 5]
+    entry = kept.get(5)
+    assert entry is not None and not entry[0].flags.writeable  # shared: nobody may change it
+    kept.budget_bytes = 0
+    kept.put(6, (np.zeros(100, np.float32), 0.0, 1.0))
+    assert 6 not in kept.entries
