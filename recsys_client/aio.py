@@ -181,11 +181,8 @@ class AsyncClient(_Base):
         skip_invalid: bool = False,
     ) -> batches.EventsSummary:
         """As `Client.send_events`."""
-        if batch_size is None and self._events_limit is None:
-            self._events_limit = calls.events_limit(await self.run(calls.openapi()))
-        steps = batches.plan(
-            events, batch_size or self._events_limit or 1_000, skip_invalid, progress
-        )
+        limit = batch_size or await self._limit()
+        steps = batches.plan(events, limit, skip_invalid, progress)
         try:
             call = next(steps)
             while True:
@@ -197,6 +194,11 @@ class AsyncClient(_Base):
                     call = steps.send(answer)
         except StopIteration as done:
             return cast(batches.EventsSummary, done.value)
+
+    async def _limit(self) -> int:
+        if self._events_limit is None:
+            self._events_limit = calls.events_limit(await self.run(calls.openapi()))
+        return self._events_limit
 
     async def put_item(
         self,

@@ -63,13 +63,10 @@ def _prepared(
 ) -> Iterable[tuple[int, dict[str, Any]]]:
     for i, event in enumerate(events):
         try:
-            (body,) = calls.with_ids([event])
+            body = calls.event_body(event, i)
         except Invalid as err:
             if not skip_invalid:
-                loc = ["body", "events", i, *err.errors[0]["loc"][3:]]
-                raise Invalid(
-                    422, err.detail, {"detail": [{**err.errors[0], "loc": loc}]}
-                ) from None
+                raise
             summary.refused.append(Refusal(i, _field(err), err.errors[0]["msg"]))
             continue
         yield i, body

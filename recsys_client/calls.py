@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pydantic
 
 from recsys_client import models as m
-from recsys_client.errors import Invalid, RateLimited, RecsysError, Unavailable
+from recsys_client.errors import Invalid, RateLimited, RecsysError, Unavailable, error_for
 
 T = TypeVar("T")
 Id = str | int
@@ -45,8 +45,6 @@ def parse(call: Call[T], status: int, body: Any, retry_after: float | None) -> T
     Raises:
         RecsysError: a status other than 200 (its typed subclass).
     """
-    from recsys_client.errors import error_for
-
     if status != 200:
         raise error_for(status, body, retry_after)
     if call.model is None:
@@ -206,30 +204,29 @@ def popular(
 
 
 def events(batch: list[dict[str, Any]]) -> Call[m.EventsResponse]:
-    """One batch; every event carries an `event_id` (`with_ids`), so a retried batch is stored
+    """One batch; every event carries an `event_id` (`event_body`), so a retried batch is stored
     once."""
     return Call("POST", "/events", m.EventsResponse, json={"events": batch}, safe=True)
 
 
-def with_ids(events: Iterable[m.Event | Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
-    """Each event as the body carries it, checked with the service's model, with an `event_id`
+def event_body(event: m.Event | Mapping[str, Any], index: int) -> dict[str, Any]:
+    """The event as the body carries it, checked with the service's model, with an `event_id`
     where it has none (a random one: sending the same batch again stores it once).
 
     Raises:
-        Invalid: an event the service would refuse (`field` names it: `events.<i>.<field>`).
+        Invalid: an event the service would refuse (`field` names it: `events.<index>.<field>`).
     """
-    for i, event in enumerate(events):
-        try:
-            checked = event if isinstance(event, m.Event) else m.Event.model_validate(event)
-        except pydantic.ValidationError as err:
-            errors = [
-                {"loc": ["body", "events", i, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in err.errors()
-            ]
-            raise Invalid(422, str(err), {"detail": errors}) from None
-        body = checked.model_dump(mode="json", exclude_none=True)
-        body.setdefault("event_id", uuid.uuid4().hex)
-        yield body
+    try:
+        checked = event if isinstance(event, m.Event) else m.Event.model_validate(event)
+    except pydantic.ValidationError as err:
+        errors = [
+            {"loc": ["body", "events", index, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in err.errors()
+        ]
+        raise Invalid(422, str(err), {"detail": errors}) from None
+    body = checked.model_dump(mode="json", exclude_none=True)
+    body.setdefault("event_id", uuid.uuid4().hex)
+    return body
 
 
 def put_item(

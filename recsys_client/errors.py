@@ -32,16 +32,9 @@ class Invalid(RecsysError):
     def __init__(self, status: int, detail: str, body: Any = None):
         errors = body.get("detail") if isinstance(body, dict) else None
         self.errors: list[dict[str, Any]] = errors if isinstance(errors, list) else []
-        self.field = (
-            ".".join(str(p) for p in _without_body(self.errors[0].get("loc", [])))
-            if (self.errors)
-            else None
-        )
+        self.field = _dotted(self.errors[0].get("loc", [])) if self.errors else None
         if self.errors:
-            detail = "; ".join(
-                f"{'.'.join(str(p) for p in _without_body(e.get('loc', [])))}: {e.get('msg')}"
-                for e in self.errors
-            )
+            detail = "; ".join(f"{_dotted(e.get('loc', []))}: {e.get('msg')}" for e in self.errors)
         super().__init__(status, detail, body)
 
 
@@ -76,8 +69,10 @@ class Unavailable(RecsysError):
         self.retry_after = retry_after
 
 
-def _without_body(loc: list[Any]) -> list[Any]:
-    return list(loc[1:]) if loc and loc[0] in ("body", "query", "path") else list(loc)
+def _dotted(loc: list[Any]) -> str:
+    """A 422's `loc` as a field name: `events.3.rating` (without `body`, `query`, `path`)."""
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
+    return ".".join(str(p) for p in parts)
 
 
 BY_STATUS: dict[int, type[RecsysError]] = {

@@ -28,8 +28,8 @@ def blended(user: UserView, dot: np.ndarray) -> tuple[np.ndarray, Blend]:
     assert weights is not None and spec is not None
     n = loaded.n_items
     rows, ratings = user.rating_row(new_items=False)  # weights exist for catalogue rows alone
-    kept = loaded.trained_blends if user.row is not None and not user.live else None
-    found = kept.get(user.row) if kept is not None and user.row is not None else None
+    row = None if user.live else user.row  # a trained user's scores, while nothing is live
+    found = loaded.trained_blends.get(row) if row is not None else None
     if found is not None:
         item_item, item_mean, item_sd = found
     else:
@@ -37,8 +37,8 @@ def blended(user: UserView, dot: np.ndarray) -> tuple[np.ndarray, Blend]:
             ratings.astype(np.float32) @ weights[rows] if len(rows) else np.zeros(n, np.float32)
         )
         item_mean, item_sd = _moments(item_item)
-        if kept is not None and user.row is not None:
-            kept.put(user.row, (item_item, item_mean, item_sd))
+        if row is not None:
+            loaded.trained_blends.put(row, (item_item, item_mean, item_sd))
     catalogue = dot[:n]
     dot_mean, dot_sd = _moments(catalogue)
     w = spec.blend
