@@ -13,6 +13,11 @@ Parts (all by default), each a row group of the table printed at the end:
 - train: the default `recsys train` (rating model, retrieval, export) in a fresh process:
   wall seconds, each stage's seconds, peak RSS.
 - als: seconds per pass of implicit's ALS (same factors, 2 threads) beside an mf_bias epoch.
+- solver: the rating model fitted both ways on one split of the same ratings, the gradient loop
+  (Adam, the large-data settings) and `--solver als` (training.als): validation and test RMSE,
+  seconds per epoch or pass, seconds to fit; beside implicit's ALS pass on the same ratings.
+  `--solver-data ml-1m,ml-100k` adds those data sets (fetched under --data-dir), each at its
+  own defaults for both solvers (ml-100k: ALS at l2 0.12, chosen on its validation split).
 - surprise: ml-100k, ratings/s of mf_bias's epochs (batch 256) beside scikit-surprise's SVD.
 - ml100k: the default `recsys train` on ml-100k: wall seconds, test RMSE, NDCG@10.
 - cluster: `recsys train` on 1M synthetic ratings, one process vs two workers on loopback.
@@ -158,6 +163,73 @@ def als_part(ratings: str) -> None:
     )
 
 
+def implicit_pass_seconds(frame) -> float:
+    """Seconds per pass of implicit's ALS, 64 factors, 2 threads, on these ratings."""
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+    from implicit.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    users, _ = pd.factorize(frame["user_id"])
+    items, _ = pd.factorize(frame["item_id"])
+    matrix = sp.csr_matrix(
+        (frame["rating"].to_numpy(np.float32), (users, items)),
+        shape=(users.max() + 1, items.max() + 1),
+    )
+    model = AlternatingLeastSquares(factors=64, iterations=3, num_threads=2, random_state=0)
+    started = time.perf_counter()
+    with threadpool_limits(1, "blas"):
+        model.fit(matrix, show_progress=False)
+    return (time.perf_counter() - started) / 3
+
+
+def solver_part(ratings: str, items: str | None, data_dir: str, extra: list[str]) -> None:
+    import numpy as np
+
+    from training.config import TrainConfig
+    from training.data.loaders import load_dataset, load_files
+    from training.rating import train_rating
+
+    sets = [("ratings given", lambda: load_files(ratings, items), {})]
+    for name in extra:
+        sets.append((name, lambda name=name: load_dataset(name, data_dir),
+                     {"l2": 0.12} if name == "ml-100k" else {}))  # fmt: skip
+    for label, load, als_options in sets:
+        data = load()
+        n = len(data.ratings)
+        figures = {}
+        for solver, options in (("gradient", {}), ("als", als_options)):
+            config = TrainConfig.for_model("mf_bias", n, solver=solver, refit=False, **options)
+            trained = train_rating(data, config, log=lambda line: None)
+            seconds = trained.history["epoch_seconds"]
+            figures[solver] = trained
+            detail = (
+                f"batch {config.batch_size}, lr {config.learning_rate:g}"
+                if solver == "gradient"
+                else f"l2 {config.l2:g}"
+            )
+            row(
+                f"{label} ({n:,} ratings), mf_bias {solver} ({detail}): validation / test RMSE",
+                f"**{trained.metrics['validation']['rmse']:.4f}** / "
+                f"{trained.metrics['test']['rmse']:.4f}, best {trained.best_epoch} of "
+                f"{len(seconds)} (cap {config.epochs}), {float(np.median(seconds)):.1f} s each, "
+                f"fit {sum(seconds):.0f} s",
+            )
+        gradient, als = figures["gradient"], figures["als"]
+        row(
+            f"{label}: ALS / gradient, seconds to fit; test RMSE difference",
+            f"**{sum(als.history['epoch_seconds']) / sum(gradient.history['epoch_seconds']):.2f}x**"
+            f"; {als.metrics['test']['rmse'] - gradient.metrics['test']['rmse']:+.4f}",
+        )
+        theirs = implicit_pass_seconds(data.ratings)
+        ours = float(np.median(als.history["epoch_seconds"]))
+        row(
+            f"{label}: our ALS pass (explicit, exact solves) / implicit's ALS pass (64 factors)",
+            f"{ours:.2f} s / {theirs:.2f} s = **{ours / theirs:.2f}x**",
+        )
+
+
 def surprise_part(data_dir: str) -> None:
     import numpy as np
     from surprise import SVD, Dataset, Reader
@@ -231,7 +303,7 @@ def cluster_part() -> None:
     )
 
 
-PARTS = ("epochs", "train", "als", "surprise", "ml100k", "cluster")
+PARTS = ("epochs", "train", "als", "solver", "surprise", "ml100k", "cluster")
 
 
 def main() -> None:
@@ -240,6 +312,9 @@ def main() -> None:
     parser.add_argument("--items")
     parser.add_argument("--data-dir", default="data", help="where ml-100k was fetched")
     parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument(
+        "--solver-data", default="", help="data sets the solver part adds (ml-1m,ml-100k)"
+    )
     args = parser.parse_args()
     parts = args.parts.split(",")
     unknown = set(parts) - set(PARTS)
@@ -253,6 +328,9 @@ def main() -> None:
         cluster_part()
     if "als" in parts:
         als_part(args.ratings)
+    if "solver" in parts:
+        extra = [name for name in args.solver_data.split(",") if name]
+        solver_part(args.ratings, args.items, args.data_dir, extra)
     if "train" in parts:
         train_part(args.ratings, args.items)
     if "epochs" in parts:

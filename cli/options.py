@@ -8,7 +8,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from artifact import ann
-from training.config import SPLITS, ItemItemConfig, RetrievalConfig, TrainConfig
+from training.config import SOLVERS, SPLITS, ItemItemConfig, RetrievalConfig, TrainConfig
 from training.data.datasets import DATASETS
 from training.models.kinds import MODEL_KINDS, OPTIMIZERS
 
@@ -59,6 +59,8 @@ CONFIG_HELP = {
     "init_std": "standard deviation of the initial embeddings",
     "dropout": "dropout after hidden layers (dnn, wide, residual)",
     "dense_l2": "L2 weight on the dense layers' kernels (dnn, wide, residual)",
+    "solver": "'gradient' (--optimizer on mini-batches) or 'als' (alternating least squares: "
+    "mf and mf_bias)",
     "optimizer": "adam, rmsprop or sgd (SGD with momentum 0.9)",
     "learning_rate": "learning rate (default: tuned per model and optimizer)",
     "epochs": "most epochs (early stopping may stop sooner)",
@@ -79,6 +81,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         "optimizer": OPTIMIZERS,
         "regularization": ("example", "table"),
         "split_by": SPLITS,
+        "solver": SOLVERS,
     }
     for f in fields(TrainConfig):
         default = "" if f.name in ("model", "learning_rate") else f" (mf_bias: {f.default})"

@@ -14,17 +14,33 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     parser.add_argument("--items", type=int, required=True)
     parser.add_argument("--ratings", type=int, required=True)
     parser.add_argument("--factors", type=int, default=8, help="rank of the planted structure")
+    parser.add_argument(
+        "--tastes",
+        type=int,
+        metavar="N",
+        help="plant N taste groups that decide which films each user rates, with heavy-tailed "
+        "activity (training.data.planted: a set that judges top-N); without it every user "
+        "picks films by popularity alone",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="directory for ratings.csv and movies.csv")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.data.synthetic import synthetic_ratings
+    if args.tastes:
+        from training.data.planted import planted_ratings
 
-    ratings, items = synthetic_ratings(
-        args.users, args.items, args.ratings, factors=args.factors, seed=args.seed, half_stars=True
-    )
+        ratings, items, _ = planted_ratings(
+            args.users, args.items, args.ratings, tastes=args.tastes, seed=args.seed
+        )
+    else:
+        from training.data.synthetic import synthetic_ratings
+
+        ratings, items = synthetic_ratings(
+            args.users, args.items, args.ratings, factors=args.factors, seed=args.seed,
+            half_stars=True,
+        )  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(

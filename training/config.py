@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from training.models.kinds import LARGE_DATA, model_kind
+from training.models.kinds import LARGE_ALS, LARGE_DATA, model_kind
 
 SPLITS = ("rating", "user", "time")  # how TrainConfig.split_by holds data out
+SOLVERS = ("gradient", "als")  # how the rating model is fitted (training.als for "als")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class TrainConfig:
     init_std: float = 0.01
     dropout: float = 0.0
     dense_l2: float = 0.0
+    # "gradient": `optimizer` on mini-batches (training.loop); "als": alternating least
+    # squares, mf and mf_bias only (training.als; `optimizer`, `learning_rate` and
+    # `batch_size` unused).
+    solver: str = "gradient"
     optimizer: str = "adam"
     learning_rate: float = 0.001
     batch_size: int = 256
@@ -46,9 +51,15 @@ class TrainConfig:
         cls, model: str = "mf_bias", ratings: int | None = None, **overrides: Any
     ) -> TrainConfig:
         """The tuned defaults of `model` (and of its optimizer's learning rate), its settings
-        for large data when `ratings` reaches LARGE_DATA with Adam (mf and mf_bias: a large
-        batch, its learning rate, no refit, at most 20 epochs), then any overrides that are not
-        None."""
+        for large data when `ratings` reaches LARGE_DATA, then any overrides that are not None.
+
+        Large data: mf and mf_bias take alternating least squares (LARGE_ALS) unless a solver,
+        an optimizer, a learning rate or a batch size is given; the gradient loop with Adam
+        takes a large batch, its learning rate, no refit and at most 20 epochs.
+
+        Raises:
+            ValueError: an unknown option, optimizer or solver, or ALS for a model it cannot fit.
+        """
         kind = model_kind(model)
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(cls)}
@@ -59,8 +70,19 @@ class TrainConfig:
             raise ValueError(
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(kind.learning_rates)}"
             )
+        solver = given.get("solver", cls.solver)
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+        if solver == "als" and not kind.als:
+            raise ValueError(f"--solver als trains mf and mf_bias, not {model}")
         values = {**kind.defaults, "learning_rate": kind.learning_rates[optimizer]}
-        if ratings is not None and ratings >= LARGE_DATA and optimizer == "adam":
+        large = ratings is not None and ratings >= LARGE_DATA
+        chosen = given.keys() & {"solver", "optimizer", "learning_rate", "batch_size"}
+        if large and kind.als and not chosen:
+            solver = "als"
+        if solver == "als":
+            values.update(LARGE_ALS if large else {"solver": "als"})
+        elif large and optimizer == "adam":
             values.update(kind.large)
         return cls(**{**values, **given, "model": model})
 

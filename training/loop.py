@@ -85,8 +85,8 @@ def padded_order(rng: np.random.Generator, n: int, batch: int) -> tf.Tensor:
 
 def train_epochs(
     model: Any,
-    run_epoch: Callable[[tf.Tensor], dict[str, tf.Tensor]],
-    rows: int,
+    run_epoch: Callable[[tf.Tensor | None], dict[str, Any]],
+    rows: int | None,
     settings: LoopSettings,
     evaluate: Callable[[], dict[str, float]] | None,
     watch: str,
@@ -97,7 +97,8 @@ def train_epochs(
     graph returning the epoch's mean "loss" and any other training figures), then `evaluate`'s
     validation figures; stop after `settings.patience` epochs in which `watch` (a key of those
     figures; "val_loss" falls, any other rises) did not improve, and restore the best weights;
-    stop at a non-finite loss.
+    stop at a non-finite loss. `rows` None: no permutation is drawn (`run_epoch(None)`; the
+    ALS passes visit every rating in a fixed order).
 
     Returns:
         The per-epoch history ("loss", the validation figures, "epoch_seconds") and the epoch
@@ -111,7 +112,8 @@ def train_epochs(
         started = time.perf_counter()
         # Drawn in between epochs: drawn in a thread while the last one trained, it slowed
         # the epoch more than it saved (18.4 s vs 17.1 s on 16M ratings; the 2 cores are busy).
-        trained = run_epoch(padded_order(rng, rows, settings.batch_size))
+        order = None if rows is None else padded_order(rng, rows, settings.batch_size)
+        trained = run_epoch(order)
         loss = float(trained["loss"])
         line = [f"{prefix}epoch {epoch + 1:>3}/{settings.epochs}"]
         figures = evaluate() if evaluate is not None else {}
@@ -188,15 +190,24 @@ def fit_rating_model(
         count = tf.cast(steps, tf.float32)
         return {"loss": total / count, "rmse": tf.sqrt(squares / count)}
 
-    evaluate = None
-    if validation is not None and len(validation):
-        mse = validation_mse(model, validation)
-
-        def evaluate() -> dict[str, float]:
-            value = mse()
-            return {"val_loss": value, "val_rmse": float(np.sqrt(value))}
-
+    evaluate = validation_figures(model, validation)
     return train_epochs(model, run_epoch, len(train), settings, evaluate, "val_loss", log, prefix)
+
+
+def validation_figures(
+    model: Any, validation: Arrays | None
+) -> Callable[[], dict[str, float]] | None:
+    """What a rating model's epochs are judged by: a function returning the validation MSE
+    ("val_loss", watched by early stopping) and RMSE; None without validation."""
+    if validation is None or not len(validation):
+        return None
+    mse = validation_mse(model, validation)
+
+    def evaluate() -> dict[str, float]:
+        value = mse()
+        return {"val_loss": value, "val_rmse": float(np.sqrt(value))}
+
+    return evaluate
 
 
 def validation_mse(model: Any, validation: Arrays):

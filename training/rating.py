@@ -82,6 +82,7 @@ class RatingLearner:
         return model
 
     def fit(self, model, users, items, frame, epochs, validation, log, prefix):
+        from training.als import fit_als
         from training.loop import Arrays, LoopSettings, fit_rating_model
 
         def encode(part: pd.DataFrame) -> Arrays:
@@ -92,7 +93,8 @@ class RatingLearner:
             )
 
         c = self.config
-        return fit_rating_model(
+        fit = fit_als if c.solver == "als" else fit_rating_model
+        return fit(
             model,
             encode(frame),
             encode(validation) if validation is not None and len(validation) else None,
@@ -106,10 +108,12 @@ class RatingLearner:
 
     def describe(self) -> str:
         c = self.config
+        if c.solver == "als":
+            return f"{c.model} with alternating least squares at l2 {c.l2:g}"
         return f"{c.model} with {c.optimizer} at learning rate {c.learning_rate:g}"
 
     def remedy(self) -> str:
-        return "try a lower --lr"
+        return "try a larger --l2" if self.config.solver == "als" else "try a lower --lr"
 
 
 def train_rating(
@@ -132,7 +136,12 @@ def train_rating(
         f"{len(data.ratings):,} ratings ({rating_range[0]:g} to {rating_range[1]:g}) from "
         f"{origin}: {len(split.train):,} train / "
         f"{len(split.validation):,} validation / {len(split.test):,} test; "
-        f"model {config.model}, optimizer {config.optimizer} (lr {config.learning_rate:g})"
+        f"model {config.model}, "
+        + (
+            f"alternating least squares (l2 {config.l2:g})"
+            if config.solver == "als"
+            else f"optimizer {config.optimizer} (lr {config.learning_rate:g})"
+        )
     )
     fitted = fit_and_refit(
         RatingLearner(config, rating_range), split, config.epochs, config.refit, log

@@ -18,6 +18,11 @@ LARGE_DATA = 1_000_000  # ratings from which a kind's `large` settings apply
 # 16M ratings takes ~18 s an epoch, and the refit and the final fit on every rating would
 # triple that (--refit and --epochs bring them back).
 LARGE_BATCH = {"batch_size": 32768, "learning_rate": 0.01, "refit": False, "epochs": 20}
+# mf and mf_bias on LARGE_DATA ratings or more, unless a solver or an optimizer's settings are
+# given: alternating least squares (training.als), its L2 chosen on ml-1m's validation split
+# (0.08 of 0.05-0.12; bench/README.md, "Scale"). No refit: each fit is ~15 passes, and the
+# refit and the final fit would triple it.
+LARGE_ALS = {"solver": "als", "l2": 0.08, "refit": False, "epochs": 30}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class ModelKind:
     # TrainConfig fields for training sets of LARGE_DATA ratings or more, with Adam (chosen on
     # the validation split of the ml-20m-shaped synthetic set; bench/README.md, "Scale").
     large: dict[str, Any] = field(default_factory=dict)
+    als: bool = False  # a factor model `--solver als` can fit (training.als)
 
 
 KINDS: dict[str, ModelKind] = {
@@ -44,6 +50,7 @@ KINDS: dict[str, ModelKind] = {
             defaults={"factors": 64, "l2": 0.05, "init_std": 0.01, "batch_size": 256},
             learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
             large=LARGE_BATCH,
+            als=True,
         ),
         ModelKind(
             "mf_bias",
@@ -54,6 +61,7 @@ KINDS: dict[str, ModelKind] = {
             },
             learning_rates={"adam": 0.001, "rmsprop": 0.001, "sgd": 0.1},
             large=LARGE_BATCH,
+            als=True,
         ),
         ModelKind(
             "dnn",

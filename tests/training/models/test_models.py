@@ -93,18 +93,24 @@ def test_config_for_model_uses_tuned_defaults_and_overrides():
         TrainConfig.for_model("mf", optimizer="adagrad")
 
 
-def test_large_data_takes_the_large_batch_settings_unless_told_otherwise():
+def test_large_data_takes_als_or_the_large_batch_settings_unless_told_otherwise():
     small = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA - 1)
     assert small == TrainConfig()
-    large = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA)
-    assert (large.batch_size, large.learning_rate, large.refit, large.epochs) == (
+    als = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA)
+    assert (als.solver, als.l2, als.refit, als.epochs) == ("als", 0.08, False, 30)
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, refit=True).refit is True
+    large = TrainConfig.for_model("mf_bias", ratings=LARGE_DATA, solver="gradient")
+    assert (large.batch_size, large.learning_rate, large.refit, large.epochs, large.l2) == (
         32768,
         0.01,
         False,
         20,
+        0.1,
     )
+    # A gradient setting given means the gradient loop, at the large settings otherwise.
     assert TrainConfig.for_model("mf_bias", LARGE_DATA, batch_size=1024).batch_size == 1024
-    assert TrainConfig.for_model("mf_bias", LARGE_DATA, refit=True).refit is True
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, batch_size=1024).solver == "gradient"
+    assert TrainConfig.for_model("mf_bias", LARGE_DATA, learning_rate=0.03).epochs == 20
     # Only Adam's learning rate was chosen at that batch; the MLPs keep their own settings.
     assert TrainConfig.for_model("mf_bias", LARGE_DATA, optimizer="sgd").batch_size == 256
     assert TrainConfig.for_model("dnn", LARGE_DATA) == TrainConfig.for_model("dnn")

@@ -1,0 +1,233 @@
+"""Alternating least squares for the factor rating models (mf, mf_bias), in TensorFlow.
+
+With the item factors fixed, each user's factors (and bias) have a closed form: the solution of
+a small ridge problem over the items the user rated. ALS alternates the two sides: every user
+at once, then every item at once. It minimises the same objective as the gradient loop with
+"example" regularisation (summed over ratings: the squared errors plus `l2 * n_u * |p_u|^2`
+for each user and `l2 * n_i * |q_i|^2` for each item, the weighted-lambda penalty of Zhou et
+al. 2008), but exactly per half-pass, so it needs a handful of passes where Adam needs dozens
+of epochs, and no learning rate.
+
+How a half-pass runs: the ratings are grouped by row (a user, or an item) once per fit, and
+rows with about the same number of ratings are padded to one length and cut into chunks of at
+most `CHUNK_ENTRIES` ratings. Per chunk, one compiled function gathers the other side's rows
+into a [rows, length, d] tensor (the padding gathers a row of zeros), builds the normal
+equations as one batched matmul, and solves them as one batched Cholesky. Padding costs at
+most ~20% more entries, and it keeps every chunk a dense tensor.
+
+The model's tables are written back after every pass (the out-of-vocabulary row stays zero),
+so validation, export and serving read the same Keras model as after the gradient loop.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from training.fitting import Log
+
+CHUNK_ENTRIES = 1 << 19  # ratings (padding included) per solve: [chunk, d] float32 ~ 136 MB
+GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
+
+
+def padded_lengths(most: int) -> np.ndarray:
+    """The lengths rows are padded to: 1, 2, ..., then growing by GROWTH, up to `most`."""
+    lengths = [1]
+    while lengths[-1] < most:
+        lengths.append(max(lengths[-1] + 1, int(np.ceil(lengths[-1] * GROWTH))))
+    return np.array(lengths, np.int64)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    rows: np.ndarray  # [B] the rows solved (users or items)
+    cols: tf.Tensor  # [B, L] int32: the other side's rows rated; `n_cols` pads
+    ratings: tf.Tensor  # [B, L] float32; 0 pads
+    counts: tf.Tensor  # [B] float32: ratings per row
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side's ratings, grouped by row in chunks of equal padded length."""
+
+    n_rows: int
+    n_cols: int
+    counts: np.ndarray  # [n_rows] ratings per row
+    chunks: list[Chunk]
+
+    @classmethod
+    def of(cls, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int,
+           n_cols: int, chunk_entries: int = CHUNK_ENTRIES) -> Side:  # fmt: skip
+        """Group the ratings (`rows[k]` rated `cols[k]` as `ratings[k]`) by row."""
+        order = np.argsort(rows, kind="stable")
+        cols_sorted, ratings_sorted = cols[order].astype(np.int32), ratings[order]
+        counts = np.bincount(rows, minlength=n_rows)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rated = np.flatnonzero(counts)
+        if not len(rated):
+            return cls(n_rows, n_cols, counts, [])
+        lengths = padded_lengths(int(counts.max()))
+        width = lengths[np.searchsorted(lengths, counts[rated])]
+        chunks = []
+        # Padding sentinels: one past the last rating reads the appended pad entry.
+        cols_padded = np.append(cols_sorted, np.int32(n_cols))
+        ratings_padded = np.append(ratings_sorted, np.float32(0))
+        end = len(cols_sorted)
+        for length in np.unique(width):
+            members = rated[width == length]
+            per_chunk = max(1, chunk_entries // int(length))
+            for first in range(0, len(members), per_chunk):
+                part = members[first : first + per_chunk]
+                offset = np.arange(length)[None, :]
+                take = starts[part][:, None] + offset
+                take = np.where(offset < counts[part][:, None], take, end)
+                chunks.append(
+                    Chunk(
+                        part,
+                        tf.constant(cols_padded[take]),
+                        tf.constant(ratings_padded[take]),
+                        tf.constant(counts[part].astype(np.float32)),
+                    )
+                )
+        return cls(n_rows, n_cols, counts, chunks)
+
+
+@tf.function(
+    input_signature=[
+        tf.TensorSpec([None, None], tf.float32),  # features of the other side, padding row last
+        tf.TensorSpec([None], tf.float32),  # what each of the other side's rows predicts alone
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None, None], tf.float32),
+        tf.TensorSpec([None, None], tf.float32),  # [B, d] the penalty's diagonal
+    ]
+)
+def solve_chunk(features, offsets, cols, ratings, penalty):
+    """Each row's ridge solution over its ratings, and the chunk's summed squared error."""
+    g = tf.gather(features, cols)  # [B, L, d]
+    t = ratings - tf.gather(offsets, cols)  # the padding: 0 - 0
+    a = tf.linalg.matmul(g, g, transpose_a=True) + tf.linalg.diag(penalty)
+    b = tf.linalg.matmul(g, t[:, :, None], transpose_a=True)
+    x = tf.linalg.cholesky_solve(tf.linalg.cholesky(a), b)[:, :, 0]
+    error = t - tf.reduce_sum(g * x[:, None, :], axis=-1)
+    return x, tf.reduce_sum(tf.square(error))
+
+
+def half_pass(
+    side: Side, features: np.ndarray, offsets: np.ndarray, penalty: np.ndarray, weights: Any
+) -> tuple[np.ndarray, float]:
+    """Solve every row of `side` given the other side's `features` ([n_cols, d]) and
+    `offsets` ([n_cols]: the global mean plus that side's bias, or the mean alone).
+
+    `penalty` ([d]) is the L2 weight of each unknown, multiplied per row by `weights(counts)`.
+    Rows with no rating keep zeros. Returns the solutions ([n_rows, d]) and the summed squared
+    error of the ratings under them.
+    """
+    d = features.shape[1]
+    padded_features = tf.constant(np.vstack([features, np.zeros((1, d), np.float32)]))
+    padded_offsets = tf.constant(np.append(offsets, np.float32(0)).astype(np.float32))
+    solved = np.zeros((side.n_rows, d), np.float32)
+    squares = 0.0
+    diagonal = tf.constant(penalty[None, :].astype(np.float32))
+    for chunk in side.chunks:
+        x, sse = solve_chunk(
+            padded_features, padded_offsets, chunk.cols, chunk.ratings,
+            weights(chunk.counts)[:, None] * diagonal,
+        )  # fmt: skip
+        solved[chunk.rows] = x.numpy()
+        squares += float(sse)
+    return solved, squares
+
+
+class ALS:
+    """The alternating solver of one RatingModel (mf or mf_bias) over encoded ratings."""
+
+    def __init__(self, model: Any, users: np.ndarray, items: np.ndarray, ratings: np.ndarray):
+        if model.kind not in ("mf", "mf_bias"):
+            raise ValueError(f"--solver als trains mf and mf_bias, not {model.kind}")
+        self.model, self.n = model, len(ratings)
+        n_users, n_items = model.n_users, model.n_items
+        started = time.perf_counter()
+        self.by_user = Side.of(users, items, ratings, n_users, n_items)
+        self.by_item = Side.of(items, users, ratings, n_items, n_users)
+        self.layout_seconds = time.perf_counter() - started
+        table = model.regularization == "table"
+        total = np.float32(self.n)
+        # "example": a row's penalty grows with its ratings; "table": every row's is the same
+        # (the whole table's norm added to each example's loss, so N times per pass).
+        self.weights = (lambda counts: tf.fill(tf.shape(counts), total)) if table else (
+            lambda counts: counts
+        )  # fmt: skip
+        k = model.factors
+        self.penalty = np.full(k + model.use_bias, model.l2, np.float32)
+        if model.use_bias:
+            self.penalty[k] = model.bias_l2
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """[p_u, b_u] and [q_i, b_i] from the model (the biases as a last column, for mf_bias)."""
+        arrays = self.model.factors_for_export()
+        users, items = arrays["user_factors"], arrays["item_factors"]
+        if self.model.use_bias:
+            users = np.hstack([users, arrays["user_bias"][:, None]])
+            items = np.hstack([items, arrays["item_bias"][:, None]])
+        return users.astype(np.float32), items.astype(np.float32)
+
+    def solve(self, side: Side, other: np.ndarray) -> tuple[np.ndarray, float]:
+        """One side's half-pass given the other side's table (factors, then the bias)."""
+        mean = np.float32(self.model.global_mean)
+        if self.model.use_bias:
+            k = self.model.factors
+            features = np.hstack([other[:, :k], np.ones((len(other), 1), np.float32)])
+            offsets = mean + other[:, k]
+        else:
+            features, offsets = other, np.full(len(other), mean, np.float32)
+        return half_pass(side, features, offsets, self.penalty, self.weights)
+
+    def run_pass(self) -> dict[str, float]:
+        """Users given items, then items given users; the tables are written to the model.
+        Returns the pass's mean loss (squared error plus the penalty, per rating, as the
+        gradient loop reports it) and the training RMSE."""
+        _, items = self.tables()
+        users, _ = self.solve(self.by_user, items)
+        items, squares = self.solve(self.by_item, users)
+        self.write(users, items)
+        penalty = 0.0
+        for side, table in ((self.by_user, users), (self.by_item, items)):
+            counts = side.counts if self.model.regularization == "example" else self.n
+            penalty += float(np.sum(counts * (np.square(table) @ self.penalty)))
+        return {"loss": (squares + penalty) / self.n, "rmse": float(np.sqrt(squares / self.n))}
+
+    def write(self, users: np.ndarray, items: np.ndarray) -> None:
+        m, k = self.model, self.model.factors
+        for layer, rows in (
+            (m.user_factors, users[:, :k]),
+            (m.item_factors, items[:, :k]),
+            *(((m.user_bias, users[:, k:]), (m.item_bias, items[:, k:])) if m.use_bias else ()),
+        ):
+            layer.table.embeddings.assign(np.vstack([rows, np.zeros((1, rows.shape[1]))]))
+
+
+def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, prefix: str = ""):
+    """`training.loop.fit_rating_model`'s contract with ALS passes for epochs: early stopping
+    on the validation MSE, the best pass's tables restored.
+
+    Raises:
+        ValueError: the model is not mf or mf_bias, or the strategy has several workers (the
+            passes would not exchange their tables).
+    """
+    from training.loop import train_epochs, validation_figures
+
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        raise ValueError(
+            "--solver als runs in one process; under a multi-worker TF_CONFIG use --solver gradient"
+        )
+    solver = ALS(model, train.users, train.items, train.ratings)
+    log(f"{prefix}als: {len(train):,} ratings grouped by user and by item in "
+        f"{solver.layout_seconds:.1f} s")  # fmt: skip
+    evaluate = validation_figures(model, validation)
+    return train_epochs(
+        model, lambda _: solver.run_pass(), None, settings, evaluate, "val_loss", log, prefix
+    )
