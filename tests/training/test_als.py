@@ -37,7 +37,8 @@ def model_of(kind: str, regularization: str = "example", **params):
 
 
 def reference_user_solve(model, users, items, ratings, item_table):
-    """Each user's [p_u, b_u] from numpy's own solve of the normal equations."""
+    """Each user's [p_u, b_u] from numpy's own solve of the normal equations, and the summed
+    objective at them (squared errors plus the users' penalty)."""
     k, biased = model.factors, model.use_bias
     penalty = np.full(k + biased, model.l2)
     if biased:
@@ -51,7 +52,8 @@ def reference_user_solve(model, users, items, ratings, item_table):
         weight = mine.sum() if model.regularization == "example" else len(ratings)
         a = features.T @ features + np.diag(penalty * weight)
         solved[u] = np.linalg.solve(a, features.T @ target)
-        squares += float(np.sum((target - features @ solved[u]) ** 2))
+        error = target - features @ solved[u]
+        squares += float(error @ error + solved[u] @ np.diag(penalty * weight) @ solved[u])
     return solved, squares
 
 
@@ -66,17 +68,18 @@ def test_a_half_pass_is_numpys_exact_solution_of_every_users_normal_equations(ki
     solver.by_user = Side.of(users, items, ratings, N_USERS, N_ITEMS, chunk_entries=8)
     assert len(solver.by_user.chunks) > 3
     _, item_table = solver.tables()
-    solved, squares = solver.solve(solver.by_user, item_table)
-    expected, expected_squares = reference_user_solve(model, users, items, ratings, item_table)
+    solved, objective = solver.solve(solver.by_user, item_table)
+    expected, expected_objective = reference_user_solve(model, users, items, ratings, item_table)
     np.testing.assert_allclose(solved, expected, rtol=2e-4, atol=2e-5)
-    assert squares == pytest.approx(expected_squares, rel=1e-4)
+    assert objective == pytest.approx(expected_objective, rel=1e-4)
 
 
 def test_every_pass_lowers_the_objective_the_gradient_loop_minimises():
     users, items, ratings = small_problem(1)
     model = model_of("mf_bias")
     solver = ALS(model, users, items, ratings)
-    losses = [solver.run_pass()["loss"] for _ in range(6)]
+    passes = [solver.run_pass() for _ in range(6)]
+    losses = [figures["loss"] for figures in passes]
     assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:], strict=False)), losses
     # The reported loss is the objective recomputed from the model's own tables.
     arrays = model.factors_for_export()
@@ -87,6 +90,8 @@ def test_every_pass_lowers_the_objective_the_gradient_loop_minimises():
         np.sum(p**2) + np.sum(q**2)
     ) + 0.05 * (np.sum(b_u**2) + np.sum(b_i**2))  # fmt: skip
     assert losses[-1] == pytest.approx(objective / len(ratings), rel=1e-4)
+    rmse = np.sqrt(np.mean((ratings - predicted) ** 2))
+    assert passes[-1]["rmse"] == pytest.approx(rmse, rel=1e-3)
     # What the Keras model predicts is the same formula (the OOV rows untouched).
     keras_says = model({"user": users.astype(np.int32), "item": items.astype(np.int32)})
     np.testing.assert_allclose(np.asarray(keras_says), predicted, rtol=1e-5, atol=1e-5)
