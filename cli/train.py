@@ -50,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from training.pipeline import train_version
 
     cluster = cluster_from_env()
-    if cluster.workers > 1 and args.solver is None:
-        args.solver = "gradient"  # ALS passes do not exchange tables between workers yet
     config = config_from_args(args, len(data.ratings))
     retrieval = retrieval_config_from_args(args)
     item_item = item_item_config_from_args(args)

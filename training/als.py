@@ -22,6 +22,7 @@ so validation, export and serving read the same Keras model as after the gradien
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +129,17 @@ def solve_chunk(features, offsets, cols, ratings, penalty):
     return x, tf.reduce_sum(tf.square(factor[:, d, d]) - jitter)
 
 
+Exchange = Callable[[np.ndarray, float], tuple[np.ndarray, float]]
+
+
 def half_pass(
-    side: Side, features: np.ndarray, offsets: np.ndarray, penalty: np.ndarray, weights: Any
+    side: Side,
+    features: np.ndarray,
+    offsets: np.ndarray,
+    penalty: np.ndarray,
+    weights: Any,
+    place: tuple[int, int] = (0, 1),
+    exchange: Exchange | None = None,
 ) -> tuple[np.ndarray, float]:
     """Solve every row of `side` given the other side's `features` ([n_cols, d]) and
     `offsets` ([n_cols]: the global mean plus that side's bias, or the mean alone).
@@ -137,6 +147,10 @@ def half_pass(
     `penalty` ([d]) is the L2 weight of each unknown, multiplied per row by `weights(counts)`.
     Rows with no rating keep zeros. Returns the solutions ([n_rows, d]) and the objective at
     them: the squared errors of the ratings plus this side's penalty.
+
+    On a cluster, `place` (this worker's index, the number of workers) picks every workers-th
+    chunk, and `exchange` sums the workers' tables (each holds zeros where the others solved)
+    and objectives: one exchange per half-pass.
     """
     d = features.shape[1]
     padded_features = tf.constant(np.vstack([features, np.zeros((1, d), np.float32)]))
@@ -144,23 +158,52 @@ def half_pass(
     solved = np.zeros((side.n_rows, d), np.float32)
     objective = 0.0
     diagonal = tf.constant(penalty[None, :].astype(np.float32))
-    for chunk in side.chunks:
+    index, workers = place
+    for chunk in side.chunks[index::workers]:
         x, sse = solve_chunk(
             padded_features, padded_offsets, chunk.cols, chunk.ratings,
             weights(chunk.counts)[:, None] * diagonal,
         )  # fmt: skip
         solved[chunk.rows] = x.numpy()
         objective += float(sse)
+    if exchange is not None:
+        solved, objective = exchange(solved, objective)
     return solved, objective
+
+
+def summed_across_workers(strategy: tf.distribute.Strategy) -> Exchange:
+    """An exchange for `half_pass`: one all-reduce (a sum) of a table and a figure across the
+    strategy's workers."""
+
+    @tf.function
+    def all_reduce(table, figure):
+        # Each worker's own values as per-replica ones, then summed as the loop sums losses.
+        mine = strategy.run(lambda t, f: (tf.identity(t), tf.identity(f)), args=(table, figure))
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in mine]
+
+    def exchange(table: np.ndarray, figure: float) -> tuple[np.ndarray, float]:
+        summed, total = all_reduce(tf.constant(table), tf.constant(figure, tf.float64))
+        return summed.numpy(), float(total)
+
+    return exchange
 
 
 class ALS:
     """The alternating solver of one RatingModel (mf or mf_bias) over encoded ratings."""
 
-    def __init__(self, model: Any, users: np.ndarray, items: np.ndarray, ratings: np.ndarray):
+    def __init__(
+        self,
+        model: Any,
+        users: np.ndarray,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        place: tuple[int, int] = (0, 1),
+        exchange: Exchange | None = None,
+    ):
         if model.kind not in ("mf", "mf_bias"):
             raise ValueError(f"--solver als trains mf and mf_bias, not {model.kind}")
         self.model, self.n = model, len(ratings)
+        self.place, self.exchange = place, exchange
         n_users, n_items = model.n_users, model.n_items
         started = time.perf_counter()
         self.by_user = Side.of(users, items, ratings, n_users, n_items)
@@ -196,7 +239,9 @@ class ALS:
             offsets = mean + other[:, k]
         else:
             features, offsets = other, np.full(len(other), mean, np.float32)
-        return half_pass(side, features, offsets, self.penalty, self.weights)
+        return half_pass(
+            side, features, offsets, self.penalty, self.weights, self.place, self.exchange
+        )
 
     def run_pass(self) -> dict[str, float]:
         """Users given items, then items given users; the tables are written to the model.
@@ -232,19 +277,23 @@ def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, pr
     """`training.loop.fit_rating_model`'s contract with ALS passes for epochs: early stopping
     on the validation MSE, the best pass's tables restored.
 
-    Raises:
-        ValueError: the model is not mf or mf_bias, or the strategy has several workers (the
-            passes would not exchange their tables).
-    """
-    from training.loop import train_epochs, validation_figures
+    Under a multi-worker strategy every worker solves its share of each half-pass's chunks and
+    the tables are summed across workers once per half-pass (every worker then holds the same
+    tables, as the gradient loop's workers hold the same weights).
 
-    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-        raise ValueError(
-            "--solver als runs in one process; under a multi-worker TF_CONFIG use --solver gradient"
-        )
-    solver = ALS(model, train.users, train.items, train.ratings)
+    Raises:
+        ValueError: the model is not mf or mf_bias.
+    """
+    from training.loop import train_epochs, validation_figures, worker_place
+
+    strategy = tf.distribute.get_strategy()
+    place = worker_place(strategy)
+    exchange = summed_across_workers(strategy) if place[1] > 1 else None
+    solver = ALS(model, train.users, train.items, train.ratings, place, exchange)
     log(f"{prefix}als: {len(train):,} ratings grouped by user and by item in "
-        f"{solver.layout_seconds:.1f} s")  # fmt: skip
+        f"{solver.layout_seconds:.1f} s" + (f"; worker {place[0]} of {place[1]} solves its "
+        "share of the chunks, the tables summed across workers once per half-pass"
+        if place[1] > 1 else ""))  # fmt: skip
     evaluate = validation_figures(model, validation)
     return train_epochs(
         model, lambda _: solver.run_pass(), None, settings, evaluate, "val_loss", log, prefix

@@ -57,20 +57,27 @@ class LoopSettings:
     seed: int
 
 
-def worker_slice(strategy: tf.distribute.Strategy, batch_size: int) -> tuple[int, int]:
-    """(offset, length) of this worker's share of every global batch."""
+def worker_place(strategy: tf.distribute.Strategy) -> tuple[int, int]:
+    """(this worker's place, the number of workers): places 0..workers-1 are a "chief" task
+    first, then the "worker" tasks by index; (0, 1) for one process."""
     resolver = getattr(strategy, "cluster_resolver", None)
     workers = strategy.num_replicas_in_sync
     if workers == 1 or resolver is None:
+        return 0, 1
+    chiefs = len(resolver.cluster_spec().as_dict().get("chief", []))
+    return resolver.task_id + (chiefs if resolver.task_type == "worker" else 0), workers
+
+
+def worker_slice(strategy: tf.distribute.Strategy, batch_size: int) -> tuple[int, int]:
+    """(offset, length) of this worker's share of every global batch."""
+    place, workers = worker_place(strategy)
+    if workers == 1:
         return 0, batch_size
     if batch_size % workers:
         raise ValueError(
             f"batch size {batch_size} is not divisible by the {workers} workers of the cluster"
         )
     share = batch_size // workers
-    # Places 0..workers-1: a "chief" task first, then the "worker" tasks by index.
-    chiefs = len(resolver.cluster_spec().as_dict().get("chief", []))
-    place = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
     return place * share, share
 
 

@@ -22,10 +22,12 @@ TRAIN = [
 ]  # fmt: skip
 
 
-def recsys_train(ratings: Path, models: Path, env: dict[str, str]) -> subprocess.Popen:
+def recsys_train(
+    ratings: Path, models: Path, env: dict[str, str], args: list[str] = TRAIN
+) -> subprocess.Popen:
     command = [sys.executable, "-m", "cli", "train", "--ratings", str(ratings)]
     return subprocess.Popen(
-        [*command, "--models-dir", str(models), *TRAIN],
+        [*command, "--models-dir", str(models), *args],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -44,10 +46,15 @@ def metrics(models: Path) -> dict:
     return json.loads((version / "manifest.json").read_text())["metrics"]
 
 
-def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path):
+def ratings_file(tmp_path: Path) -> Path:
     ratings, _ = synthetic_ratings(400, 150, 16000, seed=3, half_stars=True)
     path = tmp_path / "ratings.csv"
     ratings.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(path, index=False)
+    return path
+
+
+def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path):
+    path = ratings_file(tmp_path)
 
     single = finish(recsys_train(path, tmp_path / "single", {}))
     assert "exported movielens version 1" in single
@@ -67,6 +74,31 @@ def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path)
     assert together["ranking_test"]["ndcg"] == pytest.approx(
         alone["ranking_test"]["ndcg"], rel=0.01
     )
+
+
+def test_two_workers_share_the_als_passes_and_end_with_the_single_process_tables(tmp_path):
+    path = ratings_file(tmp_path)
+    args = ["--solver", "als", "--epochs", "5", "--no-retrieval", "--no-item-item"]
+    single = finish(recsys_train(path, tmp_path / "single", {}, args))
+    assert "alternating least squares" in single
+    workers = [
+        recsys_train(path, tmp_path / "cluster", {"TF_CONFIG": config}, args)
+        for config in loopback_configs(2)
+    ]
+    chief, other = (finish(w) for w in workers)
+    for place, out in enumerate((chief, other)):
+        assert f"worker {place} of 2 solves its share of the chunks" in out
+    assert "exported movielens version 1" in chief
+    alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
+    # Each table row is solved by one worker on the same inputs and summed with zeros.
+    for part in ("validation", "test"):
+        assert together[part]["rmse"] == pytest.approx(alone[part]["rmse"], rel=1e-5)
+    import numpy as np
+
+    for name in ("user_factors.npy", "item_bias.npy"):
+        one = np.load(next((tmp_path / "single").glob(f"movielens/1/{name}")))
+        two = np.load(next((tmp_path / "cluster").glob(f"movielens/1/{name}")))
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
 
 
 def test_tf_config_names_the_chief_and_is_checked():
