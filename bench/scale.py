@@ -18,7 +18,7 @@ Parts (all by default), each a row group of the table printed at the end:
   seconds per epoch or pass, seconds to fit; beside implicit's ALS pass on the same ratings.
   `--solver-data ml-1m,ml-100k` adds those data sets (fetched under --data-dir), each at its
   own defaults for both solvers (ml-100k: ALS at l2 0.12, chosen on its validation split).
-- topn: on a set made with `recsys synth --tastes 20` (planted tastes decide which films each
+- topn: on a set made with `recsys synth --tastes 30` (planted tastes decide which films each
   user rates; the plain set cannot tell a ranking from popularity), NDCG@10 on the split and
   protocol `recsys train` uses, of popularity and of implicit's ALS (its regularisation and
   confidence chosen on validation, 64 factors, 15 iterations), beside the `train` part's
@@ -137,10 +137,12 @@ def train_part(ratings: str, items: str | None) -> None:
             f"{metrics['test']['rmse']:.4f} / {metrics['ranking_test']['ndcg']:.4f} / "
             f"{metrics.get('ranking_popularity_test', {}).get('ndcg', float('nan')):.4f}",
         )
+        last = {}
         for line in out.splitlines():
-            if "epoch" in line and ("retrieval epoch" in line or line.startswith("epoch")):
-                last = line
-        print(last)
+            if line.startswith("epoch") or line.startswith("retrieval epoch"):
+                last[line.split("epoch")[0]] = line
+        row("  the rating model's last epoch or pass", last.get("", "?"))
+        row("  the retrieval's last epoch", last.get("retrieval ", "?"))
 
 
 def als_part(ratings: str) -> None:

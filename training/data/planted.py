@@ -72,8 +72,9 @@ def planted_ratings(
     n_items: int = 500,
     n_ratings: int = 50_000,
     tastes: int = 20,
-    taste_share: float = 0.75,
+    taste_share: float = 0.9,
     min_per_user: int = 20,
+    tail: float = 1.5,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Ratings (half stars, 0.5-5) with planted tastes; see the module's docstring.
@@ -90,7 +91,7 @@ def planted_ratings(
         raise ValueError(f"{n_ratings} ratings do not fit in {n_users} users x {n_items} items")
     rng = np.random.default_rng(seed)
     group = rng.integers(0, tastes, n_items)
-    weight = rng.pareto(1.1, n_items) + 1.0  # a long tail, as films' rating counts have
+    weight = rng.pareto(tail, n_items) + 1.0  # a long tail (the lower `tail`, the longer)
     profile = rng.dirichlet(np.full(tastes, 0.2), n_users)
     mix = np.bincount(group, weights=weight, minlength=tastes)
     mix_cdf = np.cumsum(mix / mix.sum())

@@ -46,22 +46,24 @@ def clean_ratings(
 ) -> pd.DataFrame:
     """Normalise dtypes: string ids, float32 ratings, int64 timestamps; refuse NaN ratings, and
     ratings outside `scale` (low, high) when it is known."""
+    users, user_codes, blank_users = _ids(frame["user_id"])
+    items, item_codes, blank_items = _ids(frame["item_id"])
     out = pd.DataFrame(
         {
-            "user_id": frame["user_id"].astype(str).str.strip(),
-            "item_id": frame["item_id"].astype(str).str.strip(),
-            "rating": pd.to_numeric(frame["rating"], errors="coerce").astype("float32"),
+            "user_id": users,
+            "item_id": items,
+            "rating": pd.to_numeric(frame["rating"], errors="coerce").to_numpy(np.float32),
         }
-    )
+    )  # positions from here on: line numbers, and the rows dropped below
     if "timestamp" in frame.columns:
         stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
-        out["timestamp"] = stamps.fillna(0).astype("int64")
+        out["timestamp"] = stamps.fillna(0).to_numpy(np.int64)
     if out.empty:
         raise ValueError(f"{source}: no ratings")
     problems = [
         ("ratings are not numbers", out["rating"].isna()),
         ("ratings are infinite or negative", ~np.isfinite(out["rating"]) | (out["rating"] < 0)),
-        ("rows have a blank user or item id", (out["user_id"] == "") | (out["item_id"] == "")),
+        ("rows have a blank user or item id", blank_users | blank_items),
         (
             "rows have a user or item id that is missing",
             frame["user_id"].isna().to_numpy() | frame["item_id"].isna().to_numpy(),
@@ -76,10 +78,18 @@ def clean_ratings(
         if len(rows):
             raise ValueError(f"{source}: {len(rows):,} {problem} ({_where(rows, header)})")
     # The same (user, item) twice: keep the latest rating (by timestamp, else the later row).
-    order = out.sort_values("timestamp", kind="stable") if "timestamp" in out.columns else out
-    duplicated = order.duplicated(["user_id", "item_id"], keep="last")
+    # Pairs are compared as integer codes: on string pairs this took ~10 s of 20M rows' load.
+    pairs = user_codes.astype(np.int64) * (int(item_codes.max()) + 2) + item_codes
+    if not pd.Series(pairs).duplicated().any():  # the usual file: no sort by time needed
+        return out
+    order = (
+        np.argsort(out["timestamp"].to_numpy(), kind="stable")
+        if "timestamp" in out.columns
+        else np.arange(len(out))
+    )
+    duplicated = pd.Series(pairs[order]).duplicated(keep="last").to_numpy()
     if duplicated.any():
-        rows = np.sort(order.index[duplicated.to_numpy()].to_numpy())
+        rows = np.sort(order[duplicated])
         log.warning(
             "%s: %s repeated (user, item) ratings dropped, the latest of each kept (%s)",
             source,
@@ -88,6 +98,25 @@ def clean_ratings(
         )
         out = out.drop(index=rows)
     return out.reset_index(drop=True)
+
+
+def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The column as stripped strings, an integer code per row (equal codes, equal ids; -1 for
+    a missing one) and which rows are blank. Each distinct spelling is converted and stripped
+    once, not each row: 20M rows hold ~150k distinct ids."""
+    codes, spellings = pd.factorize(column)
+    as_text = pd.Index(spellings.astype(str), dtype=object)
+    stripped = as_text.str.strip()
+    blank_spelling = np.append(np.asarray(stripped == ""), False)  # index -1: a missing id
+    if codes.min(initial=0) >= 0 and as_text.equals(pd.Index(spellings, dtype=object)) and (
+        stripped.equals(as_text)
+    ):  # the usual file: every id a string already as it should read; no copy of 20M rows
+        return column.to_numpy(dtype=object), codes, blank_spelling[codes]
+    merged, distinct = pd.factorize(stripped)  # " 7" and "7" are one id
+    row_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1)
+    # A missing id reads "nan", as `astype(str)` spells it (refused below by the caller).
+    values = np.append(np.asarray(distinct, dtype=object), "nan")[row_codes]
+    return values, row_codes, blank_spelling[np.where(codes >= 0, codes, -1)]
 
 
 def _where(rows: np.ndarray, header: bool, shown: int = 5) -> str:

@@ -159,6 +159,25 @@ def test_repeated_pairs_keep_the_latest_and_say_how_many(tmp_path, caplog):
     )
 
 
+def test_ids_spelled_with_spaces_are_one_id_and_their_repeats_drop_too(tmp_path, caplog):
+    path = tmp_path / "r.csv"
+    # " 1" and "1 " are user 1; "2" and " 2" are item 2; the later rows' timestamps win.
+    path.write_text(
+        "userId,movieId,rating,timestamp\n 1,2,1,300\n1 , 2,5,900\n3,2,3,1\n1,4,2,100\n"
+    )
+    with caplog.at_level("WARNING", logger="training.data"):
+        frame = read_ratings_file(path)
+    assert frame[["user_id", "item_id", "rating"]].values.tolist() == [
+        ["1", "2", 5.0],
+        ["3", "2", 3.0],
+        ["1", "4", 2.0],
+    ]
+    assert frame.index.tolist() == [0, 1, 2]
+    assert "1 repeated (user, item) ratings dropped, the latest of each kept (line 2)" in (
+        caplog.text
+    )
+
+
 def test_ml100k_lines_count_without_a_header(tmp_path):
     from training.data.formats import read_ml100k_ratings
 
