@@ -108,8 +108,10 @@ def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     as_text = pd.Index(spellings.astype(str), dtype=object)
     stripped = as_text.str.strip()
     blank_spelling = np.append(np.asarray(stripped == ""), False)  # index -1: a missing id
-    if codes.min(initial=0) >= 0 and as_text.equals(pd.Index(spellings, dtype=object)) and (
-        stripped.equals(as_text)
+    if (
+        codes.min(initial=0) >= 0
+        and as_text.equals(pd.Index(spellings, dtype=object))
+        and (stripped.equals(as_text))
     ):  # the usual file: every id a string already as it should read; no copy of 20M rows
         return column.to_numpy(dtype=object), codes, blank_spelling[codes]
     merged, distinct = pd.factorize(stripped)  # " 7" and "7" are one id
