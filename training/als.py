@@ -118,8 +118,8 @@ def solve_chunk(features, offsets, cols, ratings, penalty):
     """
     g = tf.gather(features, cols)  # [B, L, d]
     t = ratings - tf.gather(offsets, cols)  # the padding: 0 - 0
-    m = tf.linalg.matmul(tf.concat([g, t[:, :, None]], -1), tf.concat([g, t[:, :, None]], -1),
-                         transpose_a=True)  # fmt: skip
+    augmented = tf.concat([g, t[:, :, None]], -1)  # [B, L, d + 1]
+    m = tf.linalg.matmul(augmented, augmented, transpose_a=True)
     jitter = 1e-4 * m[:, -1, -1] + 1e-6  # keeps the last pivot positive in float32
     factor = tf.linalg.cholesky(m + tf.linalg.diag(tf.concat([penalty, jitter[:, None]], -1)))
     d = tf.shape(g)[-1]
@@ -160,12 +160,12 @@ def half_pass(
     diagonal = tf.constant(penalty[None, :].astype(np.float32))
     index, workers = place
     for chunk in side.chunks[index::workers]:
-        x, sse = solve_chunk(
+        x, part = solve_chunk(
             padded_features, padded_offsets, chunk.cols, chunk.ratings,
             weights(chunk.counts)[:, None] * diagonal,
         )  # fmt: skip
         solved[chunk.rows] = x.numpy()
-        objective += float(sse)
+        objective += float(part)
     if exchange is not None:
         solved, objective = exchange(solved, objective)
     return solved, objective
