@@ -46,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
             f"{s.forgotten} users forgotten, {s.items} items registered, {s.impressions:,} "
             "impressions (exposure, not ratings)"
         )
+    config = config_from_args(args, len(data.ratings))
+    retrieval = retrieval_config_from_args(args)
     from training.distribute import cluster_from_env, strategy_for
     from training.pipeline import train_version
 
-    cluster = cluster_from_env()
-    config = config_from_args(args, len(data.ratings))
-    retrieval = retrieval_config_from_args(args)
     item_item = item_item_config_from_args(args)
+    cluster = cluster_from_env()
     if cluster.workers > 1:
         role = "the chief: it exports" if cluster.chief else "the chief exports"
         print(f"TF_CONFIG: worker {cluster.index} of {cluster.workers} ({role})")

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.fitting import Log
+from training.models.kinds import model_kind
 
 CHUNK_ENTRIES = 1 << 19  # ratings (padding included) per solve: [chunk, d] float32 ~ 136 MB
 GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
@@ -48,7 +49,7 @@ class Chunk:
     rows: np.ndarray  # [B] the rows solved (users or items)
     cols: tf.Tensor  # [B, L] int32: the other side's rows rated; `n_cols` pads
     ratings: tf.Tensor  # [B, L] float32; 0 pads
-    counts: tf.Tensor  # [B] float32: ratings per row
+    counts: np.ndarray  # [B] float32: ratings per row
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Side:
                         part,
                         tf.constant(cols_padded[take]),
                         tf.constant(ratings_padded[take]),
-                        tf.constant(counts[part].astype(np.float32)),
+                        counts[part].astype(np.float32),
                     )
                 )
         return cls(n_rows, n_cols, counts, chunks)
@@ -137,7 +138,7 @@ def half_pass(
     features: np.ndarray,
     offsets: np.ndarray,
     penalty: np.ndarray,
-    weights: Any,
+    weights: Callable[[np.ndarray], np.ndarray],
     place: tuple[int, int] = (0, 1),
     exchange: Exchange | None = None,
 ) -> tuple[np.ndarray, float]:
@@ -157,12 +158,11 @@ def half_pass(
     padded_offsets = tf.constant(np.append(offsets, np.float32(0)).astype(np.float32))
     solved = np.zeros((side.n_rows, d), np.float32)
     objective = 0.0
-    diagonal = tf.constant(penalty[None, :].astype(np.float32))
     index, workers = place
     for chunk in side.chunks[index::workers]:
         x, part = solve_chunk(
             padded_features, padded_offsets, chunk.cols, chunk.ratings,
-            weights(chunk.counts)[:, None] * diagonal,
+            tf.constant(weights(chunk.counts)[:, None] * penalty[None, :]),
         )  # fmt: skip
         solved[chunk.rows] = x.numpy()
         objective += float(part)
@@ -200,7 +200,7 @@ class ALS:
         place: tuple[int, int] = (0, 1),
         exchange: Exchange | None = None,
     ):
-        if model.kind not in ("mf", "mf_bias"):
+        if not model_kind(model.kind).als:
             raise ValueError(f"--solver als trains mf and mf_bias, not {model.kind}")
         self.model, self.n = model, len(ratings)
         self.place, self.exchange = place, exchange
@@ -209,17 +209,17 @@ class ALS:
         self.by_user = Side.of(users, items, ratings, n_users, n_items)
         self.by_item = Side.of(items, users, ratings, n_items, n_users)
         self.layout_seconds = time.perf_counter() - started
-        table = model.regularization == "table"
-        total = np.float32(self.n)
-        # "example": a row's penalty grows with its ratings; "table": every row's is the same
-        # (the whole table's norm added to each example's loss, so N times per pass).
-        self.weights = (lambda counts: tf.fill(tf.shape(counts), total)) if table else (
-            lambda counts: counts
-        )  # fmt: skip
+        self.table_penalty = model.regularization == "table"
         k = model.factors
         self.penalty = np.full(k + model.use_bias, model.l2, np.float32)
         if model.use_bias:
             self.penalty[k] = model.bias_l2
+
+    def weights(self, counts: np.ndarray) -> np.ndarray:
+        """Each row's multiple of the L2 weights, given its ratings. "example": a row's penalty
+        grows with its ratings; "table": every row's is the same (the whole table's norm added
+        to each example's loss, so N times per pass)."""
+        return np.full_like(counts, self.n) if self.table_penalty else counts
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         """[p_u, b_u] and [q_i, b_i] from the model (the biases as a last column, for mf_bias)."""
@@ -260,8 +260,7 @@ class ALS:
 
     def penalty_of(self, side: Side, table: np.ndarray) -> float:
         """The L2 term of one side's table, summed as the objective sums it."""
-        counts = side.counts if self.model.regularization == "example" else self.n
-        return float(np.sum(counts * (np.square(table) @ self.penalty)))
+        return float(np.sum(self.weights(side.counts) * (np.square(table) @ self.penalty)))
 
     def write(self, users: np.ndarray, items: np.ndarray) -> None:
         m, k = self.model, self.model.factors

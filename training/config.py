@@ -80,8 +80,8 @@ class TrainConfig:
         chosen = given.keys() & {"solver", "optimizer", "learning_rate", "batch_size"}
         if large and kind.als and not chosen:
             solver = "als"
-        if solver == "als":
-            values.update(LARGE_ALS if large else {"solver": "als"})
+        if large and solver == "als":
+            values.update(LARGE_ALS)
         elif large and optimizer == "adam":
             values.update(kind.large)
         return cls(**{**values, **given, "model": model})

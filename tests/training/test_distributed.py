@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.data.synthetic import synthetic_ratings
@@ -93,8 +94,6 @@ def test_two_workers_share_the_als_passes_and_end_with_the_single_process_tables
     # Each table row is solved by one worker on the same inputs and summed with zeros.
     for part in ("validation", "test"):
         assert together[part]["rmse"] == pytest.approx(alone[part]["rmse"], rel=1e-5)
-    import numpy as np
-
     for name in ("user_factors.npy", "item_bias.npy"):
         one = np.load(next((tmp_path / "single").glob(f"movielens/1/{name}")))
         two = np.load(next((tmp_path / "cluster").glob(f"movielens/1/{name}")))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.data.synthetic import GENRES
+from training.data.synthetic import GENRES, catalogue
 
 
 def activity(n_users: int, n_ratings: int, n_items: int, least: int,
@@ -138,11 +138,5 @@ def planted_ratings(
     )
     names = [sorted({GENRES[g % len(GENRES)], GENRES[(3 * g + 1) % len(GENRES)]})
              for g in range(tastes)]  # fmt: skip
-    catalogue = pd.DataFrame(
-        {
-            "item_id": [str(i + 1) for i in range(n_items)],
-            "title": [f"Movie {i + 1} ({1950 + i % 70})" for i in range(n_items)],
-            "genres": [names[g] for g in group],
-        }
-    )
-    return ratings, catalogue, {"profile": profile, "group": group, "weight": weight}
+    items_frame = catalogue([names[g] for g in group])
+    return ratings, items_frame, {"profile": profile, "group": group, "weight": weight}

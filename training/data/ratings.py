@@ -88,16 +88,14 @@ def clean_ratings(
         else np.arange(len(out))
     )
     duplicated = pd.Series(pairs[order]).duplicated(keep="last").to_numpy()
-    if duplicated.any():
-        rows = np.sort(order[duplicated])
-        log.warning(
-            "%s: %s repeated (user, item) ratings dropped, the latest of each kept (%s)",
-            source,
-            f"{len(rows):,}",
-            _where(rows, header),
-        )
-        out = out.drop(index=rows)
-    return out.reset_index(drop=True)
+    rows = np.sort(order[duplicated])
+    log.warning(
+        "%s: %s repeated (user, item) ratings dropped, the latest of each kept (%s)",
+        source,
+        f"{len(rows):,}",
+        _where(rows, header),
+    )
+    return out.drop(index=rows).reset_index(drop=True)
 
 
 def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,7 +116,7 @@ def _ids(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     row_codes = np.where(codes >= 0, merged[np.maximum(codes, 0)], -1)
     # A missing id reads "nan", as `astype(str)` spells it (refused below by the caller).
     values = np.append(np.asarray(distinct, dtype=object), "nan")[row_codes]
-    return values, row_codes, blank_spelling[np.where(codes >= 0, codes, -1)]
+    return values, row_codes, blank_spelling[codes]
 
 
 def _where(rows: np.ndarray, header: bool, shown: int = 5) -> str:

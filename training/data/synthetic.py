@@ -54,14 +54,20 @@ def synthetic_ratings(
             "timestamp": (1_600_000_000 + rng.integers(0, 10**7, n_ratings)).astype("int64"),
         }
     )
-    catalogue = pd.DataFrame(
+    genres = [
+        sorted(rng.choice(GENRES, rng.integers(1, 3), replace=False).tolist())
+        for _ in range(n_items)
+    ]
+    return ratings, catalogue(genres)
+
+
+def catalogue(genres: list[list[str]]) -> pd.DataFrame:
+    """The items frame of a synthetic set: ids 1..n, titles "Movie i (year)", these genres."""
+    n_items = len(genres)
+    return pd.DataFrame(
         {
             "item_id": [str(i + 1) for i in range(n_items)],
             "title": [f"Movie {i + 1} ({1950 + i % 70})" for i in range(n_items)],
-            "genres": [
-                sorted(rng.choice(GENRES, rng.integers(1, 3), replace=False).tolist())
-                for _ in range(n_items)
-            ],
+            "genres": genres,
         }
     )
-    return ratings, catalogue
