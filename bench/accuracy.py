@@ -4,18 +4,25 @@ Everything is trained on the same seeded split. Our models stop early on validat
 on train+validation for the chosen epochs, and are scored once on test; the best model is the one
 with the lowest **validation** RMSE. Side by side in one run:
 - global mean, and regularised user/item biases (Koren's baseline, lambda 25/10): floors;
-- scikit-surprise SVD and SVD++ with their defaults (trained on train+validation, the same data
-  our refitted models see), when the bench extra is installed (`pip install -e ".[bench]"`);
+- scikit-surprise SVD and SVD++ with their defaults and KNNBaseline (item-based, Pearson on
+  baseline residuals), trained on train+validation (the same data our refitted models see), when
+  the bench extra is installed (`pip install -e ".[bench]"`);
 - each of our models with its tuned defaults (Adam);
 - `recsys train --model mf_bias` end to end in a fresh process (wall clock, TensorFlow start-up
   and export included).
 
+Protocols (`--split`, several side by side): `random` holds out 10% of all ratings for
+validation and 10% for test; `time` the newest 10% and 10% of all ratings (one cut-off in time:
+users who arrive later are cold); `user-time` each user's newest 10% and 10%.
+
     PYTHONPATH=. .venv/bin/python bench/accuracy.py [--data-dir data] [--no-svdpp]
+        [--split random,time,user-time]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -29,7 +36,7 @@ import pandas as pd  # noqa: E402
 
 from training.config import TrainConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
-from training.data.split import split_ratings  # noqa: E402
+from training.data.split import make_split  # noqa: E402
 from training.evaluation.rating import rating_metrics  # noqa: E402
 from training.models.kinds import MODEL_KINDS  # noqa: E402
 
@@ -86,20 +93,23 @@ def cli_train(data_dir: str, *options: str, dataset: str = "ml-100k") -> tuple[f
         return seconds, usage.ru_maxrss / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--no-svdpp", action="store_true", help="skip surprise SVD++ (slowest)")
-    parser.add_argument(
-        "--models", default=",".join(MODEL_KINDS), help="our kinds to train (default: all)"
+PROTOCOLS = {  # --split: how each protocol holds out validation and test (TrainConfig.split_by)
+    "random": "rating",
+    "time": "time",
+    "user-time": "user-time",
+}
+
+
+def protocol(data, split_by: str, args) -> list[dict]:
+    """Floors, surprise's peers and our models on one split of `data`; the rows of its table."""
+    defaults = dataclasses.replace(TrainConfig(), split_by=split_by)
+    split = make_split(
+        data.ratings, defaults.validation, defaults.test, defaults.seed, defaults.split_by
     )
-    args = parser.parse_args()
-    data = load_dataset(args.dataset, args.data_dir)
-    defaults = TrainConfig()
-    split = split_ratings(data.ratings, defaults.validation, defaults.test, defaults.seed)
     fitted = pd.concat([split.train, split.validation], ignore_index=True)
     truth = split.test["rating"].to_numpy()
+    sizes = f"{len(split.train):,}/{len(split.validation):,}/{len(split.test):,}"
+    print(f"\n{args.dataset}, split by {split_by}, train/validation/test {sizes}", flush=True)
     rows: list[dict] = []
 
     def floor(name, predictions):
@@ -115,6 +125,12 @@ def main() -> None:
         peers = [("surprise SVD (defaults)", surprise.SVD(random_state=0))]
         if not args.no_svdpp:
             peers.append(("surprise SVD++ (defaults)", surprise.SVDpp(random_state=0)))
+        # Item-based neighbours on baseline residuals, with the similarity its docs recommend.
+        knn = {"name": "pearson_baseline", "user_based": False}
+        peers.append(
+            ("surprise KNNBaseline (item, pearson_baseline)", surprise.KNNBaseline(
+                sim_options=knn, verbose=False))
+        )  # fmt: skip
         for name, algo in peers:
             predictions, seconds = surprise_run(algo, fitted, split.test)
             rows.append(
@@ -122,18 +138,20 @@ def main() -> None:
                     "name": name,
                     "test": rating_metrics(truth, predictions),
                     "seconds": seconds,
-                    "ratings_per_second": len(fitted) * algo.n_epochs / seconds,
+                    "ratings_per_second": (
+                        len(fitted) * algo.n_epochs / seconds if hasattr(algo, "n_epochs") else None
+                    ),
                 }
             )
             print(f"{name}: test RMSE {rows[-1]['test']['rmse']:.4f} ({seconds:.0f}s)", flush=True)
 
     from training.rating import train_rating as train
 
-    ours = []
     for kind in args.models.split(","):
-        trained = train(data, TrainConfig.for_model(kind), log=lambda *_: None)
+        config = TrainConfig.for_model(kind, len(data.ratings), split_by=split_by)
+        trained = train(data, config, log=lambda *_: None)
         summary = trained.summary()
-        ours.append(
+        rows.append(
             {
                 "name": f"recsys {kind}",
                 "kind": kind,
@@ -149,16 +167,8 @@ def main() -> None:
             f"{trained.metrics['test']['rmse']:.4f} ({trained.seconds:.0f}s)",
             flush=True,
         )
-    rows += ours
-    wall, peak = cli_train(args.data_dir, "--model", "mf_bias", dataset=args.dataset)
     print(
-        f"`recsys train --model mf_bias` on {args.dataset}: {wall:.1f} s, peak RSS {peak:,.0f} MB"
-    )
-
-    sizes = f"{len(split.train):,}/{len(split.validation):,}/{len(split.test):,}"
-    print(f"\n{args.dataset}, seed {defaults.seed}, train/validation/test {sizes} ratings\n")
-    print(
-        "| model | val RMSE | test RMSE | test MAE | best epoch | s to best | train s "
+        "\n| model | val RMSE | test RMSE | test MAE | best epoch | s to best | train s "
         "| ratings/s per epoch |\n|---|---|---|---|---|---|---|---|"
     )
     for r in rows:
@@ -168,6 +178,58 @@ def main() -> None:
             f"{r.get('best_epoch', '-')} | {_num(r.get('seconds_to_best'), 1)} | "
             f"{_num(r.get('seconds'), 1)} | {_num(r.get('ratings_per_second'), 0, ',')} |"
         )
+    return rows
+
+
+def side_by_side(tables: dict[str, list[dict]], what: str, cell) -> None:
+    """One row per method, one column per protocol; cell(row, rows) writes a method's figure."""
+    names = list(dict.fromkeys(r["name"] for rows in tables.values() for r in rows))
+    print(f"\n{what} by protocol, {', '.join(tables)}")
+    print("| method | " + " | ".join(tables) + " |\n|---|" + "---|" * len(tables))
+    for name in names:
+        found = [
+            (next((r for r in rows if r["name"] == name), None), rows) for rows in tables.values()
+        ]
+        cells = ["-" if r is None else cell(r, rows) for r, rows in found]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def rmse_cell(r: dict, rows: list[dict]) -> str:
+    val = f" ({r['validation']['rmse']:.4f})" if "validation" in r else ""
+    return f"{r['test']['rmse']:.4f}{val}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--no-svdpp", action="store_true", help="skip surprise SVD++ (slowest)")
+    parser.add_argument(
+        "--models", default=",".join(MODEL_KINDS), help="our kinds to train (default: all)"
+    )
+    parser.add_argument(
+        "--split", default="random",
+        help="comma-separated protocols: random (10%% of all ratings each to validation and "
+        "test), time (the newest 10%% then 10%% of all), user-time (each user's newest); the "
+        "targets and the end-to-end train are the random split's",
+    )  # fmt: skip
+    args = parser.parse_args()
+    wanted = args.split.split(",")
+    unknown = [p for p in wanted if p not in PROTOCOLS]
+    if unknown:
+        parser.error(f"--split {','.join(unknown)}: choose among {', '.join(PROTOCOLS)}")
+    data = load_dataset(args.dataset, args.data_dir)
+    tables = {name: protocol(data, PROTOCOLS[name], args) for name in wanted}
+    if len(tables) > 1:
+        side_by_side(tables, "Test RMSE (validation RMSE)", rmse_cell)
+    if "random" not in tables:
+        return
+    rows = tables["random"]
+    ours = [r for r in rows if "kind" in r]
+    wall, peak = cli_train(args.data_dir, "--model", "mf_bias", dataset=args.dataset)
+    print(
+        f"`recsys train --model mf_bias` on {args.dataset}: {wall:.1f} s, peak RSS {peak:,.0f} MB"
+    )
     best = min(ours, key=lambda r: r["validation"]["rmse"])
     mf_bias = next((r for r in ours if r["kind"] == "mf_bias"), None)
     if mf_bias is None or args.dataset != "ml-100k":  # the targets below are ml-100k's

@@ -7,7 +7,9 @@ same number of configurations (GRID_SIZE), scored by NDCG@10 on validation after
 train. The winner is refitted on train+validation (80%, hence "random 80/20") and scored once
 on test. Also: the effect of how ratings become positives (on validation), RecBole's protocol
 (per-user 8:1:1 split, every held-out interaction relevant, full ranking), determinism, and the
-wall time of the default `recsys train`.
+wall time of the default `recsys train`. `--split random,time,user-time` runs the tuned
+comparison under each protocol (one cut-off in time, or each user's newest held out) and prints
+them side by side.
 
     pip install -e ".[bench]"   # implicit
     PYTHONPATH=. .venv/bin/python bench/retrieval.py [--data-dir data]
@@ -27,15 +29,10 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from bench.accuracy import cli_wall_seconds  # noqa: E402
+from bench.accuracy import cli_wall_seconds, side_by_side  # noqa: E402
 from training.config import ItemItemConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
-from training.data.split import (  # noqa: E402
-    IdIndex,
-    split_by_time,
-    split_per_user,
-    split_ratings,
-)
+from training.data.split import IdIndex, make_split, split_per_user  # noqa: E402
 from training.evaluation.ranking import (  # noqa: E402
     factor_scores,
     popularity_scores,
@@ -246,6 +243,18 @@ def run_protocol(title, split, relevant_from, budget=None):
     return rows, chosen
 
 
+PROTOCOLS = {  # --split: TrainConfig.split_by and the words of the table's title
+    "random": ("rating", "random 70/10/20 (final fit on 80%)"),
+    "time": ("time", "time-ordered 70/10/20 (one cut-off; final fit on the oldest 80%)"),
+    "user-time": ("user-time", "each user's oldest 70% / next 10% / newest 20%"),
+}
+
+
+def ndcg_cell(r: dict, rows: list[dict]) -> str:
+    pop = next(p for p in rows if p["name"] == "popularity")["ndcg"]
+    return f"{r['ndcg']:.4f}" + (f" ({r['ndcg'] / pop:.2f}x)" if pop else "")
+
+
 def positives_effect(split, params):
     print("\nHow ratings become positives (ours, other settings as chosen; validation NDCG@10):")
     print("| positives | weights | val NDCG@10 | best epoch |\n|---|---|---|---|")
@@ -279,8 +288,10 @@ def main() -> None:
         "--budget", type=int, help=f"configurations per method (default: all {GRID_SIZE})"
     )
     parser.add_argument(
-        "--split", choices=("random", "time", "both"), default="random",
-        help="random 70/10/20, or cut in time order (oldest 70%% train, newest 20%% test)",
+        "--split", default="random",
+        help="comma-separated protocols: random 70/10/20, time (one cut-off in time: the oldest "
+        "70%% train, the newest 20%% test), user-time (each user's newest 20%% test); the "
+        "extras below (--main-only) are the random split's",
     )  # fmt: skip
     parser.add_argument(
         "--main-only", action="store_true",
@@ -290,19 +301,27 @@ def main() -> None:
     threadpool_limits(1, "blas")  # implicit warns against threaded BLAS; same for everyone
     data = load_dataset(args.dataset, args.data_dir)
     budget = f", {args.budget} configurations per method" if args.budget else ""
-    if args.split in ("time", "both"):
-        timed = split_by_time(data.ratings, validation=0.1, test=0.2)
-        run_protocol(
-            f"{args.dataset}, time-ordered 70/10/20 (final fit on the oldest 80%), relevant = "
-            f"rating >= 4{budget}", timed, 4.0, args.budget,
-        )  # fmt: skip
-        if args.split == "time":
-            return
-    split = split_ratings(data.ratings, validation=0.1, test=0.2, seed=42)
-    rows, chosen = run_protocol(
-        f"{args.dataset}, random 70/10/20 (final fit on 80%), relevant = rating >= 4{budget}",
-        split, 4.0, args.budget,
-    )  # fmt: skip
+    wanted = args.split.split(",")
+    unknown = [p for p in wanted if p not in PROTOCOLS]
+    if unknown:
+        parser.error(f"--split {','.join(unknown)}: choose among {', '.join(PROTOCOLS)}")
+    tables = {}
+    for name in wanted:
+        cut, words = PROTOCOLS[name]
+        split = make_split(data.ratings, 0.1, 0.2, 42, cut)
+        tables[name] = run_protocol(
+            f"{args.dataset}, {words}, relevant = rating >= 4{budget}", split, 4.0, args.budget
+        )
+    if len(tables) > 1:
+        side_by_side(
+            {name: rows for name, (rows, _) in tables.items()},
+            "Test NDCG@10 (x popularity)",
+            ndcg_cell,
+        )
+    if "random" not in tables:
+        return
+    split = make_split(data.ratings, 0.1, 0.2, 42, "rating")
+    rows, chosen = tables["random"]
     if args.main_only:
         return
     params, extra = chosen[OURS_NAME]

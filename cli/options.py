@@ -69,7 +69,8 @@ CONFIG_HELP = {
     "validation": "validation fraction",
     "test": "test fraction",
     "split_by": "hold out a share of all ratings ('rating'), of each user's ('user', "
-    "RecBole's protocol), or the newest ('time': train on the past, test on the future)",
+    "RecBole's protocol), the newest of all ('time': one cut-off, train on the past, test on "
+    "the future) or each user's newest ('user-time')",
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from training.models.kinds import LARGE_ALS, LARGE_DATA, model_kind
 
-SPLITS = ("rating", "user", "time")  # how TrainConfig.split_by holds data out
+# How TrainConfig.split_by holds data out.
+SPLITS = ("rating", "user", "time", "user-time")
 SOLVERS = ("gradient", "als")  # how the rating model is fitted (training.als for "als")
 
 
@@ -43,7 +44,8 @@ class TrainConfig:
     validation: float = 0.1
     test: float = 0.1
     # "rating": a random share of all ratings is held out; "user": a share of each user's
-    # ratings (RecBole's 8:1:1 protocol).
+    # ratings (RecBole's 8:1:1 protocol); "time": the newest ratings of all (one cut-off in
+    # time); "user-time": each user's newest.
     split_by: str = "rating"
 
     @classmethod

@@ -93,16 +93,48 @@ def split_by_time(
     return Split(train, val, tst, seed)
 
 
+def split_user_time(
+    ratings: pd.DataFrame, validation: float = 0.1, test: float = 0.1, seed: int = 42
+) -> Split:
+    """Each user's future from their past: a user's ratings are ordered by timestamp (ties in
+    file order) and cut by share like `split_per_user`, their oldest to train, the next to
+    validation, their newest to test. No user has a held-out rating older than one they
+    trained on; every user with enough ratings is in every part. `seed` is only recorded."""
+    _check_fractions(validation, test)
+    n = len(ratings)
+    when = ratings["timestamp"].to_numpy() if "timestamp" in ratings else np.zeros(n)
+    users = pd.factorize(ratings["user_id"])[0]
+    order = np.lexsort((np.arange(n), when, users))  # by user, then time, then file position
+    ordered = users[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    count = np.diff(np.r_[starts, n])
+    rank = np.arange(n) - np.repeat(starts, count)
+    share = rank / np.repeat(count, count)
+    parts = np.where(share < 1 - validation - test, 0, np.where(share < 1 - test, 1, 2))
+    train, val, tst = (
+        ratings.iloc[np.sort(order[parts == p])].reset_index(drop=True) for p in range(3)
+    )
+    if train.empty:
+        raise ValueError(f"{n} ratings leave nothing to train on after the split")
+    return Split(train, val, tst, seed)
+
+
 def make_split(
     ratings: pd.DataFrame, validation: float, test: float, seed: int, by: str = "rating"
 ) -> Split:
     """`by="rating"`: shuffle all ratings and cut (split_ratings); `by="user"`: cut each user's
-    ratings (split_per_user, RecBole's protocol); `by="time"`: cut them in time order
-    (split_by_time)."""
+    ratings (split_per_user, RecBole's protocol); `by="time"`: cut them all at one point in
+    time (split_by_time); `by="user-time"`: cut each user's at their own point in time
+    (split_user_time)."""
     if by not in SPLITS:
         raise ValueError(f"split by {by!r}: choose one of {', '.join(SPLITS)}")
     check_trainable(ratings)
-    cut = {"rating": split_ratings, "user": split_per_user, "time": split_by_time}[by]
+    cut = {
+        "rating": split_ratings,
+        "user": split_per_user,
+        "time": split_by_time,
+        "user-time": split_user_time,
+    }[by]
     split = cut(ratings, validation, test, seed)
     for name, share, part in (
         ("validation", validation, split.validation),

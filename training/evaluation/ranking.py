@@ -20,6 +20,17 @@ from training.data.split import IdIndex
 # scores(user_rows) -> (len(user_rows), n_items) array, higher is better
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "map")
+# A reported figure may cost this many (user, item) scores (every score a top-k pass): past
+# it, a seeded sample of users is ranked, never fewer than MIN_SAMPLE (ml-20m's 138k users x 27k
+# items stay whole; at a million items, 3,000 users, NDCG@10 to a standard error near 0.005).
+SCORE_BUDGET = 3_000_000_000
+MIN_SAMPLE = 1_000
+BUDGET = "budget"  # ranking_metrics(max_users=BUDGET): the sample SCORE_BUDGET allows
+
+
+def budget_users(n_items: int) -> int:
+    """How many users a reported ranking figure ranks over `n_items` items."""
+    return max(MIN_SAMPLE, SCORE_BUDGET // max(n_items, 1))
 
 
 def ranking_metrics(
@@ -31,16 +42,19 @@ def ranking_metrics(
     k: int = 10,
     relevant_from: float | None = 4.0,
     batch_users: int = 256,
-    max_users: int | None = None,
+    max_users: int | str | None = BUDGET,
     seed: int = 0,
 ) -> dict[str, float]:
     """Precision@k, Recall@k, NDCG@k, HitRate@k and MAP@k (binary relevance), catalogue
-    coverage@k (the share of items in anyone's top-k), and the number of `users` evaluated.
+    coverage@k (the share of items in anyone's top-k), the number of `users` evaluated, of the
+    `eligible` ones (with a relevant held-out item), and NDCG's standard error over them
+    (`ndcg_se`: the sample's standard deviation over the square root of its size).
 
     Args:
         relevant_from: held-out ratings at or above this are relevant; None makes every
             held-out interaction relevant (RecBole's convention).
-        max_users: evaluate a seeded sample of at most this many users (for large data sets).
+        max_users: evaluate a seeded sample of at most this many users; BUDGET (the default):
+            as many as SCORE_BUDGET allows over this catalogue (`budget_users`); None: all.
     """
     (metrics,) = _ranking_metrics(
         scores, users, items, fitted_on, held_out, k, (relevant_from,), batch_users, max_users, seed
@@ -57,10 +71,14 @@ def _ranking_metrics(
     k: int,
     relevant_froms: tuple[float | None, ...],
     batch_users: int = 256,
-    max_users: int | None = None,
+    max_users: int | str | None = BUDGET,
     seed: int = 0,
 ) -> list[dict[str, float]]:
     """`ranking_metrics` for several relevance definitions, scoring each user once."""
+    if max_users == BUDGET:
+        max_users = budget_users(len(items))
+    elif isinstance(max_users, str):
+        raise ValueError(f"max_users {max_users!r}: a number, None (all) or {BUDGET!r}")
     plans = []  # per definition: relevant items per user, and the users evaluated
     for relevant_from in relevant_froms:
         relevant = (
@@ -75,17 +93,18 @@ def _ranking_metrics(
             if u < users.oov:
                 by_user.setdefault(u, []).append(i if i < items.oov else -1)
         evaluated = np.array(sorted(by_user), dtype=np.int64)
+        eligible = len(evaluated)
         if max_users is not None and len(evaluated) > max_users:
             picked = np.random.default_rng(seed).choice(len(evaluated), max_users, replace=False)
             evaluated = np.sort(evaluated[picked])
-        plans.append((by_user, set(evaluated.tolist())))
-    union = np.array(sorted(set().union(*(chosen for _, chosen in plans))), dtype=np.int64)
+        plans.append((by_user, set(evaluated.tolist()), eligible))
+    union = np.array(sorted(set().union(*(chosen for _, chosen, _ in plans))), dtype=np.int64)
     seen = seen_items(users, items, fitted_on)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    totals = [dict.fromkeys(METRICS, 0.0) for _ in plans]
+    totals = [dict.fromkeys((*METRICS, "ndcg_squares"), 0.0) for _ in plans]
     recommended = [np.zeros(len(items), dtype=bool) for _ in plans]
     for rows, ranked_block in top_k_lists(scores, seen, union, k, batch_users):
-        for (by_user, chosen), total, shown in zip(plans, totals, recommended, strict=True):
+        for (by_user, chosen, _), total, shown in zip(plans, totals, recommended, strict=True):
             for row, ranked in zip(rows.tolist(), ranked_block, strict=True):
                 if row not in chosen:
                     continue
@@ -97,18 +116,25 @@ def _ranking_metrics(
                 total["precision"] += n_hits / k
                 total["recall"] += n_hits / n_rel
                 total["hit_rate"] += float(n_hits > 0)
-                total["ndcg"] += float((hits * discounts).sum() / discounts[: min(n_rel, k)].sum())
+                ndcg = float((hits * discounts).sum() / discounts[: min(n_rel, k)].sum())
+                total["ndcg"] += ndcg
+                total["ndcg_squares"] += ndcg * ndcg
                 precision_at = np.cumsum(hits) / np.arange(1, k + 1)
                 total["map"] += float((precision_at * hits).sum() / min(n_rel, k))
     out = []
-    for (_, chosen), total, shown in zip(plans, totals, recommended, strict=True):
+    for (_, chosen, eligible), total, shown in zip(plans, totals, recommended, strict=True):
         n = len(chosen)
         if n == 0:
-            out.append({**{m: float("nan") for m in METRICS}, "coverage": float("nan"), "users": 0})
-        else:
-            out.append(
-                {**{m: total[m] / n for m in METRICS}, "coverage": float(shown.mean()), "users": n}
-            )
+            nan = float("nan")
+            out.append({**dict.fromkeys(METRICS, nan), "coverage": nan, "users": 0,
+                        "eligible": eligible, "ndcg_se": nan})  # fmt: skip
+            continue
+        mean = {m: total[m] / n for m in METRICS}
+        spread = max(total["ndcg_squares"] / n - mean["ndcg"] ** 2, 0.0) * n / max(n - 1, 1)
+        out.append(
+            {**mean, "coverage": float(shown.mean()), "users": n, "eligible": eligible,
+             "ndcg_se": float(np.sqrt(spread / n))}
+        )  # fmt: skip
     return out
 
 

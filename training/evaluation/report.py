@@ -110,6 +110,12 @@ def _optimizer_paragraph(rows: list[dict[str, Any]]) -> str:
     )
 
 
+SPLIT_WORDS = {  # TrainConfig.split_by in the report's words
+    "rating": "a random share of all ratings held out",
+    "user": "each user's ratings cut 8:1:1 (RecBole's split)",
+    "time": "the newest ratings of all held out (one cut-off in time)",
+    "user-time": "each user's newest ratings held out",
+}
 RANKING_COLUMNS = (("precision", "Precision"), ("recall", "Recall"), ("ndcg", "NDCG"),
                    ("hit_rate", "HitRate"), ("map", "MAP"), ("coverage", "Coverage"))  # fmt: skip
 
@@ -135,11 +141,7 @@ def _ranking_section(results: dict[str, Any], rows: list[dict[str, Any]], k: int
         ]
         return out
 
-    split = (
-        "each user's ratings cut 8:1:1 (RecBole's split)"
-        if results.get("split_by") == "user"
-        else "a random share of all ratings held out"
-    )
+    split = SPLIT_WORDS.get(results.get("split_by") or "rating", SPLIT_WORDS["rating"])
     pop = results["popularity"]
     return [
         f"## Top-{k} on the test split",

@@ -54,3 +54,45 @@ def test_id_index_sorts_naturally_and_maps_unknown_to_oov():
     assert index.to_list() == ["2", "10", "a", "b"]
     assert index.lookup(["10", "zzz", "a"]).tolist() == [1, 4, 2]
     assert index.oov == 4
+
+
+def test_user_time_split_holds_out_each_users_newest_ratings():
+    rng = np.random.default_rng(3)
+    n = 2000
+    data = pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in rng.integers(0, 40, n)],
+            "item_id": [str(i) for i in rng.integers(0, 300, n)],
+            "rating": np.ones(n, np.float32),
+            "timestamp": rng.integers(0, 500, n),  # many ties within a user
+            "row": range(n),
+        }
+    )
+    split = make_split(data, 0.1, 0.2, seed=1, by="user-time")
+    together = pd.concat([split.train, split.validation, split.test])["row"]
+    assert sorted(together) == list(range(n))
+    for user, mine in data.groupby("user_id"):
+        # The reference: the user's rows by (time, file order), the first 70% to train, the
+        # next 10% to validation, the rest to test (by each row's share of the user's count).
+        ordered = mine.sort_values(["timestamp", "row"], kind="stable")["row"].tolist()
+        share = np.arange(len(ordered)) / len(ordered)
+        expected = [
+            [r for r, s in zip(ordered, share, strict=True) if lo <= s < hi]
+            for lo, hi in ((0, 0.7), (0.7, 0.8), (0.8, 1.1))
+        ]
+        parts = [
+            part[part["user_id"] == user] for part in (split.train, split.validation, split.test)
+        ]
+        assert [sorted(p["row"]) for p in parts] == [sorted(e) for e in expected]
+        train, validation, test = (p["timestamp"] for p in parts)
+        assert train.max() <= min(validation.min(), test.min())
+        assert validation.max() <= test.min()
+    # Each part keeps the file's order.
+    assert split.test["row"].is_monotonic_increasing
+
+
+def test_user_time_split_without_timestamps_takes_file_order():
+    data = frame(370)  # every user has 10 ratings, in file order
+    split = make_split(data, 0.1, 0.1, seed=1, by="user-time")
+    newest = data.groupby("user_id")["row"].max()
+    assert sorted(split.test["row"]) == sorted(newest)

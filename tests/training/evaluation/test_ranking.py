@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from training.data.split import IdIndex
+from training.evaluation import ranking
 from training.evaluation.ranking import factor_scores, popularity_scores, ranking_metrics
 from training.evaluation.rating import liked_confusion
 
@@ -67,6 +68,38 @@ def test_a_seeded_sample_of_users_is_evaluated_when_asked():
     first = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2, max_users=1, seed=3)
     again = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2, max_users=1, seed=3)
     assert first == again and first["users"] == 1
+
+
+def test_ndcg_comes_with_its_standard_error_over_the_users():
+    got = ranking_metrics(fixed, USERS, ITEMS, FITTED, HELD_OUT, k=2)
+    idcg = 1.0 + 1 / math.log2(3)
+    per_user = np.array([1.0 / idcg, (1 / math.log2(3)) / idcg])  # u1, u2 as above
+    assert got["ndcg_se"] == pytest.approx(per_user.std(ddof=1) / math.sqrt(2))
+    assert got["eligible"] == got["users"] == 2
+
+
+def test_a_large_catalogue_ranks_the_sample_its_score_budget_allows(monkeypatch):
+    rng = np.random.default_rng(0)
+    users = IdIndex([f"u{i}" for i in range(60)])
+    held = frame([(f"u{i}", "e", 5) for i in range(60)])
+    fitted = frame([(f"u{i}", "a", 3) for i in range(60)])
+    table = rng.normal(size=(60, 5))
+
+    def scores(rows):
+        return table[rows]
+
+    everyone = ranking_metrics(scores, users, ITEMS, fitted, held, k=2)
+    assert everyone["users"] == everyone["eligible"] == 60  # 300 scores: inside the budget
+    monkeypatch.setattr(ranking, "SCORE_BUDGET", 100)  # 20 users of 5 items
+    monkeypatch.setattr(ranking, "MIN_SAMPLE", 10)
+    sampled = ranking_metrics(scores, users, ITEMS, fitted, held, k=2, seed=4)
+    assert (sampled["users"], sampled["eligible"]) == (20, 60)
+    assert sampled == ranking_metrics(scores, users, ITEMS, fitted, held, k=2, max_users=20, seed=4)
+    monkeypatch.setattr(ranking, "SCORE_BUDGET", 1)
+    assert ranking_metrics(scores, users, ITEMS, fitted, held, k=2)["users"] == 10  # the floor
+    assert ranking_metrics(scores, users, ITEMS, fitted, held, k=2, max_users=None)["users"] == 60
+    with pytest.raises(ValueError, match="max_users 'some'"):
+        ranking_metrics(scores, users, ITEMS, fitted, held, k=2, max_users="some")
 
 
 def test_popularity_baseline_ranks_by_count_in_fitted_data():
