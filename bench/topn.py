@@ -1,6 +1,7 @@
 """The top-N kernel (artifact/topn.py) against the selection /recommend used before it, side by
-side in one run: one user's top-10 and a block of 256 users, on ml-100k's shape (1,669 items)
-and an ml-20m-shaped catalogue (26,744 items), K 64, one BLAS thread, seen items excluded.
+side in one run: one user's top-10 and a block of 256 users, on ml-100k's shape (1,669 items),
+an ml-20m-shaped catalogue (26,744 items) and a million items, K 64, one BLAS thread, seen
+items excluded.
 
 The kernel keeps one tie rule (higher score first, equal scores by ascending row) even when equal
 scores straddle the n-th place, which costs one comparison pass over the scores; the former code
@@ -18,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from artifact.topn import score, top_n, top_n_block
 
-SHAPES = {"ml-100k": (943, 1669), "27k items": (138_493, 26_744)}
+SHAPES = {"ml-100k": (943, 1669), "27k items": (138_493, 26_744), "1M items": (0, 1_000_000)}
 K, N, SEEN = 64, 10, 100
 
 
@@ -55,7 +56,7 @@ def measure(name: str, n_items: int, rng: np.random.Generator) -> None:
     bias = rng.normal(0, 0.1, n_items).astype(np.float32)
     users = rng.normal(0, 0.1, (256, K)).astype(np.float32)
     seen = [np.sort(rng.choice(n_items, SEEN, replace=False)) for _ in range(256)]
-    calls = 2000 if n_items < 5000 else 300
+    calls = 2000 if n_items < 5000 else 300 if n_items < 100_000 else 20
     former = per_call_us(lambda: former_top_n(score(users[0], items, bias), N, seen[0]), calls)
     kernel = per_call_us(lambda: top_n(score(users[0], items, bias), N, seen[0]), calls)
     print(f"| {name} | one user | {former:.1f} | {kernel:.1f} | {kernel / former:.2f} |")

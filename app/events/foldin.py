@@ -27,6 +27,7 @@ class Folded:
     vector: np.ndarray  # ranks with the version's default vectors
     rating: tuple[np.ndarray, float] | None  # (p_u, b_u) in the rating model's factors
     popularity: float  # weight of log(1 + raters) added to the ranking scores
+    blend: float = 0.0  # a new user's weight of the item-item scores (`Trust.blend_weight`)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ class Folder:
                 vectors[u],
                 None if rating is None else (rating[0][u], float(rating[1][u])),
                 0.0 if known[u] else self.trust.popularity_weight(len(rows[u])),
+                0.0 if known[u] else self.trust.blend_weight(len(rows[u])),
             )
             for u in range(users)
         ]

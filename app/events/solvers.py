@@ -23,15 +23,17 @@ Two solvers, one per kind of vectors:
   vectors under the current softmax, one pass over the catalogue per step.
 
 `strength` is in units of ratings: how many ratings' worth of evidence the population prior
-counts as. How much to trust a new user's k ratings is `TRUST`: that strength, and the weight
-of the items' log-popularity added to their ranking scores, fading as k grows; all chosen on
-validation users held out of training (bench/coldstart.py; bench/README.md records the grid and
-the choice). On ml-100k a user's first ratings say little about the rest, and the choice leans
-on popularity until a user has rated dozens of films.
+counts as. How much to trust a new user's k ratings is `TRUST`: that strength, and for each
+k the weight of the items' log-popularity added to their ranking scores and the weight of the
+item-item scores blended in (versions with item-item weights); all chosen per k on validation
+users held out of training (bench/coldstart.py; bench/README.md records the grid and the
+choice). On ml-100k a user's first ten ratings say little about the rest beyond what popularity
+says; by twenty the item-item scores of what they rated add to it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,20 +45,46 @@ from artifact.posterior import Prior
 
 @dataclass(frozen=True)
 class Trust:
-    """How much a new user's n ratings count: the prior's `strength` (in ratings), and the
-    weight of log(1 + raters) added to their ranking scores, `popularity * half / (half + n)`,
-    which fades as their ratings add up (half of it at n = half)."""
+    """How much a new user's n ratings count: the prior's `strength` (in ratings), and per
+    rating count `at[j]` (ascending) the weight of log(1 + raters) added to their ranking
+    scores (`popularity[j]`) and the weight of their item-item scores in the blend
+    (`blend[j]`, as `app.ranking.blend` blends a trained user's with the version's weight).
+    A count between two of `at` takes the lower one's settings (below the first, the first's);
+    past the last, the popularity weight fades as (half + last) / (half + n), half of it when
+    n - last = half + last."""
 
     strength: float
-    popularity: float
+    at: tuple[int, ...]
+    popularity: tuple[float, ...]
+    blend: tuple[float, ...]
     half: float
 
+    def __post_init__(self) -> None:
+        if not (len(self.at) == len(self.popularity) == len(self.blend) > 0):
+            raise ValueError("Trust: at, popularity and blend need one value per count")
+        if list(self.at) != sorted(set(self.at)):
+            raise ValueError(f"Trust: counts {self.at} must rise")
+
+    def _step(self, n: int) -> int:
+        return max(0, bisect_right(self.at, n) - 1)
+
     def popularity_weight(self, n: int) -> float:
-        return self.popularity * self.half / (self.half + n)
+        last = self.at[-1]
+        weight = self.popularity[self._step(n)]
+        return weight if n <= last else weight * (self.half + last) / (self.half + n)
+
+    def blend_weight(self, n: int) -> float:
+        return self.blend[self._step(n)]
 
 
-# Chosen on validation users by bench/coldstart.py (bench/README.md, "Cold start").
-TRUST = Trust(strength=1.0, popularity=64.0, half=30.0)
+# Chosen per k on validation users by bench/coldstart.py (bench/README.md, "Cold start").
+TRUST = Trust(
+    strength=1.0,
+    at=(1, 3, 5, 10, 20),
+    popularity=(32.0, 64.0, 64.0, 16.0, 1e4),
+    blend=(0.0, 0.0, 0.0, 0.0, 0.2),
+    half=30.0,
+)
 RIDGE_STRENGTH = 1.0
 # New items: the prior's strength (in ratings) for an item's vector. Not tuned: no benchmark
 # holds items out yet; 1 is the users' choice.

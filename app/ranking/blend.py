@@ -6,9 +6,10 @@ standardised over the catalogue for this user:
 
 x_u holds every rating the service has of the user: the version's training ratings, replaced
 or joined by their live ones, so a rating counts in the item-item part the moment it is applied
-(no solve). Users the version did not train on are not blended: with a handful of ratings the
-blend ranked below popularity (bench/coldstart.py), so they keep the vectors and the popularity
-weight chosen for new users (`app.ranking.foldin.TRUST`). Folded-in new items have no weights:
+(no solve). Users the version did not train on are blended with a weight of their own, chosen
+per rating count on validation users with the popularity weight in the vectors' score
+(`app.events.solvers.TRUST`): none for their first ratings, where the version's weight ranked
+them below popularity (bench/coldstart.py), some by twenty. Folded-in new items have no weights:
 their item-item score is 0 (standardised like the catalogue's), their vectors' score theirs.
 """
 
@@ -20,9 +21,11 @@ from app.events.user import UserView
 from app.ranking.types import Blend
 
 
-def blended(user: UserView, dot: np.ndarray) -> tuple[np.ndarray, Blend]:
+def blended(
+    user: UserView, dot: np.ndarray, weight: float | None = None
+) -> tuple[np.ndarray, Blend]:
     """The blend of `dot` (the vectors' scores: the catalogue's, then new items') with the
-    user's item-item scores."""
+    user's item-item scores, at `weight` (default: the version's)."""
     loaded = user.loaded
     weights, spec = loaded.item_item, loaded.manifest.item_item
     assert weights is not None and spec is not None
@@ -41,7 +44,7 @@ def blended(user: UserView, dot: np.ndarray) -> tuple[np.ndarray, Blend]:
             loaded.trained_blends.put(row, (item_item, item_mean, item_sd))
     catalogue = dot[:n]
     dot_mean, dot_sd = _moments(catalogue)
-    w = spec.blend
+    w = spec.blend if weight is None else weight
     a, b = w / item_sd, (1 - w) / dot_sd
     shift = -a * item_mean - b * dot_mean
     out = np.empty(len(dot), np.float32)

@@ -163,7 +163,8 @@ def check_known(view: VersionView, user_ids: list[str], item_ids: list[str]) -> 
 
 def _folded(user: UserView, exclude_seen: bool, by_rating: bool) -> UserScores:
     """Scores from the user's folded-in vectors: the default ranking vector plus the popularity
-    blend (new users), or with `by_rating` the rating factors, scored as a rating."""
+    weight and the item-item blend at a new user's own weights, or with `by_rating` the rating
+    factors, scored as a rating."""
     loaded, new, folded = user.loaded, user.new, user.folded
     assert folded is not None
     rated = user.exclusions() if exclude_seen else None
@@ -187,10 +188,11 @@ def _folded(user: UserView, exclude_seen: bool, by_rating: bool) -> UserScores:
         offset = loaded.manifest.global_mean + folded.rating[1]  # a rating model's score
     mixed = None
     if loaded.item_item is not None and user.row is not None:
-        # Only for users the version trained on: for new users (a handful of ratings) the
-        # blend fell below popularity (bench/coldstart.py: NDCG@10 0.270 at k = 1 against
-        # 0.352 without it), so they keep the vectors and the popularity blend chosen for them.
         scores, mixed = blended(user, scores)
+    elif loaded.item_item is not None and folded.blend:
+        # A new user's own weight (`Trust.blend_weight`): the version's ranked them below
+        # popularity for their first ratings (bench/coldstart.py).
+        scores, mixed = blended(user, scores, folded.blend)
     return UserScores(
         scores, offset, "fold_in", rated, new, folded.vector, False, folded.popularity, mixed
     )

@@ -95,3 +95,11 @@ def test_a_large_catalogue_selects_through_a_sampled_threshold_with_the_same_ans
     sampled = rng.normal(size=20_000).astype(np.float32)
     sampled[::16] += 100
     assert top_n(sampled.copy(), n)[0].tolist() == reference(sampled, n)
+    # A block over such a catalogue takes the same path row by row: the same answers.
+    block = np.stack([scores, plain, sampled])
+    exclusions = [exclude, np.array([], np.int64), exclude[:10]]
+    ranked = top_n_block(block.copy(), n, exclusions, allowed)
+    for q in range(3):
+        expected = reference(block[q], n, exclusions[q].tolist(), allowed)
+        assert ranked[q][0].tolist() == expected
+        assert ranked[q][1].tolist() == block[q][expected].tolist()

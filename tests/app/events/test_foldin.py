@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.events.solvers import ITEM_STRENGTH, RidgeFold, SoftmaxFold, SoftmaxItemFold
+from app.events.solvers import (
+    ITEM_STRENGTH,
+    RidgeFold,
+    SoftmaxFold,
+    SoftmaxItemFold,
+    Trust,
+)
 from app.serving.loader import load_version
 from artifact.posterior import Prior
 from tests.helpers import make_client, served_view, wait_for
@@ -320,3 +326,15 @@ def test_grouped_gram_sums_each_groups_outer_products_across_chunks():
         part = slice(bounds[g], bounds[g + 1])
         assert np.allclose(gram[g], z[part].T @ z[part])
         assert np.allclose(cross[g], z[part].T @ y[part])
+
+
+def test_trust_takes_each_counts_settings_up_to_the_next_and_fades_popularity_past_the_last():
+    trust = Trust(1.0, at=(1, 3, 10), popularity=(8.0, 4.0, 2.0), blend=(0.0, 0.1, 0.3), half=5)
+    got = [(trust.popularity_weight(n), trust.blend_weight(n)) for n in (0, 1, 2, 3, 9, 10)]
+    assert got == [(8.0, 0.0), (8.0, 0.0), (8.0, 0.0), (4.0, 0.1), (4.0, 0.1), (2.0, 0.3)]
+    assert trust.popularity_weight(25) == pytest.approx(2.0 * 15 / 30)  # half of it at 25
+    assert trust.blend_weight(25) == 0.3
+    with pytest.raises(ValueError, match="one value per count"):
+        Trust(1.0, at=(1, 3), popularity=(1.0,), blend=(0.0, 0.0), half=5)
+    with pytest.raises(ValueError, match="must rise"):
+        Trust(1.0, at=(3, 1), popularity=(1.0, 1.0), blend=(0.0, 0.0), half=5)

@@ -134,6 +134,43 @@ def test_a_live_rating_counts_exactly_in_the_item_item_part(served_blend):
     assert [i["score"] for i in body["items"]] == pytest.approx(scores, abs=1e-4)
 
 
+def test_a_new_user_is_blended_at_their_own_weight_for_their_rating_count(served_blend):
+    client, loaded = served_blend
+    weights = np.load(loaded.path / "item_item.npy").astype(np.float64)
+    v = loaded.vectors
+    rng = np.random.default_rng(3)
+    for user, n in (("cold-three", 3), ("cold-twenty", 20)):
+        cols = rng.choice(loaded.n_items, n, replace=False)
+        ratings = rng.integers(1, 6, n).astype(float)
+        events = [
+            {"user_id": user, "item_id": loaded.item_ids[c], "rating": r}
+            for c, r in zip(cols.tolist(), ratings.tolist(), strict=True)
+        ]
+        assert client.post("/events", json={"events": events}).status_code == 200
+        body = client.get(f"/recommend/{user}", params={"n": 6, "explain": "true"}).json()
+        assert body["source"] == "fold_in"
+        live = served_view(client)
+        folded, trust = live.folded[user], live.folder.trust
+        assert (folded.popularity, folded.blend) == (
+            trust.popularity_weight(n),
+            trust.blend_weight(n),
+        )
+        dot = np.asarray(v.item_factors, np.float64) @ folded.vector.astype(np.float64)
+        dot += np.asarray(v.item_bias, np.float64) + folded.popularity * live.log_popularity
+        x = np.zeros(loaded.n_items)
+        x[cols] = ratings
+        b = folded.blend
+        scores = b * z(x @ weights) + (1 - b) * z(dot) if b else dot
+        scores[cols] = -np.inf
+        best = np.argsort(-scores, kind="stable")[:6]
+        assert [i["item_id"] for i in body["items"]] == [loaded.item_ids[r] for r in best]
+        assert [i["score"] for i in body["items"]] == pytest.approx(scores[best], abs=1e-4)
+        for item in body["items"]:
+            assert sum(item["parts"].values()) == pytest.approx(item["score"], abs=1e-4)
+    # The shipped trust blends by twenty ratings and not for the first few.
+    assert trust.blend_weight(3) == 0 and trust.blend_weight(20) > 0
+
+
 def test_explained_parts_add_up_with_the_item_item_part_exact(served_blend):
     client, loaded = served_blend
     user = list(loaded.user_index)[3]
