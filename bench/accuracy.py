@@ -8,6 +8,9 @@ with the lowest **validation** RMSE. Side by side in one run:
   baseline residuals), trained on train+validation (the same data our refitted models see), when
   the bench extra is installed (`pip install -e ".[bench]"`);
 - each of our models with its tuned defaults (Adam);
+- linear blends of their predictions, weights fitted on validation by least squares (members
+  fitted on train predict validation; the same members refitted on train+validation predict
+  test): our models alone, and ours with the peers and the bias floor;
 - `recsys train --model mf_bias` end to end in a fresh process (wall clock, TensorFlow start-up
   and export included).
 
@@ -22,6 +25,7 @@ users who arrive later are cold); `user-time` each user's newest 10% and 10%.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import subprocess
@@ -37,7 +41,7 @@ import pandas as pd  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.data.loaders import load_dataset  # noqa: E402
 from training.data.split import make_split  # noqa: E402
-from training.evaluation.rating import rating_metrics  # noqa: E402
+from training.evaluation.rating import predict_frame, rating_metrics  # noqa: E402
 from training.models.kinds import MODEL_KINDS  # noqa: E402
 
 
@@ -112,11 +116,19 @@ def protocol(data, split_by: str, args) -> list[dict]:
     print(f"\n{args.dataset}, split by {split_by}, train/validation/test {sizes}", flush=True)
     rows: list[dict] = []
 
+    # Each method's predictions of validation (fitted on train) and of test (fitted on
+    # train+validation), for the blends below.
+    blendable: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
     def floor(name, predictions):
         rows.append({"name": name, "test": rating_metrics(truth, predictions)})
 
     floor("global mean (floor)", np.full(len(truth), fitted["rating"].mean()))
     floor("user+item biases (floor)", bias_baseline(fitted, split.test))
+    blendable["biases"] = (
+        np.asarray(bias_baseline(split.train, split.validation)),
+        np.asarray(bias_baseline(fitted, split.test)),
+    )
     try:
         import surprise
     except ImportError:
@@ -132,7 +144,9 @@ def protocol(data, split_by: str, args) -> list[dict]:
                 sim_options=knn, verbose=False))
         )  # fmt: skip
         for name, algo in peers:
+            on_validation, _ = surprise_run(copy.deepcopy(algo), split.train, split.validation)
             predictions, seconds = surprise_run(algo, fitted, split.test)
+            blendable[name] = (on_validation, predictions)
             rows.append(
                 {
                     "name": name,
@@ -151,6 +165,13 @@ def protocol(data, split_by: str, args) -> list[dict]:
         config = TrainConfig.for_model(kind, len(data.ratings), split_by=split_by)
         trained = train(data, config, log=lambda *_: None)
         summary = trained.summary()
+        first, final = trained.fitted.first, trained.fitted.final
+        blendable[f"recsys {kind}"] = (
+            predict_frame(first.model, first.users, first.items, split.validation,
+                          trained.rating_range),
+            predict_frame(final.model, final.users, final.items, split.test,
+                          trained.rating_range),
+        )  # fmt: skip
         rows.append(
             {
                 "name": f"recsys {kind}",
@@ -167,6 +188,16 @@ def protocol(data, split_by: str, args) -> list[dict]:
             f"{trained.metrics['test']['rmse']:.4f} ({trained.seconds:.0f}s)",
             flush=True,
         )
+    validation_truth = split.validation["rating"].to_numpy()
+    scale = (float(data.ratings["rating"].min()), float(data.ratings["rating"].max()))
+    for name, members in blend_sets(blendable).items():
+        weights, predictions = linear_blend(
+            [blendable[m] for m in members], validation_truth, scale
+        )
+        rows.append({"name": name, "test": rating_metrics(truth, predictions),
+                     "weights": dict(zip(["intercept", *members], weights.round(3).tolist(),
+                                         strict=True))})  # fmt: skip
+        print(f"{name}: test RMSE {rows[-1]['test']['rmse']:.4f}, weights {rows[-1]['weights']}")
     print(
         "\n| model | val RMSE | test RMSE | test MAE | best epoch | s to best | train s "
         "| ratings/s per epoch |\n|---|---|---|---|---|---|---|---|"
@@ -179,6 +210,32 @@ def protocol(data, split_by: str, args) -> list[dict]:
             f"{_num(r.get('seconds'), 1)} | {_num(r.get('ratings_per_second'), 0, ',')} |"
         )
     return rows
+
+
+def blend_sets(blendable: dict) -> dict[str, list[str]]:
+    """The blends to fit: our rating models alone, and everything (ours, the peers, biases)."""
+    ours = [m for m in blendable if m.startswith("recsys ")]
+    out = {}
+    if len(ours) > 1:
+        out["blend of ours (validation-fitted)"] = ours
+    if len(blendable) > len(ours):
+        out["blend of ours + peers + biases (validation-fitted)"] = list(blendable)
+    return out
+
+
+def linear_blend(members, truth: np.ndarray, rating_range, ridge: float = 1e-3):
+    """Least squares (with an intercept, a small ridge) of the validation ratings on each
+    member's validation predictions; those weights applied to the members' test predictions,
+    clipped. Returns (weights, test predictions). Validation chooses, test is scored once."""
+    on_val = np.column_stack(
+        [np.ones(len(truth))] + [np.asarray(v, np.float64) for v, _ in members]
+    )
+    on_test = np.column_stack(
+        [np.ones(len(members[0][1]))] + [np.asarray(t, np.float64) for _, t in members]
+    )
+    gram = on_val.T @ on_val + ridge * len(truth) * np.diag([0.0] + [1.0] * len(members))
+    weights = np.linalg.solve(gram, on_val.T @ truth)
+    return weights, np.clip(on_test @ weights, *rating_range)
 
 
 def side_by_side(tables: dict[str, list[dict]], what: str, cell) -> None:

@@ -201,12 +201,18 @@ def scored(loaded: LoadedVersion, users: list[HeldOut], strengths=STRENGTHS) -> 
     return out
 
 
+POPULAR = ("popularity",)  # a grid's key for popularity's own ranking (the floor)
+
+
 def grid(parts: list[Scored]) -> dict[tuple, np.ndarray]:
-    """Per (strength, popularity weight, blend): each user's NDCG@10."""
-    return {
+    """Per (strength, popularity weight, blend): each user's NDCG@10; at POPULAR,
+    popularity's."""
+    out = {
         (s, p, b): np.array([ranked_by(x, s, p, b) for x in parts])
         for s, p, b in itertools.product(STRENGTHS, POPULARITY_WEIGHTS, BLENDS)
     }
+    out[POPULAR] = np.array([ndcg(ranking_of(x.log_pop, x.told), x.relevant) for x in parts])
+    return out
 
 
 def pooled(tables: list[dict[tuple, np.ndarray]], setting: tuple) -> float:
@@ -214,25 +220,35 @@ def pooled(tables: list[dict[tuple, np.ndarray]], setting: tuple) -> float:
     return float(np.nanmean(np.concatenate([t[setting] for t in tables])))
 
 
+def margin(tables: list[dict[tuple, np.ndarray]], setting: tuple) -> float:
+    """How far `setting` is sure to beat popularity on the users of every table: the mean
+    per-user gain in NDCG@10 less one standard error of it. Popularity is the floor the issue
+    sets, so a setting whose gain is noise ranks below one that ties it surely."""
+    ours = np.concatenate([t[setting] for t in tables])
+    floor = np.concatenate([t[POPULAR] for t in tables])
+    gain = (ours - floor)[~np.isnan(ours)]
+    return float(gain.mean() - gain.std() / np.sqrt(len(gain)))
+
+
 def choose(tables: dict[int, list[dict[tuple, np.ndarray]]], log=print) -> Trust:
     """On the pooled validation users of `tables` ({k: a grid per group}): one prior strength
     for every k (the best mean over k of each k's best), then per k the popularity weight and
-    blend with the best NDCG@10."""
-    settings = list(tables[KS[0]][0])
+    blend with the largest sure margin over popularity (`margin`)."""
+    settings = [c for c in tables[KS[0]][0] if c != POPULAR]
 
     def best(k: int, strength: float) -> tuple:
         mine = [c for c in settings if c[0] == strength]
-        return max(mine, key=lambda c: (pooled(tables[k], c), -c[1], -c[2]))
+        return max(mine, key=lambda c: (margin(tables[k], c), -c[1], -c[2]))
 
     strength = max(
         STRENGTHS,
-        key=lambda s: (np.mean([pooled(tables[k], best(k, s)) for k in KS]), -s),
+        key=lambda s: (np.mean([margin(tables[k], best(k, s)) for k in KS]), -s),
     )
     chosen = {k: best(k, strength) for k in KS}
     for k, c in chosen.items():
         log(
             f"  k={k}: strength {strength:g}, popularity {c[1]:g}, blend {c[2]:g}: validation "
-            f"NDCG@10 {pooled(tables[k], c):.4f}"
+            f"NDCG@10 {pooled(tables[k], c):.4f} (popularity {pooled(tables[k], POPULAR):.4f})"
         )
     return Trust(
         strength, KS, tuple(chosen[k][1] for k in KS), tuple(chosen[k][2] for k in KS),
@@ -255,7 +271,7 @@ def out_of_fold(groups: list[dict[int, list[Scored]]]) -> dict:
         for f, trust in enumerate(trusts):
             setting = (trust.strength, trust.popularity_weight(k), trust.blend_weight(k))
             ours.append(tables[k][f][setting])
-            floor.append([ndcg(ranking_of(x.log_pop, x.told), x.relevant) for x in groups[f][k]])
+            floor.append(tables[k][f][POPULAR])
         a, b = np.concatenate(ours), np.concatenate(floor)
         keep = ~np.isnan(a)
         d = a[keep] - b[keep]

@@ -81,8 +81,8 @@ class Trust:
 TRUST = Trust(
     strength=1.0,
     at=(1, 3, 5, 10, 20),
-    popularity=(32.0, 64.0, 64.0, 16.0, 1e4),
-    blend=(0.0, 0.0, 0.0, 0.0, 0.2),
+    popularity=(64.0, 64.0, 64.0, 64.0, 1e4),
+    blend=(0.0, 0.0, 0.0, 0.0, 0.1),
     half=30.0,
 )
 RIDGE_STRENGTH = 1.0
