@@ -47,7 +47,8 @@ import pandas as pd  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from app.events.foldin import Folder  # noqa: E402
-from app.events.solvers import RIDGE_STRENGTH, TRUST, Trust  # noqa: E402
+from app.events.solvers import RIDGE_STRENGTH  # noqa: E402
+from app.events.trust import TRUST, Trust  # noqa: E402
 from app.serving.loader import LoadedVersion, load_version  # noqa: E402
 from artifact.layout import list_versions  # noqa: E402
 from artifact.topn import score, top_n  # noqa: E402

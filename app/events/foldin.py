@@ -10,12 +10,11 @@ import numpy as np
 
 from app.events.solvers import (
     ITEM_STRENGTH,
-    TRUST,
     RidgeFold,
     SoftmaxFold,
     SoftmaxItemFold,
-    Trust,
 )
+from app.events.trust import TRUST, Trust
 from app.serving.loader import LoadedVersion
 
 

@@ -8,7 +8,7 @@ x_u holds every rating the service has of the user: the version's training ratin
 or joined by their live ones, so a rating counts in the item-item part the moment it is applied
 (no solve). Users the version did not train on are blended with a weight of their own, chosen
 per rating count on validation users with the popularity weight in the vectors' score
-(`app.events.solvers.TRUST`): none for their first ratings, where the version's weight ranked
+(`app.events.trust.TRUST`): none for their first ratings, where the version's weight ranked
 them below popularity (bench/coldstart.py), some by twenty. Folded-in new items have no weights:
 their item-item score is 0 (standardised like the catalogue's), their vectors' score theirs.
 """

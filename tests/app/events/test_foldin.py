@@ -12,8 +12,8 @@ from app.events.solvers import (
     RidgeFold,
     SoftmaxFold,
     SoftmaxItemFold,
-    Trust,
 )
+from app.events.trust import Trust
 from app.serving.loader import load_version
 from artifact.posterior import Prior
 from tests.helpers import make_client, served_view, wait_for
