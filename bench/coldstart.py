@@ -221,14 +221,21 @@ def pooled(tables: list[dict[tuple, np.ndarray]], setting: tuple) -> float:
     return float(np.nanmean(np.concatenate([t[setting] for t in tables])))
 
 
+def gains(ours: np.ndarray, floor: np.ndarray) -> tuple[float, float]:
+    """Mean per-user gain of `ours` over `floor` (NDCG@10, users without a score left out)
+    and its standard error."""
+    gain = (ours - floor)[~np.isnan(ours)]
+    return float(gain.mean()), float(gain.std() / np.sqrt(len(gain)))
+
+
 def margin(tables: list[dict[tuple, np.ndarray]], setting: tuple) -> float:
     """How far `setting` is sure to beat popularity on the users of every table: the mean
     per-user gain in NDCG@10 less one standard error of it. Popularity is the floor the issue
     sets, so a setting whose gain is noise ranks below one that ties it surely."""
-    ours = np.concatenate([t[setting] for t in tables])
-    floor = np.concatenate([t[POPULAR] for t in tables])
-    gain = (ours - floor)[~np.isnan(ours)]
-    return float(gain.mean() - gain.std() / np.sqrt(len(gain)))
+    mean, se = gains(
+        np.concatenate([t[setting] for t in tables]), np.concatenate([t[POPULAR] for t in tables])
+    )
+    return mean - se
 
 
 def choose(tables: dict[int, list[dict[tuple, np.ndarray]]], log=print) -> Trust:
@@ -257,14 +264,14 @@ def choose(tables: dict[int, list[dict[tuple, np.ndarray]]], log=print) -> Trust
     )  # fmt: skip
 
 
-def out_of_fold(groups: list[dict[int, list[Scored]]]) -> dict:
-    """Per k: every group's users scored with the trust `choose` picks on the other groups,
-    against popularity on the same users: both means, their ratio and the standard error of
-    the per-user difference."""
-    tables = {k: [grid(g[k]) for g in groups] for k in KS}
+def out_of_fold(tables: dict[int, list[dict[tuple, np.ndarray]]]) -> dict:
+    """Per k: every group's users (`tables`: {k: a grid per group}) scored with the trust
+    `choose` picks on the other groups, against popularity on the same users: both means,
+    their ratio and the standard error of the per-user difference."""
+    groups = len(tables[KS[0]])
     trusts = [
         choose({k: [t for i, t in enumerate(tables[k]) if i != f] for k in KS}, lambda _: 0)
-        for f in range(len(groups))
+        for f in range(groups)
     ]
     out = {}
     for k in KS:
@@ -275,11 +282,11 @@ def out_of_fold(groups: list[dict[int, list[Scored]]]) -> dict:
             floor.append(tables[k][f][POPULAR])
         a, b = np.concatenate(ours), np.concatenate(floor)
         keep = ~np.isnan(a)
-        d = a[keep] - b[keep]
+        _, se = gains(a, b)
         out[k] = {
             "ndcg": float(a[keep].mean()), "popularity": float(b[keep].mean()),
             "ratio": float(a[keep].mean() / b[keep].mean()),
-            "difference_se": float(d.std() / np.sqrt(len(d))), "users": int(keep.sum()),
+            "difference_se": se, "users": int(keep.sum()),
         }  # fmt: skip
         print(f"  out of fold k={k}: {out[k]}")
     return out
@@ -485,18 +492,20 @@ def main() -> None:
         f"users in {FOLDS} folds and {len(test)} test users scored"
     )
     with threadpool_limits(1):
-        validation = [scored(version, users) for version, users in fold_groups]
-        chosen = choose({k: [grid(g[k]) for g in validation] for k in KS})
+        # Each group's grid once: the five folds choose, and with the test users they make
+        # the out-of-fold figure.
+        groups = [*(scored(version, users) for version, users in fold_groups), scored(loaded, test)]
+        tables = {k: [grid(g[k]) for g in groups] for k in KS}
+        chosen = choose({k: t[:FOLDS] for k, t in tables.items()})
         ridge_strength = ridge_strength_of(fold_groups, chosen)
         print("chosen on validation: ridge strength", ridge_strength, chosen)
-        on_test = scored(loaded, test)
         report = {
             "ridge_strength": ridge_strength,
             "trust": dataclasses.asdict(chosen),
             "popularity": popularity(loaded, test),
             "fold_in": evaluate_offline(loaded, test, ridge_strength, chosen),
             "fold_in_shipped": evaluate_offline(loaded, test, RIDGE_STRENGTH, TRUST),
-            "out_of_fold": out_of_fold([*validation, on_test]),
+            "out_of_fold": out_of_fold(tables),
         }
     with threadpool_limits(1):
         report["read_cost_us"] = read_cost(loaded, test)

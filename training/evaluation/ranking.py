@@ -22,10 +22,10 @@ ScoreFn = Callable[[np.ndarray], np.ndarray]
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "map")
 # A reported figure may cost this many (user, item) scores (every score a top-k pass): past
 # it, a seeded sample of users is ranked, never fewer than MIN_SAMPLE. ml-100k and ml-1m stay
-# whole; ml-20m's 27k items rank 74,000 users; a million items 2,000 users, about 37 s a figure
+# whole; ml-20m's 27k items rank 74,783 users; a million items 2,000 users, about 23 s a figure
 # on one thread, so the export's three (vectors on validation and test, popularity on test)
-# take under 2 minutes (bench/README.md, "A million items"), NDCG@10's standard error is in
-# each figure (`ndcg_se`).
+# take under 2 minutes (bench/ranking_eval.py; bench/README.md, "The export's ranking
+# evaluation at a million items"). NDCG@10's standard error is in each figure (`ndcg_se`).
 SCORE_BUDGET = 2_000_000_000
 MIN_SAMPLE = 1_000
 BUDGET = "budget"  # ranking_metrics(max_users=BUDGET): the sample SCORE_BUDGET allows
