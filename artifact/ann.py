@@ -1,6 +1,6 @@
 """An approximate top-N index over a version's ranking vectors, for catalogues too large to
 score whole on every request: built at training time, exported inside the version (checksummed
-like every other file), memory-mapped by the service.
+like every other file), read by each worker of the service.
 
 The score to maximise is an inner product plus the item's bias, q . v_i + b_i: a maximum inner
 product search (MIPS). Graph and inverted-file indexes are built for distances, and searching
@@ -10,13 +10,18 @@ x_i = [v_i, b_i, sqrt(M^2 - |v_i|^2 - b_i^2)], with M the largest |[v_i, b_i]|, 
 becomes [q, 1, 0]; then |x_i - q'|^2 = |q'|^2 + M^2 - 2 (q . v_i + b_i), so the nearest items
 are exactly the best-scoring ones.
 
-The index is faiss's inverted file with flat (exact) codes: k-means lists over the augmented
-items, of which a search visits `nprobe`. It is the index type faiss memory-maps
-(`IO_FLAG_MMAP`): workers share its pages as they share the factor files. `nprobe` is chosen
-at build time, the smallest whose recall@10 against the exact ranking reaches the target on a
-sample of the training users' own vectors (no held-out data involved). Candidates are
-re-scored exactly by the caller, and seen items and filters are applied to them there: the
-caller over-fetches (`fetch_size`) and falls back to the exact path when too few survive.
+The index is faiss's inverted file with 4-bit product-quantised codes scanned in SIMD registers
+(fast-scan, `IVF<lists>,PQ<d>x4fs`): k-means lists over the augmented items, of which a search
+visits `nprobe`, each item kept as d half-byte codes (one per coordinate: 33 bytes for 64
+factors, 41 MB with the ids for a million items, read into each worker rather than mapped).
+About sqrt(n) lists: on independent Gaussian vectors, the hardest case, 1,024 lists reached
+recall@10 0.95 at 15x the exact path where 4,096 reached it at 7x (bench/README.md, "Large
+catalogues"). The codes only propose: the caller re-scores the candidates exactly, so `nprobe`
+is chosen the same way, the smallest whose recall@10 after an exact re-score of `fetch_size`
+candidates reaches the target on a sample of the training users' own vectors (no held-out data
+involved). Seen items and filters are applied by the caller to the re-scored candidates; it
+over-fetches (`fetch_size`) and falls back to the exact path when too few survive. Versions
+exported with the earlier flat-code index (`IVF<lists>,Flat`) still load, memory-mapped.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from artifact.topn import score, top_n_block
 ANN_FILE = "items.faiss"
 MIN_ITEMS = 100_000  # the smallest catalogue that gets an index by default (exact below)
 TARGET_RECALL = 0.97  # build-time recall@10 on the sample; the bench's target is 0.95
-NPROBES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+NPROBES = (1, 2, 4, 6, 8, 12, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192,
+           208, 224, 256, 288, 320, 384, 448, 512)  # fmt: skip
 
 
 def augment_items(factors: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -77,33 +83,31 @@ def build(
     started = time.perf_counter()
     items = augment_items(factors, bias)
     n, d = items.shape
-    lists = int(min(max(4 * np.sqrt(n), 16), n // 39))  # faiss wants >= 39 points per list
-    quantizer = faiss.IndexFlatL2(d)
-    index = faiss.IndexIVFFlat(quantizer, d, lists, faiss.METRIC_L2)
+    lists = int(min(max(np.sqrt(n), 16), n // 39))  # faiss wants >= 39 points per list
+    index = faiss.index_factory(d, f"IVF{lists},PQ{d}x4fs", faiss.METRIC_L2)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.seed = seed
+    faiss.downcast_index(index).pq.cp.seed = seed
     rng = np.random.default_rng(seed)
-    train = items[rng.choice(n, size=min(n, lists * 64), replace=False)]
-    index.cp.seed = seed
-    index.train(train)
+    index.train(items[rng.choice(n, size=min(n, lists * 256), replace=False)])
     index.add(items)
-    queries = augment_queries(sample_queries)
     exact = _exact_top(factors, bias, sample_queries, 10)
     recall, nprobe = 0.0, NPROBES[-1]
     for probe in NPROBES:
         if probe > lists:
             break
-        index.nprobe = probe
-        _, found = index.search(queries, 10)
-        recall = recall_at(found, exact)
-        nprobe = probe
+        ivf.nprobe = probe
+        found = _rescored_top(index, factors, bias, sample_queries, 10)
+        recall, nprobe = recall_at(found, exact), probe
         if recall >= target_recall:
             break
-    index.nprobe = nprobe
+    ivf.nprobe = nprobe
     return index, {
-        "kind": f"IVF{lists},Flat (L2 over [v, b, extra])",
+        "kind": f"IVF{lists},PQ{d}x4fs (L2 over [v, b, extra], re-scored exactly)",
         "lists": lists,
         "nprobe": nprobe,
         "recall_at_10": round(recall, 4),
-        "sample_queries": len(queries),
+        "sample_queries": len(sample_queries),
         "build_seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -115,7 +119,8 @@ def write(index: Any, path: Path) -> None:
 
 
 def load(path: Path, items: int, factors: int, nprobe: int) -> Any:
-    """The index at `path`, memory-mapped, checked against the version it belongs to.
+    """The index at `path`, checked against the version it belongs to (flat-code lists of
+    older versions memory-mapped, fast-scan codes read).
 
     Raises:
         ArtifactError: missing or unreadable, or not an inverted-file index over `items`
@@ -138,13 +143,6 @@ def load(path: Path, items: int, factors: int, nprobe: int) -> Any:
             f"{path}: holds {index.ntotal} vectors of {index.d} dimensions, but the version has "
             f"{items} items of {factors} factors (+ 2)"
         )
-    # The lists are mapped, not read: a file cut short would load and fault on a later search.
-    needed = index.ntotal * (index.d * 4 + 8) + ivf.nlist * index.d * 4
-    if path.stat().st_size < needed:
-        raise ArtifactError(
-            f"{path}: {path.stat().st_size} bytes, too short for its {index.ntotal} vectors "
-            f"({needed} bytes at least): not a readable faiss index"
-        )
     lists = None if ivf.invlists is None else faiss.downcast_InvertedLists(ivf.invlists)
     if isinstance(lists, faiss.OnDiskInvertedLists):
         # Mapped lists start 32 threads on every search to fault their pages in: 0.93 ms a
@@ -164,14 +162,31 @@ def search(index: Any, query: np.ndarray, k: int) -> np.ndarray:
 
 def fetch_size(n: int, excluded: int) -> int:
     """How many candidates to ask for to return `n` after `excluded` seen items and filters:
-    every seen item may be among them, and a margin of 4n (at least 100) for the filters."""
-    return excluded + max(4 * n, 100)
+    every seen item may be among them, and a margin of 8n (at least 500) for the filters and
+    for the codes' approximate order (the exact re-score sorts the margin out)."""
+    return excluded + max(8 * n, 500)
 
 
 def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
     """Mean share of each row of `exact` (q, k) that `found` (q, >= k) holds."""
     hits = sum(len(np.intersect1d(f, e)) for f, e in zip(found, exact, strict=True))
     return hits / exact.size
+
+
+def _rescored_top(
+    index: Any, factors: np.ndarray, bias: np.ndarray | None, queries: np.ndarray, k: int
+) -> np.ndarray:
+    """Each query's top-k rows (q, k) among `fetch_size(k, 0)` candidates from `index`,
+    re-scored exactly, as the serving path ranks them."""
+    _, candidates = index.search(augment_queries(queries), fetch_size(k, 0))
+    out = np.empty((len(queries), k), np.int64)
+    for at, (query, rows) in enumerate(zip(queries, candidates, strict=True)):
+        rows = rows[rows >= 0]
+        scores = np.asarray(factors[rows] @ query, np.float32)
+        if bias is not None:
+            scores += bias[rows]
+        out[at] = rows[np.argsort(-scores, kind="stable")[:k]]
+    return out
 
 
 def _exact_top(

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from artifact.errors import ArtifactError
+from artifact.metadata import Genres, Titles, Years
 
 
 def read_json(path: Path, missing: str = "missing") -> Any:
@@ -94,9 +95,9 @@ def title_year(title: object) -> int | None:
 
 
 class ItemMetadata(NamedTuple):
-    titles: list[str | None]
-    genres: list[list[str]]
-    years: list[int | None]  # `year` where written, else the year the title ends with
+    titles: Titles
+    genres: Genres
+    years: Years  # `year` where written, else the year the title ends with
 
 
 def read_item_metadata(path: Path, n_items: int) -> ItemMetadata | None:
@@ -117,4 +118,6 @@ def read_item_metadata(path: Path, n_items: int) -> ItemMetadata | None:
         r["year"] if isinstance(r.get("year"), int) else title_year(t)
         for r, t in zip(rows, titles, strict=True)
     ]
-    return ItemMetadata(titles, [list(r.get("genres") or []) for r in rows], years)
+    genres = [list(r.get("genres") or []) for r in rows]
+    del rows  # the parsed objects go before the arrays are built from the lists
+    return ItemMetadata(Titles(titles), Genres(genres), Years(years))

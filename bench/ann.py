@@ -92,7 +92,7 @@ def in_process(kind: str, items: int, factors: int, queries: int) -> None:
                 "nprobe": built["nprobe"],
                 "build_seconds": round(build_seconds, 1),
                 "file_mb": round(size / 2**20, 1),
-                "load_seconds_mmap": round(load_seconds, 3),
+                "load_seconds": round(load_seconds, 3),
                 "held_out_queries": len(held_out),
                 "recall_at_10": round(recall, 4),
                 "exact_ms": round(exact_seconds * 1e3, 3),

@@ -34,15 +34,12 @@ class ItemAttributes:
         self.n_items = n
         self.years = np.full(n, np.nan, np.float32)
         if loaded.years is not None:
-            known = [(r, y) for r, y in enumerate(loaded.years) if y is not None]
-            if known:
-                rows, years = zip(*known, strict=True)
-                self.years[list(rows)] = years
+            self.years[:] = loaded.years.values
         self.columns: dict[str, np.ndarray] = {}  # lower-cased genre -> (n_items,) bool
         self.names: dict[str, str] = {}  # lower-cased genre -> as first spelled
-        for row, genres in enumerate(loaded.genres or []):
-            for genre in genres:
-                self._column(genre)[row] = True
+        if loaded.genres is not None:
+            for genre, rows in loaded.genres.rows_by_name().items():
+                self._column(genre)[rows] = True
 
     def register(self, row: int | None, item: Described) -> None:
         """What PUT /items said about an item: its genres and year (or the year its title ends

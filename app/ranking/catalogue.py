@@ -38,11 +38,8 @@ def search(view: VersionView, text: str, n: int) -> list[dict[str, Any]]:
     """Up to `n` items whose title contains `text` (case-insensitive), most raters first, equal
     counts by title."""
     loaded, wanted = view.loaded, text.casefold()
-    ids = set()
-    titles = loaded.titles or []
-    for row, title in enumerate(titles):
-        if title and wanted in title.casefold():
-            ids.add(loaded.item_ids[row])
+    rows = loaded.titles.containing(text) if loaded.titles is not None else []
+    ids = {loaded.item_ids[row] for row in rows}
     for item, registered in list(view.log.items.items()):
         if registered.title and wanted in registered.title.casefold():
             ids.add(item)

@@ -31,6 +31,7 @@ from artifact.layout import (
     list_versions,
 )
 from artifact.manifest import Manifest, RecommendSpec, UncertaintySpec, read_manifest
+from artifact.metadata import Genres, Titles, Years
 from artifact.posterior import Prior, features, user_features
 from artifact.seen import SeenItems
 
@@ -73,9 +74,9 @@ class LoadedVersion:
     seen: SeenItems
     item_item: np.ndarray | None  # (items, items) weights blended into the default ranking
     ann: Any  # the approximate top-N index over `vectors` (artifact.ann), memory-mapped; or None
-    titles: list[str | None] | None
-    genres: list[list[str]] | None
-    years: list[int | None] | None
+    titles: Titles | None  # artifact.metadata: arrays that read like lists
+    genres: Genres | None
+    years: Years | None
     predict_ratings: PredictFn
     saved_model: Any  # the loaded SavedModel; its signature needs it alive
 
