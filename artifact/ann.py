@@ -87,7 +87,8 @@ def build(
     index = faiss.index_factory(d, f"IVF{lists},PQ{d}x4fs", faiss.METRIC_L2)
     ivf = faiss.extract_index_ivf(index)
     ivf.cp.seed = seed
-    faiss.downcast_index(index).pq.cp.seed = seed
+    product: Any = faiss.downcast_index(index)  # IndexIVFPQFastScan; faiss's stubs say Index
+    product.pq.cp.seed = seed
     rng = np.random.default_rng(seed)
     index.train(items[rng.choice(n, size=min(n, lists * 256), replace=False)])
     index.add(items)

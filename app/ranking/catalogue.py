@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from app.events.view import VersionView
 
 
@@ -38,7 +40,7 @@ def search(view: VersionView, text: str, n: int) -> list[dict[str, Any]]:
     """Up to `n` items whose title contains `text` (case-insensitive), most raters first, equal
     counts by title."""
     loaded, wanted = view.loaded, text.casefold()
-    rows = loaded.titles.containing(text) if loaded.titles is not None else []
+    rows = loaded.titles.containing(text) if loaded.titles is not None else np.empty(0, np.int64)
     ids = {loaded.item_ids[row] for row in rows}
     for item, registered in list(view.log.items.items()):
         if registered.title and wanted in registered.title.casefold():
