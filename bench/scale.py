@@ -23,6 +23,9 @@ Parts (all by default), each a row group of the table printed at the end:
   protocol `recsys train` uses, of popularity and of implicit's ALS (its regularisation and
   confidence chosen on validation, 64 factors, 15 iterations), beside the `train` part's
   retrieval vectors (what /recommend serves at 27k items).
+- retrieval: the retrieval vectors fitted both ways on the split `recsys train` uses: the
+  softmax and implicit ALS (training.als_implicit; alpha and l2 chosen on validation from
+  --als-grid), test NDCG@10 of each beside popularity, seconds to fit.
 - surprise: ml-100k, ratings/s of mf_bias's epochs (batch 256) beside scikit-surprise's SVD.
 - ml100k: the default `recsys train` on ml-100k: wall seconds, test RMSE, NDCG@10.
 - cluster: `recsys train` on 1M synthetic ratings, one process vs two workers on loopback.
@@ -274,6 +277,48 @@ def topn_part(ratings: str, items: str | None) -> None:
     )
 
 
+def retrieval_part(ratings: str, items: str | None, grid: str) -> None:
+    """The retrieval vectors both ways on one split (`recsys train`'s, no refit): the softmax
+    (sampled over 10,000 items) and implicit ALS with alpha and l2 chosen on validation NDCG@10
+    from `grid` ("alpha:l2,..."); test NDCG@10 of each beside popularity, seconds to fit."""
+    from training.config import RetrievalConfig
+    from training.data.loaders import load_files
+    from training.data.split import make_split
+    from training.retrieval import train_retrieval
+
+    split = make_split(load_files(ratings, items).ratings, 0.1, 0.1, 42, "rating")
+    quiet = lambda *_: None  # noqa: E731
+    fitted = []
+    for pair in grid.split(","):
+        alpha, l2 = (float(x) for x in pair.split(":"))
+        config = RetrievalConfig(solver="als", alpha=alpha, als_l2=l2, epochs=20)
+        started = time.perf_counter()
+        result = train_retrieval(split, config, refit=False, log=quiet)
+        seconds = time.perf_counter() - started
+        passes = len(result.history["loss"])
+        print(f"ALS alpha {alpha:g} l2 {l2:g}: validation NDCG@10 "
+              f"{result.metrics['validation']['ndcg']:.4f}, best pass {result.best_epoch} of "
+              f"{passes}, {seconds:.0f} s", flush=True)  # fmt: skip
+        fitted.append((result.metrics["validation"]["ndcg"], alpha, l2, result, seconds, passes))
+    _, alpha, l2, als, als_seconds, passes = max(fitted, key=lambda f: f[0])
+    started = time.perf_counter()
+    softmax = train_retrieval(split, RetrievalConfig(solver="softmax"), refit=False, log=quiet)
+    softmax_seconds = time.perf_counter() - started
+    floor = als.metrics["popularity_test"]["ndcg"]
+    row("retrieval: popularity, test NDCG@10", f"{floor:.4f}")
+    for label, result, seconds, runs in (
+        ("softmax (the former default)", softmax, softmax_seconds, len(softmax.history["loss"])),
+        (f"implicit ALS (alpha {alpha:g}, l2 {l2:g}, chosen on validation)", als, als_seconds,
+         passes),
+    ):  # fmt: skip
+        test = result.metrics["test"]["ndcg"]
+        row(
+            f"retrieval: {label}, validation / test NDCG@10, epochs or passes (best / run), fit",
+            f"{result.metrics['validation']['ndcg']:.4f} / **{test:.4f}** ({test / floor:.2f}x "
+            f"popularity), {result.best_epoch} / {runs}, {seconds:.0f} s",
+        )
+
+
 def surprise_part(data_dir: str) -> None:
     import numpy as np
     from surprise import SVD, Dataset, Reader
@@ -347,7 +392,7 @@ def cluster_part() -> None:
     )
 
 
-PARTS = ("epochs", "train", "topn", "als", "solver", "surprise", "ml100k", "cluster")
+PARTS = ("epochs", "train", "topn", "retrieval", "als", "solver", "surprise", "ml100k", "cluster")
 
 
 def main() -> None:
@@ -358,6 +403,11 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument(
         "--solver-data", default="", help="data sets the solver part adds (ml-1m,ml-100k)"
+    )
+    parser.add_argument(
+        "--als-grid",
+        default="1:1,10:1,10:10,40:10",
+        help="the retrieval part's ALS grid, alpha:l2 pairs chosen from on validation",
     )
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -379,6 +429,8 @@ def main() -> None:
         train_part(args.ratings, args.items)
     if "topn" in parts:
         topn_part(args.ratings, args.items)
+    if "retrieval" in parts:
+        retrieval_part(args.ratings, args.items, args.als_grid)
     if "epochs" in parts:
         epochs_part(args.ratings, args.items)
     print("\n| figure | value |\n|---|---|")

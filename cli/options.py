@@ -8,7 +8,14 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from artifact import ann
-from training.config import SOLVERS, SPLITS, ItemItemConfig, RetrievalConfig, TrainConfig
+from training.config import (
+    RETRIEVAL_SOLVERS,
+    SOLVERS,
+    SPLITS,
+    ItemItemConfig,
+    RetrievalConfig,
+    TrainConfig,
+)
 from training.data.datasets import DATASETS
 from training.models.kinds import MODEL_KINDS, OPTIMIZERS
 
@@ -65,6 +72,7 @@ CONFIG_HELP = {
     "learning_rate": "learning rate (default: tuned per model and optimizer)",
     "epochs": "most epochs (early stopping may stop sooner)",
     "patience": "epochs without validation gain before stopping",
+    "min_gain": "the least gain that counts, as a share of the best validation loss",
     "refit": "after early stopping, refit on train+validation for the chosen epochs",
     "validation": "validation fraction",
     "test": "test fraction",
@@ -157,6 +165,25 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         help="catalogues of at least this many items get an approximate top-N index (faiss) "
         f"that /recommend searches instead of scoring every item (default {ann.MIN_ITEMS:,})",
     )
+    parser.add_argument(
+        "--retrieval-solver",
+        choices=RETRIEVAL_SOLVERS,
+        default=defaults.solver,
+        help="how the top-N vectors are fitted: 'softmax' (gradient steps), 'als' (implicit-"
+        "feedback alternating least squares), or 'auto': ALS over catalogues where the softmax "
+        f"would be sampled (over {defaults.sampled_above:,} items) (default {defaults.solver})",
+    )
+    for name, meaning in (
+        ("alpha", "a positive counts 1 + alpha x its weight"),
+        ("als_l2", "the L2 weight of every vector"),
+    ):
+        default = getattr(defaults, name)
+        parser.add_argument(
+            f"--retrieval-{name.replace('_', '-')}",
+            type=float,
+            default=default,
+            help=f"retrieval ALS: {meaning} (default {default:g})",
+        )
     for name in ("factors", "l2", "learning_rate", "epochs", "batch_users"):
         default = getattr(defaults, name)
         parser.add_argument(
@@ -184,6 +211,9 @@ def retrieval_config_from_args(args: argparse.Namespace) -> RetrievalConfig | No
         positive_from=args.positive_from,
         weighting=args.retrieval_weighting,
         seed=args.seed or RetrievalConfig.seed,
+        solver=args.retrieval_solver,
+        alpha=args.retrieval_alpha,
+        als_l2=args.retrieval_als_l2,
     )
 
 

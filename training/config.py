@@ -8,7 +8,7 @@ them; `TrainConfig()` is mf_bias's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from training.models.kinds import LARGE_ALS, LARGE_DATA, model_kind
@@ -16,6 +16,8 @@ from training.models.kinds import LARGE_ALS, LARGE_DATA, model_kind
 # How TrainConfig.split_by holds data out.
 SPLITS = ("rating", "user", "time", "user-time")
 SOLVERS = ("gradient", "als")  # how the rating model is fitted (training.als for "als")
+# How the retrieval vectors are fitted (RetrievalConfig.solver).
+RETRIEVAL_SOLVERS = ("auto", "softmax", "als")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class TrainConfig:
     batch_size: int = 256
     epochs: int = 60
     patience: int = 3
+    # Early stopping counts an epoch as a gain only when it lowers the best validation loss by
+    # this share of it (0: any gain; large-data ALS takes 0.001, training.models.kinds).
+    min_gain: float = 0.0
     refit: bool = True
     seed: int = 42
     validation: float = 0.1
@@ -127,10 +132,34 @@ class RetrievalConfig:
     seed: int = 42
     # Validation NDCG@10 is measured on at most this many users per epoch (all on ml-100k).
     eval_users: int = 2000
+    # How the vectors are fitted: "softmax" (the gradient loop above), "als" (implicit-feedback
+    # alternating least squares, training.als_implicit: confidence 1 + alpha * weight for a
+    # positive, l2 `als_l2`, one pass an epoch), or "auto": ALS where the softmax would be
+    # sampled (catalogues over `sampled_above`), where the sampled softmax learned popularity
+    # and little else (bench/README.md, "Implicit ALS retrieval vectors").
+    solver: str = "auto"
+    alpha: float = 10.0
+    als_l2: float = 1.0
 
     def __post_init__(self):
         if self.weighting not in ("none", "rating"):
             raise ValueError(f"weighting must be 'none' or 'rating', not {self.weighting!r}")
+        if self.solver not in RETRIEVAL_SOLVERS:
+            raise ValueError(
+                f"retrieval solver must be one of {', '.join(RETRIEVAL_SOLVERS)}, not "
+                f"{self.solver!r}"
+            )
+        if self.alpha <= 0 or self.als_l2 <= 0:
+            raise ValueError(
+                f"retrieval ALS needs alpha > 0 and l2 > 0, not {self.alpha:g} and {self.als_l2:g}"
+            )
+
+    def resolved(self, n_items: int) -> RetrievalConfig:
+        """This config with "auto" replaced by the solver a catalogue of `n_items` gets."""
+        if self.solver != "auto":
+            return self
+        sampled = self.sampled_above is not None and n_items > self.sampled_above
+        return replace(self, solver="als" if sampled else "softmax")
 
 
 @dataclass(frozen=True)

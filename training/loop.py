@@ -55,6 +55,8 @@ class LoopSettings:
     epochs: int
     patience: int
     seed: int
+    # An epoch improves only when it beats the best by this share of it (0: any gain counts).
+    min_gain: float = 0.0
 
 
 def worker_place(strategy: tf.distribute.Strategy) -> tuple[int, int]:
@@ -103,7 +105,8 @@ def train_epochs(
     """The epochs: a seeded permutation of `rows` per epoch through `run_epoch` (a compiled
     graph returning the epoch's mean "loss" and any other training figures), then `evaluate`'s
     validation figures; stop after `settings.patience` epochs in which `watch` (a key of those
-    figures; "val_loss" falls, any other rises) did not improve, and restore the best weights;
+    figures; "val_loss" falls, any other rises) did not improve by `settings.min_gain` of its
+    best, and restore the best weights;
     stop at a non-finite loss. `rows` None: no permutation is drawn (`run_epoch(None)`; the
     ALS passes visit every rating in a fixed order).
 
@@ -138,7 +141,7 @@ def train_epochs(
             # Nothing to judge by (no validation user with a relevant held-out item): no early
             # stopping, and the refit runs every epoch.
             best_epoch, best_weights = epoch + 1, None
-        elif score < best:
+        elif best == np.inf or score < best - settings.min_gain * abs(best):
             best, best_epoch, best_weights = score, epoch + 1, model.get_weights()
         elif epoch + 1 - best_epoch >= settings.patience:
             break

@@ -98,7 +98,7 @@ class RatingLearner:
             model,
             encode(frame),
             encode(validation) if validation is not None and len(validation) else None,
-            LoopSettings(c.batch_size, epochs, c.patience, c.seed),
+            LoopSettings(c.batch_size, epochs, c.patience, c.seed, c.min_gain),
             log,
             prefix,
         )

@@ -169,6 +169,10 @@ class RetrievalLearner:
                 return {"val_ndcg": ndcg}
 
         settings = LoopSettings(config.batch_users, epochs, config.patience, config.seed)
+        if config.resolved(len(items)).solver == "als":
+            from training.als_implicit import fit_implicit_als
+
+            return fit_implicit_als(model, grouped, config, settings, evaluate, log, prefix)
         if use_sampled(config, len(items)):
             log(
                 f"{prefix}{len(items):,} items > {config.sampled_above:,}: sampled softmax "
@@ -181,9 +185,13 @@ class RetrievalLearner:
         return ranking_metrics(scores, fit.users, fit.items, fitted_on, held_out, k=10)
 
     def describe(self) -> str:
+        if self.config.solver == "als":
+            return f"retrieval ALS at l2 {self.config.als_l2:g}"
         return f"retrieval at learning rate {self.config.learning_rate:g}"
 
     def remedy(self) -> str:
+        if self.config.solver == "als":
+            return "try a larger --retrieval-als-l2"
         return "try a lower --retrieval-learning-rate"
 
 
@@ -197,11 +205,11 @@ def train_retrieval(
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
     """
-    config = config or RetrievalConfig()
+    config = (config or RetrievalConfig()).resolved(split.train["item_id"].nunique())
     log(
         "retrieval: positives = "
         + ("every rating" if config.positive_from is None else f"ratings >= {config.positive_from}")
-        + f" (weights: {config.weighting}), K {config.factors}"
+        + f" (weights: {config.weighting}), K {config.factors}, fitted by {config.solver}"
     )
     fitted = fit_and_refit(RetrievalLearner(config), split, config.epochs, refit, log)
     if len(split.test):  # the floor the rankings are read against, on the same test split

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.events.implicit_fold import ImplicitFold
 from app.events.solvers import (
     ITEM_STRENGTH,
     RidgeFold,
@@ -16,6 +17,8 @@ from app.events.solvers import (
 )
 from app.events.trust import TRUST, Trust
 from app.serving.loader import LoadedVersion
+
+ItemFold = SoftmaxItemFold | ImplicitFold  # how a new item gets its ranking vector
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class NewItems:
 
 
 class Folder:
-    """Fold-in for one served version: the solvers for its default ranking vectors and for its
+    """Fold-in for one served version: the solvers for its default ranking vectors (the
+    softmax's, or implicit ALS's when the manifest's retrieval says `solver: als`) and for its
     rating model (when the factors reproduce its rating: mf and mf_bias, not the MLPs)."""
 
     def __init__(self, loaded: LoadedVersion, trust: Trust = TRUST):
@@ -88,10 +92,20 @@ class Folder:
                 float(manifest.training.get("bias_l2", 0.0)),
             )
         self.softmax: SoftmaxFold | None = None
+        self.implicit: ImplicitFold | None = None  # vectors fitted by implicit ALS
         vectors = loaded.vectors
-        if vectors is not rating:
+        retrieval = manifest.retrieval or {}
+        weighting = retrieval.get("weighting", "rating")
+        if vectors is not rating and retrieval.get("solver") == "als":
+            self.implicit = ImplicitFold.of(
+                vectors.item_factors,
+                float(retrieval["alpha"]),
+                float(retrieval["als_l2"]),
+                manifest.global_mean,
+                weighting == "rating",
+            )
+        elif vectors is not rating:
             assert vectors.item_bias is not None
-            weighting = (manifest.retrieval or {}).get("weighting", "rating")
             self.softmax = SoftmaxFold(
                 vectors.user_factors,
                 vectors.item_factors,
@@ -101,24 +115,26 @@ class Folder:
                 trust.strength,
             )
         self.loaded = loaded
-        self._item_folds: tuple[RidgeFold | None, SoftmaxItemFold | None] | None = None
+        self._item_folds: tuple[RidgeFold | None, ItemFold | None] | None = None
 
     def fold_item(self, user_rows: np.ndarray, ratings: np.ndarray) -> FoldedItem | None:
         """A new item's vectors from its ratings by trained users (their rows). The solvers are
         built on first use (the softmax one scores every user against the catalogue once)."""
         if self._item_folds is None:
             self._item_folds = self._build_item_folds()
-        ridge, softmax = self._item_folds
+        ridge, fold = self._item_folds
         rating = ridge.solve(user_rows, ratings) if ridge is not None else None
-        if softmax is not None:
-            vector, bias = softmax.solve(user_rows, ratings)
+        if isinstance(fold, ImplicitFold):
+            vector, bias = fold.solve_many([user_rows], [ratings])[0], 0.0
+        elif fold is not None:
+            vector, bias = fold.solve(user_rows, ratings)
         elif rating is not None:
             vector, bias = rating
         else:
             return None
         return FoldedItem(self.version, vector, bias, rating)
 
-    def _build_item_folds(self) -> tuple[RidgeFold | None, SoftmaxItemFold | None]:
+    def _build_item_folds(self) -> tuple[RidgeFold | None, ItemFold | None]:
         loaded, manifest = self.loaded, self.loaded.manifest
         rating = loaded.rating_vectors
         ridge = None
@@ -137,10 +153,16 @@ class Folder:
                 float(manifest.training.get("bias_l2", 0.0)),
                 ITEM_STRENGTH,
             )
-        softmax = None
+        fold: ItemFold | None = None
         if self.softmax is not None:
-            softmax = SoftmaxItemFold(loaded, self.softmax.weighted)
-        return ridge, softmax
+            fold = SoftmaxItemFold(loaded, self.softmax.weighted)
+        elif self.implicit is not None:  # the same solve, the users' vectors fixed
+            users = self.implicit
+            fold = ImplicitFold.of(
+                loaded.vectors.user_factors, users.alpha, users.l2, users.mean_rating,
+                users.weighted,
+            )  # fmt: skip
+        return ridge, fold
 
     def fold(
         self, rows: np.ndarray, ratings: np.ndarray, base_row: int | None, base_count: int
@@ -182,6 +204,10 @@ class Folder:
             if known.any():
                 centres[known] = self.loaded.vectors.user_factors[trained[known]]
             vectors = self.softmax.solve_many(rows, ratings, centres, strengths)
+        elif self.implicit is not None:
+            every = [self._with_training(r, v, b) for r, v, b in zip(rows, ratings, base_rows,
+                                                                     strict=True)]  # fmt: skip
+            vectors = self.implicit.solve_many([e[0] for e in every], [e[1] for e in every])
         elif rating is not None:
             vectors = rating[0]
         else:
@@ -196,3 +222,19 @@ class Folder:
             )
             for u in range(users)
         ]
+
+    def _with_training(
+        self, rows: np.ndarray, ratings: np.ndarray, base_row: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A user's live ratings joined with their training ones (a live rating of an item
+        replaces its training rating): what implicit ALS re-solves a trained user from."""
+        seen = self.loaded.seen
+        if base_row is None or seen.ratings is None:
+            return rows, ratings
+        start, end = seen.indptr[base_row], seen.indptr[base_row + 1]
+        trained_rows, trained = seen.indices[start:end], seen.ratings[start:end]
+        keep = ~np.isin(trained_rows, rows)
+        return (
+            np.concatenate([trained_rows[keep], rows]),
+            np.concatenate([trained[keep].astype(np.float64), ratings]),
+        )

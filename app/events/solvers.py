@@ -22,6 +22,10 @@ Two solvers, one per kind of vectors:
   gradient and Hessian of the log-softmax are a weighted mean and covariance of the item
   vectors under the current softmax, one pass over the catalogue per step.
 
+Retrieval vectors fitted by implicit ALS have a third solver, that objective's own exact
+solve (`app.events.implicit_fold.ImplicitFold`): it carries its own prior (the zeros of every
+unrated item and the L2), so it takes no population prior.
+
 `strength` is in units of ratings: how many ratings' worth of evidence the population prior
 counts as. How much to trust a new user's k ratings is `TRUST`: that strength, and for each
 k the weight of the items' log-popularity added to their ranking scores and the weight of the
@@ -116,7 +120,7 @@ class RidgeFold:
             assert self.item_bias is not None
             y = y - np.asarray(self.item_bias[flat], np.float64)
             z = np.column_stack([z, np.ones(len(flat))])
-        a, b = _grouped_gram(z, y, counts)
+        a, b = grouped_gram(z, y, counts)
         penalty = np.full(d, self.l2)
         if biased:
             penalty[k] = self.bias_l2
@@ -138,7 +142,7 @@ def _one_user(
     return centres, strengths
 
 
-def _grouped_gram(
+def grouped_gram(
     z: np.ndarray, y: np.ndarray, counts: np.ndarray, chunk: int = 1024
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per group of consecutive rows (sizes `counts`): Z'Z (groups, d, d) and Z'y (groups, d),

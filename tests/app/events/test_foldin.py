@@ -316,11 +316,11 @@ def test_solving_many_users_at_once_gives_each_their_own_answer():
 
 
 def test_grouped_gram_sums_each_groups_outer_products_across_chunks():
-    from app.events.solvers import _grouped_gram
+    from app.events.solvers import grouped_gram
 
     z, y = RNG.normal(size=(9, 3)), RNG.normal(size=9)
     counts = np.array([4, 0, 1, 4])  # groups straddle chunks of 2 rows; one group is empty
-    gram, cross = _grouped_gram(z, y, counts, chunk=2)
+    gram, cross = grouped_gram(z, y, counts, chunk=2)
     bounds = np.r_[0, np.cumsum(counts)]
     for g in range(4):
         part = slice(bounds[g], bounds[g + 1])
