@@ -81,7 +81,7 @@ def test_the_reported_loss_is_the_objective_over_every_pair_and_each_pass_lowers
 
 
 def test_alpha_and_l2_must_be_positive_and_the_solver_known():
-    with pytest.raises(ValueError, match="alpha > 0 and l2 > 0, not 0 and 1"):
+    with pytest.raises(ValueError, match="alpha > 0 and l2 > 0, not 0 and 100"):
         RetrievalConfig(alpha=0.0)
     with pytest.raises(ValueError, match="one of auto, softmax, als, not 'cg'"):
         RetrievalConfig(solver="cg")
@@ -110,7 +110,9 @@ def test_train_retrieval_fits_als_vectors_that_rank_what_users_rated_together():
             rows.append((f"u{u}", f"i{group * 20 + i}", float(rng.integers(3, 6)), u))
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
     split = make_split(frame, 0.1, 0.1, 0, "rating")
-    config = RetrievalConfig(solver="als", factors=4, epochs=4, eval_users=200)
+    config = RetrievalConfig(
+        solver="als", factors=4, epochs=4, eval_users=200, alpha=10.0, als_l2=1.0
+    )
     result = train_retrieval(split, config, refit=False, log=lambda *_: None)
     assert result.config.solver == "als"
     fit = result.fitted.final
