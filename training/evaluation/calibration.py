@@ -51,9 +51,11 @@ def calibrate(
     noise = float(np.mean((ratings - predicted) ** 2))
     seen = seen_items(fit.users, fit.items, fitted_on)
     sd = np.empty(len(users))
-    for user in np.unique(users):
-        at = np.flatnonzero(users == user)
-        rated = item_features[seen.of(int(user))]
+    # Each user's validation rows, grouped by one sort (a scan per user was quadratic: ~3 min
+    # of the 20M-rating train's rating stage, 138k users x 2M rows).
+    order = np.argsort(users, kind="stable")
+    for at in np.split(order, np.flatnonzero(np.diff(users[order])) + 1):
+        rated = item_features[seen.of(int(users[at[0]]))]
         sd[at] = predictive_sd(rated, item_features[items[at]], prior, noise)
     z = np.abs(ratings - predicted) / sd
     return UncertaintySpec(

@@ -92,3 +92,38 @@ def test_an_interval_outside_0_01_to_0_99_is_a_422(served):
             "body",
             "interval",
         ]
+
+
+def test_the_calibrated_multipliers_are_the_quantiles_of_each_validation_ratings_z(trained):
+    """calibrate's multipliers against the book, one validation rating at a time: the residual
+    over the predictive sd from that user's posterior given what they rated in training."""
+    from artifact.posterior import LEVELS, Prior, features, user_features
+    from training.evaluation.calibration import calibrate
+
+    fit, split = trained.fitted.first, trained.split
+    spec = calibrate("mf_bias", fit, split.train, split.validation, (1.0, 5.0))
+    arrays = fit.model.factors_for_export()
+    f = features(arrays["item_factors"], arrays["item_bias"])
+    prior = Prior.of(user_features(arrays["user_factors"], arrays["user_bias"]))
+    rated_by = split.train.groupby("user_id")["item_id"].agg(list)
+    z = []
+    for user, item, rating in split.validation[["user_id", "item_id", "rating"]].itertuples(
+        index=False
+    ):
+        u, i = fit.users.lookup([user])[0], fit.items.lookup([item])[0]
+        if u == fit.users.oov or i == fit.items.oov:
+            continue
+        predicted = (
+            float(fit.model.global_mean)
+            + arrays["user_factors"][u] @ arrays["item_factors"][i]
+            + arrays["user_bias"][u]
+            + arrays["item_bias"][i]
+        )
+        predicted = min(max(predicted, 1.0), 5.0)
+        rated = f[fit.items.lookup(rated_by[user])]
+        posterior = np.linalg.inv(rated.T @ rated / spec.noise + prior.precision)
+        sd = np.sqrt(spec.noise + f[i] @ posterior @ f[i])
+        z.append(abs(rating - predicted) / sd)
+    assert spec.validation_ratings == len(z)
+    # float32 vectors, summed in another order here: equal to ~1e-5
+    assert spec.multipliers == pytest.approx(list(np.quantile(z, LEVELS)), rel=1e-4)
