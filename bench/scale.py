@@ -295,27 +295,25 @@ def retrieval_part(ratings: str, items: str | None, grid: str) -> None:
         started = time.perf_counter()
         result = train_retrieval(split, config, refit=False, log=quiet)
         seconds = time.perf_counter() - started
-        passes = len(result.history["loss"])
         print(f"ALS alpha {alpha:g} l2 {l2:g}: validation NDCG@10 "
               f"{result.metrics['validation']['ndcg']:.4f}, best pass {result.best_epoch} of "
-              f"{passes}, {seconds:.0f} s", flush=True)  # fmt: skip
-        fitted.append((result.metrics["validation"]["ndcg"], alpha, l2, result, seconds, passes))
-    _, alpha, l2, als, als_seconds, passes = max(fitted, key=lambda f: f[0])
+              f"{len(result.history['loss'])}, {seconds:.0f} s", flush=True)  # fmt: skip
+        fitted.append((result.metrics["validation"]["ndcg"], alpha, l2, result, seconds))
+    _, alpha, l2, als, als_seconds = max(fitted, key=lambda f: f[0])
     started = time.perf_counter()
     softmax = train_retrieval(split, RetrievalConfig(solver="softmax"), refit=False, log=quiet)
     softmax_seconds = time.perf_counter() - started
     floor = als.metrics["popularity_test"]["ndcg"]
     row("retrieval: popularity, test NDCG@10", f"{floor:.4f}")
-    for label, result, seconds, runs in (
-        ("softmax (the former default)", softmax, softmax_seconds, len(softmax.history["loss"])),
-        (f"implicit ALS (alpha {alpha:g}, l2 {l2:g}, chosen on validation)", als, als_seconds,
-         passes),
-    ):  # fmt: skip
+    for label, result, seconds in (
+        ("softmax (the former default)", softmax, softmax_seconds),
+        (f"implicit ALS (alpha {alpha:g}, l2 {l2:g}, chosen on validation)", als, als_seconds),
+    ):
         test = result.metrics["test"]["ndcg"]
         row(
             f"retrieval: {label}, validation / test NDCG@10, epochs or passes (best / run), fit",
             f"{result.metrics['validation']['ndcg']:.4f} / **{test:.4f}** ({test / floor:.2f}x "
-            f"popularity), {result.best_epoch} / {runs}, {seconds:.0f} s",
+            f"popularity), {result.best_epoch} / {len(result.history['loss'])}, {seconds:.0f} s",
         )
 
 
@@ -406,7 +404,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--als-grid",
-        default="1:1,10:1,10:10,40:10",
+        default="1:30,1:100,1:200,3:100",
         help="the retrieval part's ALS grid, alpha:l2 pairs chosen from on validation",
     )
     args = parser.parse_args()

@@ -136,7 +136,7 @@ class RetrievalConfig:
     # alternating least squares, training.als_implicit: confidence 1 + alpha * weight for a
     # positive, l2 `als_l2`, one pass an epoch), or "auto": ALS where the softmax would be
     # sampled (catalogues over `sampled_above`), where the sampled softmax learned popularity
-    # and little else (bench/README.md, "Implicit ALS retrieval vectors").
+    # and little else (bench/README.md, "Implicit ALS for the retrieval vectors").
     solver: str = "auto"
     # Chosen on the validation splits of the planted 3M (12k items) and 20M (27k items) sets
     # from alpha 0.3-10 x l2 1-1000: 100 ranked best on the first and close to best on the
@@ -158,12 +158,15 @@ class RetrievalConfig:
                 f"retrieval ALS needs alpha > 0 and l2 > 0, not {self.alpha:g} and {self.als_l2:g}"
             )
 
+    def sampled(self, n_items: int) -> bool:
+        """Whether the softmax over a catalogue of `n_items` is sampled (`sampled_above`)."""
+        return self.sampled_above is not None and n_items > self.sampled_above
+
     def resolved(self, n_items: int) -> RetrievalConfig:
         """This config with "auto" replaced by the solver a catalogue of `n_items` gets."""
         if self.solver != "auto":
             return self
-        sampled = self.sampled_above is not None and n_items > self.sampled_above
-        return replace(self, solver="als" if sampled else "softmax")
+        return replace(self, solver="als" if self.sampled(n_items) else "softmax")
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,6 @@ def vector_scores(model):
     return factor_scores(vectors["user_factors"], vectors["item_factors"], vectors["item_bias"])
 
 
-def use_sampled(config: RetrievalConfig, n_items: int) -> bool:
-    """Whether the catalogue is large enough for the sampled softmax (`config.sampled_above`)."""
-    return config.sampled_above is not None and n_items > config.sampled_above
-
-
 def fit_retrieval_model(model, positives: Positives, config, settings, evaluate, log, prefix):
     """Train `model` on `positives` in batches of `settings.batch_size` users (training.loop's
     epochs, early stopping on validation NDCG@10). Returns what `train_epochs` returns."""
@@ -99,7 +94,7 @@ def fit_retrieval_model(model, positives: Positives, config, settings, evaluate,
     strategy = tf.distribute.get_strategy()
     indptr, items = tf.constant(positives.indptr), tf.constant(positives.items)
     weights, active = tf.constant(positives.weights), tf.constant(positives.active)
-    negatives = config.negatives if use_sampled(config, model.n_items) else 0
+    negatives = config.negatives if config.sampled(model.n_items) else 0
     share = tf.constant(positives.item_share(model.n_items)) if negatives else None
     batch = settings.batch_size
     steps = -(-len(positives.active) // batch)
@@ -173,7 +168,7 @@ class RetrievalLearner:
             from training.als_implicit import fit_implicit_als
 
             return fit_implicit_als(model, grouped, config, settings, evaluate, log, prefix)
-        if use_sampled(config, len(items)):
+        if config.sampled(len(items)):
             log(
                 f"{prefix}{len(items):,} items > {config.sampled_above:,}: sampled softmax "
                 f"(the batch's items and {config.negatives:,} uniform negatives, logQ-corrected)"
