@@ -107,6 +107,7 @@ class ImplicitALS:
         self.by_user = Side.of(users, items, confidence, model.n_users, model.n_items)
         self.by_item = Side.of(items, users, confidence, model.n_items, model.n_users)
         self.layout_seconds = time.perf_counter() - started
+        model.item_bias.assign(np.zeros(model.n_items, np.float32))  # scores are x . y alone
 
     def run_pass(self) -> dict[str, float]:
         """Users given items, then items given users; the tables are written to the model.
@@ -118,7 +119,6 @@ class ImplicitALS:
         )
         self.model.user_factors.assign(users)
         self.model.item_factors.assign(items)
-        self.model.item_bias.assign(np.zeros(len(items), np.float32))
         return {"loss": self.objective(users, items, positives) / self.n}
 
     def objective(self, users: np.ndarray, items: np.ndarray, positives: float) -> float:

@@ -148,7 +148,9 @@ class RetrievalLearner:
     def fit(self, model, users, items, frame, epochs, validation, log, prefix):
         from training.loop import LoopSettings
 
-        config = self.config
+        # "auto" settles here for callers that pass it unresolved (bench/retrieval.py), and
+        # describe() and remedy() then name the solver that ran.
+        self.config = config = self.config.resolved(len(items))
         chosen, weights = positives(frame, config)
         x, y = users.lookup(chosen["user_id"]), items.lookup(chosen["item_id"])
         keep = (x < users.oov) & (y < items.oov)
@@ -164,7 +166,7 @@ class RetrievalLearner:
                 return {"val_ndcg": ndcg}
 
         settings = LoopSettings(config.batch_users, epochs, config.patience, config.seed)
-        if config.resolved(len(items)).solver == "als":
+        if config.solver == "als":
             from training.als_implicit import fit_implicit_als
 
             return fit_implicit_als(model, grouped, config, settings, evaluate, log, prefix)
