@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import Send
 
+from app.responses import send_json
 from artifact.jsonsafe import replace_nonfinite
 
 MAX_LISTED_IDS = 20
@@ -31,14 +32,8 @@ class ServiceError(Exception):
 
     async def send(self, send: Send) -> None:
         """Answer with this error from raw ASGI code (a middleware), as the handler would."""
-        body = orjson.dumps(self.body())
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in (self.headers or {}).items()),
-        ]
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        headers = ((k.lower().encode(), v.encode()) for k, v in (self.headers or {}).items())
+        await send_json(send, orjson.dumps(self.body()), self.status, headers)
 
 
 class ModelNotReady(ServiceError):

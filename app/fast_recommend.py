@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ServiceError
 from app.limits import LIMITS, QueryParameter
+from app.responses import send_json
 from app.routes.params import filter_of
 from app.routes.recommend import ranking, router
 from app.schemas import MAX_ID_LENGTH
@@ -158,17 +159,7 @@ class FastRecommend:
             await self.app(scope, receive, send)
             return
         scope["route"] = DECLARED  # what the metrics and the access log name it by
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, body)
 
 
 def parse(query: bytes, settings: Settings) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from threadpoolctl import threadpool_limits
 
 from app.errors import install_error_handlers
+from app.fast_events import FastEvents
 from app.fast_recommend import FastRecommend
 from app.http.api_keys import ApiKeyMiddleware
 from app.http.body_limit import BodyLimitMiddleware
@@ -131,7 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     install_error_handlers(app)
     install_openapi_with_limits(app, settings, service.versions)
-    # Innermost: GET /recommend/{user_id} outside FastAPI's parameter solving (the hot path).
+    # Innermost: GET /recommend/{user_id} and POST /events outside FastAPI's parameter solving
+    # (the hot paths).
+    app.add_middleware(FastEvents)
     app.add_middleware(FastRecommend)
     keys = api_keys(settings)
     if settings.read_rate > 0:

@@ -26,7 +26,7 @@ from app.events.changes import Change, Item
 Rated = tuple[float, int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per event applied: see `app.events.changes.Rating`
 class Rerated:
     """A rating applied: `new` replaced `old` (None: the pair's first live rating)."""
 

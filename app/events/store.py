@@ -14,6 +14,7 @@ loss.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -245,7 +246,12 @@ class EventStore(ControlTable):
             change = Change(new_id, "rating", r.user_id, r.item_id, r.rating, r.ts)
             changes[k].append(change)
             named[k].append((change, r.recommendation_id))
-        hits = [attribution.attribute(conn, n, self.attribution_window, now) for n in named]
+        found = iter(
+            attribution.attribute(
+                conn, [pair for n in named for pair in n], self.attribution_window, now
+            )
+        )
+        hits = [[h for h in itertools.islice(found, len(n)) if h is not None] for n in named]
         # A duplicate: an event id stored before, or earlier in this batch.
         return [
             Written(c, len(r) - len(c), hits=h)

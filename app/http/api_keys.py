@@ -19,6 +19,8 @@ import secrets
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.responses import send_json
+
 OPEN = frozenset(
     ("/health", "/ready", "/metrics", "/", "/favicon.ico", "/openapi.json", "/docs", "/redoc")
 )
@@ -42,19 +44,12 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self.refusal)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                    (b"x-auth-required", b"api-key"),
-                ],
-            }
+        await send_json(
+            send,
+            self.refusal,
+            401,
+            [(b"www-authenticate", b"Bearer"), (b"x-auth-required", b"api-key")],
         )
-        await send({"type": "http.response.body", "body": self.refusal})
 
     def allowed(self, headers: list[tuple[bytes, bytes]]) -> bool:
         for name, value in headers:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.responses import send_json
+
 
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -53,14 +55,4 @@ class BodyLimitMiddleware:
     async def _refuse(self, send: Send, size: int | None) -> None:
         what = f"request body of {size:,} bytes" if size is not None else "request body"
         body = orjson.dumps({"detail": f"{what} is over the {self.max_bytes:,}-byte limit"})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, body, 413)

@@ -14,6 +14,7 @@ from app.event_schemas import EventsRequest, EventsResponse
 from app.events.changes import Rating
 from app.limits import MAX_EVENTS
 from app.schemas import UnknownIdsBody, error_responses
+from app.state import ServiceState
 
 router = APIRouter(tags=["events"], dependencies=[Depends(writable)])
 
@@ -29,6 +30,19 @@ router = APIRouter(tags=["events"], dependencies=[Depends(writable)])
 async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
     """Store ratings, all or nothing; answered once they are durable, and from then on the
     user's rated items are never recommended back."""
+    service, ratings = checked(request, body)
+    return await stored(service, ratings)
+
+
+def checked(request: Request, body: EventsRequest) -> tuple[ServiceState, list[Rating]]:
+    """The ratings of a valid body, after every check POST /events makes before storing, the
+    caller's write quota charged last (`app.fast_events` calls it too).
+
+    Raises:
+        RequestValidationError: too many events, or a rating off the served model's scale (422).
+        UnknownIds: an item neither in the model nor registered (404).
+        RateLimited: over the caller's write quota (429).
+    """
     service, live = service_of(request), view(request)
     version = live.loaded
     MAX_EVENTS.check(service.settings, ("body", "events"), len(body.events))
@@ -43,7 +57,7 @@ async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
         raise UnknownIds([], list(dict.fromkeys(unknown)))
     charge_write(request, len(body.events))
     now = int(time.time())
-    ratings = [
+    return service, [
         Rating(
             e.user_id,
             e.item_id,
@@ -54,6 +68,14 @@ async def post_events(body: EventsRequest, request: Request) -> EventsResponse:
         )
         for e in body.events
     ]
+
+
+async def stored(service: ServiceState, ratings: list[Rating]) -> EventsResponse:
+    """Store checked ratings (`checked`) and count them.
+
+    Raises:
+        StoreUnavailable: nothing was stored (503).
+    """
     written = await service.events.write(ratings)
     service.metrics.events.labels("accepted").inc(len(written.changes))
     service.metrics.events.labels("duplicate").inc(written.duplicates)
