@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, insert, select
 
 from app.events.changes import Change, Impression
 from artifact.eventlog import attributions, impressions
@@ -99,7 +99,7 @@ def attribute(
     wanted = sorted({rid for _, rid in stored if rid})
     for start in range(0, len(wanted), CHUNK):
         chosen = select(*columns).where(
-            impressions.c.recommendation_id.in_(wanted[start : start + CHUNK])
+            _among(conn, impressions.c.recommendation_id, wanted[start : start + CHUNK])
         )
         named.update({row.recommendation_id: _shown(row) for row in conn.execute(chosen)})
     recent: dict[str, list[_Shown]] = {}
@@ -107,7 +107,7 @@ def attribute(
     for start in range(0, len(users), CHUNK):
         chosen = (
             select(*columns)
-            .where(impressions.c.user_id.in_(users[start : start + CHUNK]))
+            .where(_among(conn, impressions.c.user_id, users[start : start + CHUNK]))
             .where(impressions.c.ts >= now - window)
             .order_by(impressions.c.ts.desc(), impressions.c.id.desc())
         )
@@ -143,6 +143,14 @@ def attribute(
     for start in range(0, len(rows), CHUNK):
         conn.execute(insert(attributions), rows[start : start + CHUNK])
     return hits
+
+
+def _among(conn: Connection, column: Any, values: list[str]) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, one placeholder: psycopg
+    parses a long statement's placeholders afresh on every execution."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("among", values, type_=ARRAY(String)))
+    return column.in_(values)
 
 
 def forget(conn: Connection, user_id: str) -> None:

@@ -12,9 +12,11 @@ from sqlalchemy import create_engine, text
 from tests.helpers import MODEL_NAME, fresh_store_url, make_client, sample, wait_for
 
 
-@pytest.fixture
-def store_url():
-    return fresh_store_url()
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def store_url(request):
+    if request.param == "sqlite":
+        return fresh_store_url()
+    return request.getfixturevalue("postgres").new_database()  # a store of its own per test
 
 
 @pytest.fixture
