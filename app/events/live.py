@@ -23,7 +23,9 @@ from app.serving.loader import LoadedVersion
 
 @dataclass(frozen=True)
 class Due:
-    """Fold-ins one view owes: users whose live ratings changed, new items that were rated."""
+    """Fold-ins one view owes in the fold-in thread: a new view's users (`users`), new items
+    that were rated (`items`). A user whose ratings change is solved at their next read
+    instead (`VersionView.stale`)."""
 
     view: VersionView
     users: frozenset[str]
@@ -61,9 +63,9 @@ class LiveState:
             return []
         due = []
         for view in self.views:
-            users, items = view.follow(effects)
-            if users or items:
-                due.append(Due(view, frozenset(users), frozenset(items)))
+            items = view.follow(effects)
+            if items:
+                due.append(Due(view, frozenset(), frozenset(items)))
         return due
 
     def start_replay(self) -> None:

@@ -7,7 +7,9 @@ builds their live state afresh: the store's log is read from the lowest id any o
 learned into a new log, their views are built from it off the event loop, and the whole is
 installed in one step, what was applied meanwhile replayed onto it. Their users are then folded
 in again in the fold-in thread, a block at a time, while the service answers (a user not yet
-solved is answered from their trained vectors or popularity, and the answer says so).
+solved is answered from their trained vectors or popularity, and the answer says so). A user
+whose ratings change afterwards (a write here or a poll) is solved at their next read, on the
+reading thread: writes cost no solve and share no fold-in backlog.
 
 When the store cannot be reached (PostgreSQL stopped, a read-only SQLite file), writes answer
 503 naming the store and nothing is stored; reads keep serving from the live state already
@@ -43,10 +45,9 @@ log = logging.getLogger("app.events")
 T = TypeVar("T")
 
 POLL_BATCH = 100_000  # log rows read per query when catching up
-# How long a write's answer waits for its users' fold-in, when the fold-in thread was idle.
-# Waiting for it whatever the load held every write behind every fold queued before it: single
-# events fell from ~2,000/s to ~900/s and batches of 1,000 (1,000 new users each) to 6,000/s
-# (bench/README.md, "Ingestion").
+# How long a write's answer waits for the fold-in of the new items it rated, when the fold-in
+# thread was idle. Waiting for it whatever the load held every write behind every fold queued
+# before it (bench/README.md, "Ingestion"). A write's users are solved at their next read.
 FOLD_WAIT_SECONDS = 0.1
 
 
@@ -230,9 +231,10 @@ class EventService:
     # --- writes and polls ----------------------------------------------------------------------
 
     async def write(self, write: Write) -> Written:
-        """Store one write (with whatever else is queued, in one transaction), apply it here and
-        fold its users in again; answered once it is durable and, when the fold-in thread had
-        nothing to do, once their new vectors serve (`FOLD_WAIT_SECONDS`).
+        """Store one write (with whatever else is queued, in one transaction) and apply it here
+        (its users are solved again at their next read); answered once it is durable and, when
+        it rated new items and the fold-in thread had nothing to do, once their vectors serve
+        (`FOLD_WAIT_SECONDS`).
 
         Raises:
             StoreUnavailable: it was not stored (503, naming the store).
@@ -246,14 +248,16 @@ class EventService:
         self._up()
         for hit in written.hits:
             self.metrics.hits.labels(str(hit.version), hit.variant or "").inc()
+        due = self.live.apply(written.changes)
+        if not due:
+            return written  # durable, and every read from now on sees it
         idle = not self.folding and not self.refolds
-        fold = asyncio.ensure_future(self._fold_in(self.live.apply(written.changes)))
+        fold = asyncio.ensure_future(self._fold_in(due))
         self.folding.add(fold)
         fold.add_done_callback(self.folding.discard)
-        # Durable now. When the fold-in thread was idle, the answer waits a moment for the
-        # users' new vectors (about a millisecond), so the writer's next read sees them; under
-        # load it does not wait behind the backlog: closed-loop writers would run at the pace
-        # of the fold-ins (bench/README.md, "Ingestion").
+        # Durable now. When the fold-in thread was idle, the answer waits a moment for the new
+        # items' vectors, so the writer's next read ranks them; under load it does not wait
+        # behind the backlog: closed-loop writers would run at the pace of the fold-ins.
         if idle:
             await asyncio.wait({fold}, timeout=FOLD_WAIT_SECONDS)
         return written

@@ -4,14 +4,17 @@
 changes, new items' raters, and the users and new items folded in against its vectors.
 
 A view is built whole off the event loop (`LiveState.serve`), then follows each applied change
-(`follow`) on the loop; the fold-in thread fills `folded` and `new_items` (`refold_users`,
-`refold_items`), reading snapshots of the ratings it solves from. A request resolves its user
-once into a `UserView` (`user`) and ranks with that alone.
+(`follow`) on the loop. The fold-in thread solves a new view's users (`refold_users`) and new
+items (`refold_items`, `new_items`); a user whose ratings change after that is `stale` and
+solved when a request first reads them (`user`), on the reading thread. Solves read snapshots
+of the ratings, and one is kept only if no change came after its snapshot. A request resolves
+its user once into a `UserView` (`user`) and ranks with that alone.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -76,6 +79,13 @@ class VersionView:
             self.folded_items = dict(previous.folded_items)
             self._publish_new_items()
         self.pending: set[str] = set(live_users)  # not yet solved against this version
+        # Users whose live ratings changed since they were solved (or never were): each is
+        # solved at their next read (`user`), not by the fold-in thread at every write, so a
+        # write costs no solve and a read always sees every acknowledged rating. The value is
+        # the generation of the change: a solve is kept only if none came after its snapshot.
+        self.stale: dict[str, int] = {}
+        self._generation = 0
+        self._lock = threading.Lock()  # `stale` and `folded` change together under it
 
     @classmethod
     def empty(cls, loaded: LoadedVersion) -> VersionView:
@@ -90,9 +100,14 @@ class VersionView:
     # --- reads ---------------------------------------------------------------------------------
 
     def user(self, user_id: str) -> UserView:
-        """Everything ranking reads of one user for this version, resolved once."""
+        """Everything ranking reads of one user for this version, resolved once; a user with
+        ratings not yet solved is solved now (one user: a millisecond or so)."""
+        generation = self.stale.get(user_id)  # before the snapshot of their ratings
         live = self.live_ratings(user_id)
-        folded = self.folded.get(user_id) if live else None
+        if generation is not None and live:
+            folded = self._solve_now(user_id, live, generation)
+        else:
+            folded = self.folded.get(user_id) if live else None
         pending = folded is None and bool(live) and user_id in self.pending
         return UserView(
             self, user_id, self.base_row(user_id), folded, live, self.new_items, pending
@@ -130,8 +145,9 @@ class VersionView:
 
     # --- following the log -------------------------------------------------------------------
 
-    def follow(self, effects: Iterable[Effect]) -> tuple[set[str], set[str]]:
-        """Count what applying changes did; the users and new items whose fold-in is due."""
+    def follow(self, effects: Iterable[Effect]) -> set[str]:
+        """Count what applying changes did; the new items whose fold-in is due. Users whose
+        ratings changed are `stale`: solved at their next read."""
         users: set[str] = set()
         items: set[str] = set()
         learned, index = self.learned, self.loaded.item_index
@@ -150,12 +166,15 @@ class VersionView:
                         self.raters.get(effect.item, {}).pop(effect.user, None)
                     items.add(effect.item)
                 users.add(effect.user)
-                self.pending.add(effect.user)
             elif isinstance(effect, Forgot):
                 items |= self._forget(effect)
             elif isinstance(effect, Registered):
                 self.attributes.register(index.get(effect.item.item_id), effect.item)
-        return users, items
+        if users:
+            with self._lock:
+                self._generation += 1
+                self.stale.update(dict.fromkeys(users, self._generation))
+        return items
 
     def _forget(self, forgot: Forgot) -> set[str]:
         if forgot.at <= self.learned:
@@ -172,7 +191,9 @@ class VersionView:
                 if item in self.raters:
                     self.raters[item].pop(forgot.user, None)
                     touched.add(item)
-        self.folded.pop(forgot.user, None)
+        with self._lock:
+            self.folded.pop(forgot.user, None)
+            self.stale.pop(forgot.user, None)
         self.pending.discard(forgot.user)
         return touched
 
@@ -201,12 +222,14 @@ class VersionView:
 
     def refold_users(self, users: Iterable[str]) -> None:
         """Solve the users' vectors from their live ratings against this version, `FOLD_BLOCK`
-        at a time; each solved user leaves `pending`."""
+        at a time (a new view's users, in the fold-in thread); each leaves `pending`."""
         pending = list(users)
         folder = self.folder
         for start in range(0, len(pending), FOLD_BLOCK):
             block = pending[start : start + FOLD_BLOCK]
-            inputs = [self._fold_input(user) for user in block]
+            with self._lock:
+                generations = {user: self.stale.get(user) for user in block}
+            inputs = [self._fold_input(user, self.live_ratings(user)) for user in block]
             solvable = [(user, got) for user, got in zip(block, inputs, strict=True) if got]
             try:
                 folded = (
@@ -223,24 +246,48 @@ class VersionView:
                 log.error("fold-in of %d users failed (%s); served as before", len(block), err)
                 self.pending.difference_update(block)
                 continue
-            for user, got in zip(block, inputs, strict=True):
-                if got is None:
-                    self.folded.pop(user, None)
-            for (user, _), result in zip(solvable, folded, strict=True):
+            results: dict[str, Folded | None] = dict.fromkeys(block)
+            results.update(
+                (user, result) for (user, _), result in zip(solvable, folded, strict=True)
+            )
+            self._keep(results, generations)
+            self.pending.difference_update(block)
+
+    def _solve_now(self, user: str, live: dict[str, Rated], generation: int) -> Folded | None:
+        """A stale user's vectors from `live`, a snapshot taken after `generation` was read;
+        kept unless a later change made them stale again (their next read solves that)."""
+        got = self._fold_input(user, live)
+        result = None
+        if got is not None:
+            try:
+                (result,) = self.folder.fold_many([got[0]], [got[1]], [got[2]], [got[3]])
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+                log.error("fold-in of user %r failed (%s); served as before", user, err)
+                return self.folded.get(user)
+        self._keep({user: result}, {user: generation})
+        return result
+
+    def _keep(self, results: dict[str, Folded | None], generations: dict[str, int | None]) -> None:
+        """Install solved users whose ratings did not change after their solve's snapshot
+        (their `stale` generation is the one read before it)."""
+        with self._lock:
+            for user, result in results.items():
+                if self.stale.get(user) != generations[user]:
+                    continue  # rated again meanwhile: still stale
+                self.stale.pop(user, None)
                 if result is None:
                     self.folded.pop(user, None)
                 else:
                     self.folded[user] = result
-            self.pending.difference_update(block)
 
-    def _fold_input(self, user: str) -> tuple[np.ndarray, np.ndarray, int | None, int] | None:
+    def _fold_input(
+        self, user: str, live: dict[str, Rated]
+    ) -> tuple[np.ndarray, np.ndarray, int | None, int] | None:
         """What `Folder.fold_many` takes for one user: their live ratings' item rows and
         values, their trained row (None for a new or forgotten user) and its rating count; None
         when they have no live rating of an item the version knows."""
         index = self.loaded.item_index
-        pairs = [
-            (index[item], r[0]) for item, r in self.live_ratings(user).items() if item in index
-        ]
+        pairs = [(index[item], r[0]) for item, r in live.items() if item in index]
         if not pairs:
             return None
         rows = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))

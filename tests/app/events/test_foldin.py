@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.events.changes import Change
+from app.events.live import LiveState
 from app.events.solvers import (
     ITEM_STRENGTH,
     RidgeFold,
@@ -14,6 +16,7 @@ from app.events.solvers import (
     SoftmaxItemFold,
 )
 from app.events.trust import Trust
+from app.events.view import VersionView
 from app.serving.loader import load_version
 from artifact.posterior import Prior
 from tests.helpers import make_client, served_view, wait_for
@@ -209,7 +212,7 @@ def test_a_forgotten_user_loses_their_fold_in_at_once(served):
 def test_a_swap_folds_everyone_in_again_against_the_new_version(served, default_version):
     client, loaded = served
     post(client, "stays", [(loaded.item_ids[4], 5), (loaded.item_ids[6], 2)])
-    before = served_view(client).folded["stays"]
+    before = served_view(client).user("stays").folded  # solved at this first read
     again = load_version(default_version[1])  # the same files, loaded anew: another object
     service = client.app.state.service
     (live,) = client.portal.call(service.events.serve, [again])
@@ -338,3 +341,46 @@ def test_trust_takes_each_counts_settings_up_to_the_next_and_fades_popularity_pa
         Trust(1.0, at=(1, 3), popularity=(1.0,), blend=(0.0, 0.0), half=5)
     with pytest.raises(ValueError, match="must rise"):
         Trust(1.0, at=(3, 1), popularity=(1.0, 1.0), blend=(0.0, 0.0), half=5)
+
+
+# --- solved at the next read ---------------------------------------------------------------------
+
+
+def test_a_written_user_is_solved_at_their_next_read_not_by_the_write(default_version):
+    loaded = load_version(default_version[1])
+    live = LiveState()
+    view = VersionView(loaded, live.log, 0)
+    live.install(live.log, [view])
+    first = loaded.item_ids[2]
+    assert live.apply([Change(1, "rating", "u", first, 4.0, 1)]) == []  # no fold-in owed
+    assert "u" in view.stale and "u" not in view.folded
+    seen = view.user("u")
+    expected = view.folder.fold(np.array([2]), np.array([4.0]), None, 0)
+    assert seen.folded is not None and not seen.pending and "u" not in view.stale
+    assert view.folded["u"] is seen.folded
+    assert np.allclose(seen.folded.vector, expected.vector)
+    assert view.user("u").folded is seen.folded  # not solved again
+
+
+def test_a_rating_that_lands_during_a_solve_keeps_the_user_stale(default_version, monkeypatch):
+    loaded = load_version(default_version[1])
+    live = LiveState()
+    view = VersionView(loaded, live.log, 0)
+    live.install(live.log, [view])
+    first, second = loaded.item_ids[2], loaded.item_ids[9]
+    live.apply([Change(1, "rating", "u", first, 4.0, 1)])
+    solve = view.folder.fold_many
+
+    def racing(*args):  # another thread applies a write after the solve's snapshot
+        live.apply([Change(2, "rating", "u", second, 5.0, 2)])
+        return solve(*args)
+
+    monkeypatch.setattr(view.folder, "fold_many", racing)
+    answered = view.user("u")
+    assert set(answered.live) == {first} and answered.folded is not None
+    assert "u" in view.stale and "u" not in view.folded  # the solve was not kept
+    monkeypatch.setattr(view.folder, "fold_many", solve)
+    again = view.user("u")
+    assert set(again.live) == {first, second} and "u" not in view.stale
+    expected = view.folder.fold(np.array([2, 9]), np.array([4.0, 5.0]), None, 0)
+    assert np.allclose(view.folded["u"].vector, expected.vector)

@@ -11,7 +11,7 @@ import pytest
 
 from app.events.implicit_fold import ImplicitFold
 from app.serving.loader import load_version
-from tests.helpers import make_client, served_view, wait_for
+from tests.helpers import make_client, served_view
 from training.als import Side
 from training.als_implicit import implicit_half_pass
 
@@ -106,8 +106,8 @@ def test_a_trained_user_is_resolved_from_their_training_and_live_ratings(als_ver
         ]
         assert client.post("/events", json={"events": events}).status_code == 200
         view = served_view(client)
-        wait_for(lambda: user in served_view(client).folded, 10)
-        got = served_view(client).folded[user].vector
+        assert client.get(f"/recommend/{user}").json()["source"] == "fold_in"  # solved here
+        got = view.folded[user].vector
         ratings = np.concatenate([trained[1:], [4.0, 1.0]])
         rows = np.concatenate([trained_rows[1:], [unseen, trained_rows[0]]])
         expected = view.folder.implicit.solve_many([rows], [ratings])[0]
