@@ -100,6 +100,32 @@ def test_two_workers_share_the_als_passes_and_end_with_the_single_process_tables
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
 
 
+def test_two_workers_share_the_retrieval_als_passes_and_end_with_the_single_process_vectors(
+    tmp_path,
+):
+    path = ratings_file(tmp_path)
+    args = ["--solver", "als", "--epochs", "3", "--retrieval-solver", "als",
+            "--retrieval-als-l2", "5", "--no-item-item"]  # fmt: skip
+    single = finish(recsys_train(path, tmp_path / "single", {}, args))
+    assert "implicit als" in single
+    workers = [
+        recsys_train(path, tmp_path / "cluster", {"TF_CONFIG": config}, args)
+        for config in loopback_configs(2)
+    ]
+    chief, _ = (finish(w) for w in workers)
+    assert "implicit als" in chief and "exported movielens version 1" in chief
+    alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
+    assert together["ranking_test"]["ndcg"] == pytest.approx(
+        alone["ranking_test"]["ndcg"], rel=1e-4
+    )
+    # Each row is solved by one worker on the same inputs and summed with zeros.
+    for name in ("retrieval_user_factors.npy", "retrieval_item_factors.npy"):
+        one = np.load(next((tmp_path / "single").glob(f"movielens/1/{name}")))
+        two = np.load(next((tmp_path / "cluster").glob(f"movielens/1/{name}")))
+        assert one.std() > 1e-3  # vectors that rank, not a collapsed solution
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+
+
 def test_tf_config_names_the_chief_and_is_checked():
     cluster = {"worker": ["a:1", "b:2"]}
     second = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}})
