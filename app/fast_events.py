@@ -64,19 +64,21 @@ class FastEvents:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
-                break  # the client went away: the route sees it too
+                break
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
         replay = _replaying(messages, receive)
-        request = Request(scope, replay)
-        try:
-            if messages[-1]["type"] != "http.request":
-                raise _HandOn
-            body = EventsRequest.model_validate_json(b"".join(chunks))
-        except (_HandOn, ValidationError):
+        body = None
+        if messages[-1]["type"] == "http.request":  # else the client went away: the route sees it
+            try:
+                body = EventsRequest.model_validate_json(b"".join(chunks))
+            except ValidationError:
+                pass
+        if body is None:
             await self.app(scope, replay, send)
             return
+        request = Request(scope, replay)
         scope["route"] = DECLARED  # what the metrics and the access log name it by
         try:
             await writable(request)
@@ -89,10 +91,6 @@ class FastEvents:
             await err.send(send)  # as the route's handler answers it
             return
         await send_json(send, answer)
-
-
-class _HandOn(Exception):
-    """A request this module leaves to the route."""
 
 
 def _replaying(messages: list[Message], receive: Receive) -> Receive:

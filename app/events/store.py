@@ -263,8 +263,7 @@ class EventStore(ControlTable):
     ) -> list[tuple[int, str | None]]:
         if self.dialect == "postgresql":
             return self._insert_ratings_pg(conn, ratings, now)
-        mark = "?"
-        row = "('rating'," + ",".join([mark] * 7) + ")"
+        row = "('rating'," + ",".join(["?"] * 7) + ")"
         sql = (
             "INSERT INTO log (kind, event_id, user_id, item_id, rating, ts, received, "
             f"recommendation_id) VALUES {','.join([row] * len(ratings))} "

@@ -28,6 +28,8 @@ from app.serving.loader import LoadedVersion
 log = logging.getLogger("app.events")
 
 FOLD_BLOCK = 256  # users solved together (one (users, items) product per Newton step)
+# A solve that fails is logged and the user or item served as before.
+FOLD_ERRORS = (np.linalg.LinAlgError, ValueError, FloatingPointError)
 
 
 class VersionView:
@@ -218,54 +220,51 @@ class VersionView:
         if len(self.log_popularity):
             self.log_popularity[cols] = np.log1p(np.maximum(self.popularity[cols], 0))
 
-    # --- fold-in (the fold-in thread) ----------------------------------------------------------
+    # --- fold-in (the fold-in thread; a stale user's first read) ---------------------------------
 
     def refold_users(self, users: Iterable[str]) -> None:
         """Solve the users' vectors from their live ratings against this version, `FOLD_BLOCK`
         at a time (a new view's users, in the fold-in thread); each leaves `pending`."""
         pending = list(users)
-        folder = self.folder
         for start in range(0, len(pending), FOLD_BLOCK):
             block = pending[start : start + FOLD_BLOCK]
             with self._lock:
                 generations = {user: self.stale.get(user) for user in block}
-            inputs = [self._fold_input(user, self.live_ratings(user)) for user in block]
-            solvable = [(user, got) for user, got in zip(block, inputs, strict=True) if got]
             try:
-                folded = (
-                    folder.fold_many(
-                        [got[0] for _, got in solvable],
-                        [got[1] for _, got in solvable],
-                        [got[2] for _, got in solvable],
-                        [got[3] for _, got in solvable],
-                    )
-                    if solvable
-                    else []
-                )
-            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+                results = self._solve({user: self.live_ratings(user) for user in block})
+            except FOLD_ERRORS as err:
                 log.error("fold-in of %d users failed (%s); served as before", len(block), err)
                 self.pending.difference_update(block)
                 continue
-            results: dict[str, Folded | None] = dict.fromkeys(block)
-            results.update(
-                (user, result) for (user, _), result in zip(solvable, folded, strict=True)
-            )
             self._keep(results, generations)
             self.pending.difference_update(block)
 
     def _solve_now(self, user: str, live: dict[str, Rated], generation: int) -> Folded | None:
         """A stale user's vectors from `live`, a snapshot taken after `generation` was read;
         kept unless a later change made them stale again (their next read solves that)."""
-        got = self._fold_input(user, live)
-        result = None
-        if got is not None:
-            try:
-                (result,) = self.folder.fold_many([got[0]], [got[1]], [got[2]], [got[3]])
-            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
-                log.error("fold-in of user %r failed (%s); served as before", user, err)
-                return self.folded.get(user)
-        self._keep({user: result}, {user: generation})
-        return result
+        try:
+            results = self._solve({user: live})
+        except FOLD_ERRORS as err:
+            log.error("fold-in of user %r failed (%s); served as before", user, err)
+            return self.folded.get(user)
+        self._keep(results, {user: generation})
+        return results[user]
+
+    def _solve(self, snapshots: dict[str, dict[str, Rated]]) -> dict[str, Folded | None]:
+        """Each user's vectors from a snapshot of their live ratings, solved together; None for
+        a user with no rating of an item the version knows (or when nothing can be folded)."""
+        inputs = {
+            user: got for user, live in snapshots.items() if (got := self._fold_input(user, live))
+        }
+        results: dict[str, Folded | None] = dict.fromkeys(snapshots)
+        if inputs:
+            each = list(inputs.values())
+            folded = self.folder.fold_many(
+                [i[0] for i in each], [i[1] for i in each], [i[2] for i in each],
+                [i[3] for i in each],
+            )  # fmt: skip
+            results.update(zip(inputs, folded, strict=True))
+        return results
 
     def _keep(self, results: dict[str, Folded | None], generations: dict[str, int | None]) -> None:
         """Install solved users whose ratings did not change after their solve's snapshot
@@ -309,7 +308,7 @@ class VersionView:
                 ratings = np.fromiter((k[1] for k in known), np.float64, len(known))
                 try:
                     folded = self.folder.fold_item(rows, ratings)
-                except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
+                except FOLD_ERRORS as err:
                     log.error("fold-in of item %r failed (%s)", item, err)
             if folded is not None:
                 self.folded_items[item] = folded

@@ -77,53 +77,54 @@ def test_two_workers_train_one_version_with_the_single_process_figures(tmp_path)
     )
 
 
-def test_two_workers_share_the_als_passes_and_end_with_the_single_process_tables(tmp_path):
+def alone_and_on_two_workers(tmp_path: Path, args: list[str]) -> tuple[str, str, str]:
+    """`recsys train` with `args` in one process (into tmp_path/single), then on two workers
+    (tmp_path/cluster); the single run's output, the chief's and the other worker's."""
     path = ratings_file(tmp_path)
-    args = ["--solver", "als", "--epochs", "5", "--no-retrieval", "--no-item-item"]
     single = finish(recsys_train(path, tmp_path / "single", {}, args))
-    assert "alternating least squares" in single
     workers = [
         recsys_train(path, tmp_path / "cluster", {"TF_CONFIG": config}, args)
         for config in loopback_configs(2)
     ]
     chief, other = (finish(w) for w in workers)
-    for place, out in enumerate((chief, other)):
-        assert f"worker {place} of 2 solves its share of the chunks" in out
     assert "exported movielens version 1" in chief
-    alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
-    # Each table row is solved by one worker on the same inputs and summed with zeros.
-    for part in ("validation", "test"):
-        assert together[part]["rmse"] == pytest.approx(alone[part]["rmse"], rel=1e-5)
-    for name in ("user_factors.npy", "item_bias.npy"):
+    return single, chief, other
+
+
+def assert_same_arrays(tmp_path: Path, names: tuple[str, ...]) -> None:
+    """The cluster exported the single process's arrays: each row is solved by one worker on
+    the same inputs and summed with zeros."""
+    for name in names:
         one = np.load(next((tmp_path / "single").glob(f"movielens/1/{name}")))
         two = np.load(next((tmp_path / "cluster").glob(f"movielens/1/{name}")))
+        assert one.std() > 1e-3  # vectors that rank, not a collapsed solution
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+
+
+def test_two_workers_share_the_als_passes_and_end_with_the_single_process_tables(tmp_path):
+    args = ["--solver", "als", "--epochs", "5", "--no-retrieval", "--no-item-item"]
+    single, chief, other = alone_and_on_two_workers(tmp_path, args)
+    assert "alternating least squares" in single
+    for place, out in enumerate((chief, other)):
+        assert f"worker {place} of 2 solves its share of the chunks" in out
+    alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
+    for part in ("validation", "test"):
+        assert together[part]["rmse"] == pytest.approx(alone[part]["rmse"], rel=1e-5)
+    assert_same_arrays(tmp_path, ("user_factors.npy", "item_bias.npy"))
 
 
 def test_two_workers_share_the_retrieval_als_passes_and_end_with_the_single_process_vectors(
     tmp_path,
 ):
-    path = ratings_file(tmp_path)
     args = ["--solver", "als", "--epochs", "3", "--retrieval-solver", "als",
             "--retrieval-als-l2", "5", "--no-item-item"]  # fmt: skip
-    single = finish(recsys_train(path, tmp_path / "single", {}, args))
-    assert "implicit als" in single
-    workers = [
-        recsys_train(path, tmp_path / "cluster", {"TF_CONFIG": config}, args)
-        for config in loopback_configs(2)
-    ]
-    chief, _ = (finish(w) for w in workers)
-    assert "implicit als" in chief and "exported movielens version 1" in chief
+    single, chief, _ = alone_and_on_two_workers(tmp_path, args)
+    assert "implicit als" in single and "implicit als" in chief
     alone, together = metrics(tmp_path / "single"), metrics(tmp_path / "cluster")
     assert together["ranking_test"]["ndcg"] == pytest.approx(
         alone["ranking_test"]["ndcg"], rel=1e-4
     )
-    # Each row is solved by one worker on the same inputs and summed with zeros.
-    for name in ("retrieval_user_factors.npy", "retrieval_item_factors.npy"):
-        one = np.load(next((tmp_path / "single").glob(f"movielens/1/{name}")))
-        two = np.load(next((tmp_path / "cluster").glob(f"movielens/1/{name}")))
-        assert one.std() > 1e-3  # vectors that rank, not a collapsed solution
-        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5)
+    assert_same_arrays(tmp_path, ("retrieval_user_factors.npy", "retrieval_item_factors.npy"))
 
 
 def test_tf_config_names_the_chief_and_is_checked():
