@@ -122,7 +122,8 @@ class Because(BaseModel):
 
 
 class ScoreParts(BaseModel):
-    """The score, split: these four add up to it."""
+    """The score, split: these four add up to it (to first_stage_score where a ranker ordered
+    the items)."""
 
     rated_items: float = Field(description="every rated item's part, summed")
     unattributed: float = Field(description="what the split over rated items misses")
@@ -144,6 +145,11 @@ class RecommendedItem(BaseModel):
         None, description="with explain: up to 3 rated items that add most to the score"
     )
     parts: ScoreParts | None = Field(None, description="with explain: the score's parts")
+    first_stage_score: float | None = Field(
+        None,
+        description="with explain, where the version's learned ranker ordered the items: the "
+        "blend's score that made the item a candidate, which `parts` add up to",
+    )
 
 
 class RecommendResponse(BaseModel):

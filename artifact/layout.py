@@ -20,6 +20,10 @@ SEEN_INDICES = "seen_indices.npy"
 SEEN_RATINGS = "seen_ratings.npy"  # the rating of each seen item (optional: older versions)
 SEEN_TIMESTAMPS = "seen_timestamps.npy"  # and when it was given (0: the data had no time)
 ITEM_ITEM = "item_item.npy"  # items x items weights blended into /recommend (optional)
+# The learned second stage (artifact.ranker), optional: its item table and network.
+RANKER_ITEMS = "ranker_items.npy"
+RANKER_HIDDEN = "ranker_hidden.npy"
+RANKER_OUTPUT = "ranker_output.npy"
 STAGING_PREFIX = ".staging-"
 
 # The rating model's arrays; the retrieval vectors carry this prefix in front of the same names.

@@ -121,6 +121,34 @@ class ItemItemSpec(_Frozen):
     dropout: float = Field(ge=0, lt=1)
 
 
+class RankerSpec(_Frozen):
+    """/recommend's learned second stage (`artifact.ranker`): its files, its features' names
+    and standardisation, the item table's genre columns, and how it was chosen on validation
+    (training.ranker)."""
+
+    items: str  # (items, 2 + genres) float32: log raters, year, genre indicators
+    hidden: str  # (features + 1, width) float32: weights, then the bias row
+    output: str  # (width + 1,) float32: weights, then the bias
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    genres: list[str]
+    per_source: int = Field(ge=1)
+    width: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _aligned(self) -> RankerSpec:
+        if not len(self.features) == len(self.mean) == len(self.scale):
+            raise ValueError(
+                f"{len(self.features)} features but {len(self.mean)} means and "
+                f"{len(self.scale)} scales"
+            )
+        if any(s <= 0 for s in self.scale):
+            raise ValueError("every scale must be positive")
+        return self
+
+
 class AnnSpec(_Frozen):
     """The approximate top-N index over /recommend's default item vectors (`artifact.ann`), for
     catalogues of at least `min_items`; the service searches it with `nprobe` lists."""
@@ -150,6 +178,7 @@ class Manifest(_Frozen):
     recommend: RecommendSpec
     recommend_by_rating: RecommendSpec | None = None
     item_item: ItemItemSpec | None = None
+    ranker: RankerSpec | None = None  # None: /recommend ranks by the first stage alone
     ann: AnnSpec | None = None  # None: /recommend scores the whole catalogue
     events: EventsSpec | None = None
     gate: GateSpec | None = None  # None: not published by the retrain loop

@@ -118,6 +118,13 @@ PREFILTER_FROM = 8192  # items
 SAMPLE_STRIDE = 16
 
 
+def best_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the `n` best of one query's `scores` (1 <= n <= len), unordered, ties at
+    the cut going to the lowest rows: a candidate set (`artifact.ranker`) rather than a
+    ranking. `scores` is only read."""
+    return _best(scores, n)
+
+
 def _best(scores: np.ndarray, n: int) -> np.ndarray:
     """The rows of the `n` best scores (1 <= n <= len), unordered, ties at the cut by row.
 

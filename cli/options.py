@@ -13,6 +13,7 @@ from training.config import (
     SOLVERS,
     SPLITS,
     ItemItemConfig,
+    RankerConfig,
     RetrievalConfig,
     TrainConfig,
 )
@@ -152,6 +153,14 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         "at most --item-item-max-items (default on)",
     )
     parser.add_argument(
+        "--ranker",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fit a learned second stage that reorders the blend's candidates "
+        "(training.ranker; needs the item-item weights and an mf or mf_bias rating model; "
+        "default on)",
+    )
+    parser.add_argument(
         "--item-item-max-items",
         type=int,
         default=ItemItemConfig.max_items,
@@ -221,7 +230,8 @@ def item_item_config_from_args(args: argparse.Namespace) -> ItemItemConfig | Non
     """The ItemItemConfig the flags ask for; None with --no-item-item or --no-retrieval."""
     if not args.retrieval or not args.item_item:
         return None
-    return ItemItemConfig(max_items=args.item_item_max_items)
+    ranker = RankerConfig() if getattr(args, "ranker", True) else None
+    return ItemItemConfig(max_items=args.item_item_max_items, ranker=ranker)
 
 
 def _threshold(text: str) -> float | None:

@@ -79,11 +79,18 @@ def run(args: argparse.Namespace) -> int:
                 f"{part:>10}: top-10 from the retrieval vectors: NDCG {m['ndcg']:.4f}  "
                 f"recall {m['recall']:.4f}  precision {m['precision']:.4f}"
             )
-        blended = version.retrieval.item_item
+        blended, ranker = version.retrieval.item_item, version.retrieval.ranker
         if blended is not None:
+            served = "" if ranker is not None else " (what /recommend serves)"
             for part, m in blended.metrics.items():
                 print(
-                    f"{part:>10}: top-10 from the item-item blend (what /recommend serves): "
+                    f"{part:>10}: top-10 from the item-item blend{served}: "
                     f"NDCG {m['ndcg']:.4f}  recall {m['recall']:.4f}"
+                )
+        if ranker is not None:
+            for part, m in ranker.metrics.items():
+                print(
+                    f"{part:>10}: top-10 from the learned ranker over the blend (what /recommend "
+                    f"serves): NDCG {m['ndcg']:.4f}"
                 )
     return 0

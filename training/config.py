@@ -170,6 +170,24 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
+class RankerConfig:
+    """/recommend's learned second stage (`training.ranker`); `widths` is searched, and the
+    epochs chosen, on held-out validation users."""
+
+    per_source: int = 100  # candidates from each first-stage score (their union is ranked)
+    widths: tuple[int, ...] = (16, 32)
+    learning_rate: float = 0.01
+    batch_users: int = 32
+    max_epochs: int = 40
+    patience: int = 4
+    held_out_share: float = 0.25  # of validation users, for early stopping and the width
+    seed: int = 42
+    # Keep the ranker only if, on those held-out users, it beats the blend's own order of the
+    # same candidates (False: keep it whatever they say, for tests and experiments).
+    require_gain: bool = True
+
+
+@dataclass(frozen=True)
 class ItemItemConfig:
     """The item-item weights blended into /recommend's ranking (`training.itemitem`); the grid
     is searched on validation NDCG@10 (bench/README.md, "Top-N on ml-100k")."""
@@ -179,3 +197,5 @@ class ItemItemConfig:
     strengths: tuple[float, ...] = (2.0, 5.0, 12.0)  # in units of the mean item's sum of r^2
     dropouts: tuple[float, ...] = (0.25, 0.5)
     blends: tuple[float, ...] = (0.2, 0.35, 0.5, 0.65)  # the item-item ranking's share
+    # The learned second stage over the blend's candidates; None: the blend ranks alone.
+    ranker: RankerConfig | None = RankerConfig()  # noqa: RUF009 (frozen)

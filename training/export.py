@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from artifact.layout import (
     ITEM_IDS,
     ITEM_ITEM,
     ITEMS,
+    RANKER_HIDDEN,
+    RANKER_ITEMS,
+    RANKER_OUTPUT,
     RETRIEVAL_PREFIX,
     SIGNATURE,
     STAGING_PREFIX,
@@ -52,13 +55,18 @@ from artifact.manifest import (
     ItemItemSpec,
     Manifest,
     ModelSpec,
+    RankerSpec,
     RecommendSpec,
     write_manifest,
 )
+from artifact.ranker import FEATURES, write_ranker
 from training.data.split import IdIndex
 from training.evaluation.ranking import seen_items
 from training.rating import TrainedModel
 from training.retrieval import RetrievalResult
+
+if TYPE_CHECKING:
+    from training.ranker import RankerResult
 
 
 def export_version(
@@ -170,6 +178,8 @@ def _write_arrays(
     if retrieval is not None and retrieval.item_item is not None:
         weights = retrieval.item_item.weights
         np.save(out / ITEM_ITEM, np.ascontiguousarray(weights, dtype=np.float32))
+    if retrieval is not None and retrieval.ranker is not None:
+        write_ranker(out, retrieval.ranker.weights)
     write_json(out / USER_IDS, fit.users.to_list())
     write_json(out / ITEM_IDS, fit.items.to_list())
     seen_items(fit.users, fit.items, ratings).save(out)
@@ -257,7 +267,7 @@ def manifest(
 
     split = trained.split
     metrics = dict(trained.metrics)
-    item_item = None
+    item_item = ranker = None
     if retrieval is not None:
         metrics.update({f"ranking_{part}": m for part, m in retrieval.metrics.items()})
         blended = retrieval.item_item
@@ -269,6 +279,9 @@ def manifest(
                 strength=blended.strength,
                 dropout=blended.dropout,
             )
+        ranker = ranker_spec(retrieval.ranker)
+        if retrieval.ranker is not None:
+            metrics.update({f"ranker_{part}": m for part, m in retrieval.ranker.metrics.items()})
     fit = trained.exported
     by_rating = recommend_spec(fit.model)
     return Manifest(
@@ -298,6 +311,7 @@ def manifest(
         recommend=default_spec(trained, retrieval),
         recommend_by_rating=by_rating,
         item_item=item_item,
+        ranker=ranker,
         ann=index,
         events=events,
         gate=gate,
@@ -306,6 +320,18 @@ def manifest(
         tensorflow_version=tf.__version__,
         keras_version=keras.__version__,
     )
+
+
+def ranker_spec(ranker: RankerResult | None) -> RankerSpec | None:
+    """The manifest's record of the ranker's files and settings."""
+    if ranker is None:
+        return None
+    w = ranker.weights
+    return RankerSpec(
+        items=RANKER_ITEMS, hidden=RANKER_HIDDEN, output=RANKER_OUTPUT, features=list(FEATURES),
+        mean=[float(v) for v in w.mean], scale=[float(v) for v in w.scale],
+        genres=ranker.genres, per_source=w.per_source, width=ranker.width, epochs=ranker.epochs,
+    )  # fmt: skip
 
 
 def recommend_spec(model: Any, prefix: str = "") -> RecommendSpec:

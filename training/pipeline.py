@@ -21,7 +21,7 @@ class TrainedVersion:
     path: Path | None  # models_dir/name/<version>; None on a worker that does not export
     rating: TrainedModel
     retrieval: RetrievalResult | None
-    # Wall seconds per stage: "rating model", "retrieval", "item-item", "export".
+    # Wall seconds per stage: "rating model", "retrieval", "item-item", "ranker", "export".
     stages: dict[str, float] = field(default_factory=dict)
 
     def describe_stages(self) -> str:
@@ -77,6 +77,11 @@ def train_version(
 
         vectors.item_item = train_item_item(rating.split, vectors, item_item, log)
         stage("item-item")
+        if item_item.ranker is not None and vectors.item_item is not None:
+            from training.ranker import fit_ranker
+
+            vectors.ranker = fit_ranker(rating, vectors, data.items, item_item.ranker, log)
+            stage("ranker")
     events = None
     if data.store is not None:
         from dataclasses import asdict

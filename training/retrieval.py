@@ -16,6 +16,7 @@ from training.fitting import Fit, Log, Metrics, Trained, fit_and_refit
 
 if TYPE_CHECKING:
     from training.itemitem import ItemItemResult
+    from training.ranker import RankerResult
 
 
 @dataclass
@@ -26,6 +27,8 @@ class RetrievalResult(Trained):
     config: RetrievalConfig
     # The item-item weights blended with these vectors (training.itemitem), when fitted.
     item_item: ItemItemResult | None = None
+    # The learned second stage over the blend (training.ranker), when fitted.
+    ranker: RankerResult | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -34,6 +37,7 @@ class RetrievalResult(Trained):
             **self.provenance(),
             "train_seconds": round(self.seconds, 2),
             "item_item": self.item_item.summary() if self.item_item is not None else None,
+            "ranker": self.ranker.summary() if self.ranker is not None else None,
         }
 
 

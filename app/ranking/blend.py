@@ -52,7 +52,9 @@ def blended(
     out[:n] += b * catalogue + shift
     if len(dot) > n:  # new items: no item-item weights
         out[n:] = b * dot[n:] + shift
-    return out, Blend(w, rows, ratings.astype(np.float32), item_mean, item_sd, dot_mean, dot_sd)
+    return out, Blend(
+        w, rows, ratings.astype(np.float32), item_mean, item_sd, dot_mean, dot_sd, item_item
+    )
 
 
 def _moments(values: np.ndarray) -> tuple[float, float]:

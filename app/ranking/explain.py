@@ -42,6 +42,11 @@ BLEND_METHOD = (
     "own term and the two standardisations' shift (user) add up to the score."
 )
 POPULAR_METHOD = "the user has no history: items are ranked by their number of raters"
+RANKED_METHOD = (
+    " A learned second stage then ordered the blend's best candidates: each item's score is "
+    "the ranker's, and its parts split first_stage_score, the blend's score that made it a "
+    "candidate."
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Explained:
     unattributed: float
     item: float
     user: float
+    first_stage: float | None = None  # the score the parts add up to, where a ranker reordered
 
 
 def explain(
@@ -98,6 +104,9 @@ def explain(
     rated_rows = rated.tolist()
     given = [None if r != r else r for r in ratings.tolist()]  # r != r: NaN, no rating kept
     totals = parts.sum(axis=0).tolist()
+    first = None
+    if mine.blend is not None and mine.blend.first is not None:
+        first = (mine.blend.first[rows] + shown_offset).astype(float).tolist()
     out = []
     for c, (top, column) in enumerate(zip(best, values, strict=True)):
         because = [Reason(rated_rows[j], given[j], column[j]) for j in top if column[j] > 0]
@@ -108,6 +117,7 @@ def explain(
                 float(unattributed[c]),
                 float(own[c]),
                 float(offset[c]),
+                first[c] if first is not None else None,
             )
         )
     return out

@@ -23,6 +23,7 @@ from app.ranking.approximate import approximate
 from app.ranking.blend import blended
 from app.ranking.diversity import candidates, mmr, unit_rows
 from app.ranking.filters import ItemFilter, allowed_by
+from app.ranking.second_stage import ranked_blend
 from app.ranking.types import Recommendation, UserScores
 from app.serving.loader import LoadedVersion, RankingVectors
 from artifact.topn import score, top_n, top_n_block
@@ -58,7 +59,7 @@ def user_scores(
     offset = 0.0 if vectors.user_offset is None else float(vectors.user_offset[row])
     mixed = None
     if not by_rating and loaded.item_item is not None:
-        scores, mixed = blended(user, scores)
+        scores, mixed = ranked_blend(user, scores, rated)
     return UserScores(scores, offset, "model", rated, new, query, by_rating, 0.0, mixed)
 
 
@@ -130,10 +131,11 @@ def recommend_many(
         queries = vectors.user_factors[block_rows]
         scores = score(queries, vectors.item_factors, vectors.item_bias)
         scores = _with_new_items(scores, queries, new, by_rating)
+        exclude = [u.exclusions() for _, u in block] if exclude_seen else None
         if not by_rating and loaded.item_item is not None:
             for k, (_, user) in enumerate(block):
-                scores[k] = blended(user, scores[k])[0]
-        exclude = [u.exclusions() for _, u in block] if exclude_seen else None
+                rated = exclude[k] if exclude is not None else None
+                scores[k] = ranked_blend(user, scores[k], rated)[0]
         ranked = top_n_block(scores, n, exclude, allowed)
         offsets = vectors.user_offset
         for (i, user), (item_rows, top) in zip(block, ranked, strict=True):
@@ -188,7 +190,7 @@ def _folded(user: UserView, exclude_seen: bool, by_rating: bool) -> UserScores:
         offset = loaded.manifest.global_mean + folded.rating[1]  # a rating model's score
     mixed = None
     if loaded.item_item is not None and user.row is not None:
-        scores, mixed = blended(user, scores)
+        scores, mixed = ranked_blend(user, scores, rated)
     elif loaded.item_item is not None and folded.blend:
         # A new user's own weight (`Trust.blend_weight`): the version's ranked them below
         # popularity for their first ratings (bench/coldstart.py).

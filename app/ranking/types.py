@@ -24,6 +24,15 @@ class Blend:
     item_sd: float
     dot_mean: float  # of the vectors' score over the catalogue
     dot_sd: float
+    item_item: np.ndarray | None = None  # x_u B over the catalogue (shared: do not write)
+    # The blend's scores when a learned second stage reordered them (`app.ranking.second_stage`):
+    # explanations split these, and say so.
+    first: np.ndarray | None = None
+
+    def with_first(self, first: np.ndarray) -> Blend:
+        """This blend, recorded as reordered from `first` (dataclasses.replace costs 10x)."""
+        return Blend(self.weight, self.rated, self.ratings, self.item_mean, self.item_sd,
+                     self.dot_mean, self.dot_sd, self.item_item, first)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,15 @@ from app.events.foldin import NewItems
 from app.events.user import UserView
 from app.events.view import VersionView
 from app.experiments.owner import Route
-from app.ranking.explain import BLEND_METHOD, METHOD, POPULAR_METHOD, Explained, Reason, explain
+from app.ranking.explain import (
+    BLEND_METHOD,
+    METHOD,
+    POPULAR_METHOD,
+    RANKED_METHOD,
+    Explained,
+    Reason,
+    explain,
+)
 from app.ranking.filters import ItemFilter
 from app.ranking.types import Recommendation
 from app.routes.present import Listed, Produce, present
@@ -53,9 +61,10 @@ def item_list(
         out.append({"item_id": item, "score": s, "title": title, "genres": kinds})
     if explained is not None:
         for shown, why in zip(out, explained, strict=True):
-            shown["because"] = [
-                _reason(view, ranked.new_items, r, shown["score"]) for r in why.because
-            ]
+            total = shown["score"]
+            if why.first_stage is not None:  # a ranker's order: the parts split the blend's
+                total = shown["first_stage_score"] = round(why.first_stage, 6)
+            shown["because"] = [_reason(view, ranked.new_items, r, total) for r in why.because]
             shown["parts"] = {
                 "rated_items": round(why.rated_items, 6),
                 "unattributed": round(why.unattributed, 6),
@@ -110,6 +119,8 @@ def explanation(
     explained = explain(user, ranked.scored, ranked.rows, ranked.scores)
     scored = ranked.scored
     method = POPULAR_METHOD if scored.query is None else BLEND_METHOD if scored.blend else METHOD
+    if scored.blend is not None and scored.blend.first is not None:
+        method += RANKED_METHOD
     return explained, {"exact": ranked.scored.query is None, "method": method}
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 import numpy as np
 
-Entry = tuple[np.ndarray, float, float]  # x_u B (read-only), its mean, its standard deviation
+BlendEntry = tuple[np.ndarray, float, float]  # x_u B (read-only), its mean, its standard deviation
+# In the ranker's cache (`LoadedVersion.trained_ranks`): the candidate rows, the ranker's scores.
+RankEntry = tuple[np.ndarray, np.ndarray]
+Entry = TypeVar("Entry", BlendEntry, RankEntry)
 
 
-class TrainedBlends:
+class TrainedBlends(Generic[Entry]):
     budget_bytes = 64 * 2**20  # set once at start-up from RECSYS_BLEND_CACHE_MB
 
     def __init__(self) -> None:
@@ -32,15 +36,21 @@ class TrainedBlends:
             return found
 
     def put(self, row: int, entry: Entry) -> None:
-        size = entry[0].nbytes
+        size = _size(entry)
         if size > self.budget_bytes:
             return
-        entry[0].setflags(write=False)  # shared by every later answer for this user
+        for part in entry:
+            if isinstance(part, np.ndarray):
+                part.setflags(write=False)  # shared by every later answer for this user
         with self.lock:
             if row in self.entries:
                 return
             self.entries[row] = entry
             self.bytes += size
             while self.bytes > self.budget_bytes:
-                _, (old, _, _) = self.entries.popitem(last=False)
-                self.bytes -= old.nbytes
+                _, old = self.entries.popitem(last=False)
+                self.bytes -= _size(old)
+
+
+def _size(entry: BlendEntry | RankEntry) -> int:
+    return sum(part.nbytes for part in entry if isinstance(part, np.ndarray))

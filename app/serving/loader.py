@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from app.serving.blend_cache import TrainedBlends
+from app.serving.blend_cache import BlendEntry, RankEntry, TrainedBlends
 from artifact import ann
 from artifact.checksums import verify_checksums
 from artifact.errors import ArtifactError
@@ -33,6 +33,7 @@ from artifact.layout import (
 from artifact.manifest import Manifest, RecommendSpec, UncertaintySpec, read_manifest
 from artifact.metadata import Genres, Titles, Years
 from artifact.posterior import Prior, features, user_features
+from artifact.ranker import RankerWeights, read_ranker
 from artifact.seen import SeenItems
 
 log = logging.getLogger("app.serving")
@@ -73,6 +74,7 @@ class LoadedVersion:
     rating_vectors: RankingVectors  # the rating model's factors (?by=rating)
     seen: SeenItems
     item_item: np.ndarray | None  # (items, items) weights blended into the default ranking
+    ranker: RankerWeights | None  # the learned second stage over the blend (artifact.ranker)
     ann: Any  # the approximate top-N index over `vectors` (artifact.ann), memory-mapped; or None
     titles: Titles | None  # artifact.metadata: arrays that read like lists
     genres: Genres | None
@@ -90,9 +92,15 @@ class LoadedVersion:
         return rating_posterior(self)
 
     @cached_property
-    def trained_blends(self) -> TrainedBlends:
+    def trained_blends(self) -> TrainedBlends[BlendEntry]:
         """Trained users' item-item scores, kept while this version is loaded
         (`app.serving.blend_cache`)."""
+        return TrainedBlends()
+
+    @cached_property
+    def trained_ranks(self) -> TrainedBlends[RankEntry]:
+        """Trained users' candidates and the ranker's scores of them, kept the same way
+        (`app.ranking.second_stage`)."""
         return TrainedBlends()
 
     @cached_property
@@ -186,6 +194,11 @@ def load_version(path: Path, approximate: bool = True) -> LoadedVersion:
         if seen.ratings is None:
             raise ArtifactError(f"{path / SEEN_RATINGS}: missing, and item_item needs ratings")
         item_item = read_array(path / manifest.item_item.weights, (n_items, n_items))
+    ranker = None
+    if manifest.ranker is not None:
+        if item_item is None:
+            raise ArtifactError(f"{path / 'manifest.json'}: a ranker without item_item weights")
+        ranker = read_ranker(path, manifest.ranker, n_items)
     index = None
     if manifest.ann is not None and approximate:
         factors = vectors.item_factors.shape[1]
@@ -204,6 +217,7 @@ def load_version(path: Path, approximate: bool = True) -> LoadedVersion:
         rating_vectors=rating_vectors,
         seen=seen,
         item_item=item_item,
+        ranker=ranker,
         ann=index,
         titles=metadata.titles if metadata else None,
         genres=metadata.genres if metadata else None,
