@@ -63,7 +63,8 @@ CONFIG_HELP = {
     "factors": "embedding size K",
     "l2": "L2 weight on the embeddings",
     "bias_l2": "L2 weight on the biases",
-    "regularization": "'example' (rows looked up) or 'table' (Keras regularizer)",
+    "regularization": "'example' (rows looked up) or 'table' (Keras regularizer); autorec's is "
+    "'sum' (L2 once on the summed error)",
     "init_std": "standard deviation of the initial embeddings",
     "dropout": "dropout after hidden layers (dnn, wide, residual)",
     "dense_l2": "L2 weight on the dense layers' kernels (dnn, wide, residual)",
@@ -89,7 +90,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     choices = {
         "model": MODEL_KINDS,
         "optimizer": OPTIMIZERS,
-        "regularization": ("example", "table"),
+        "regularization": ("example", "table", "sum"),
         "split_by": SPLITS,
         "solver": SOLVERS,
     }
@@ -157,7 +158,7 @@ def add_retrieval_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also fit a learned second stage that reorders the blend's candidates "
-        "(training.ranker; needs the item-item weights and an mf or mf_bias rating model; "
+        "(training.ranker; needs the item-item weights and an mf, mf_bias or autorec rating model; "
         "default on)",
     )
     parser.add_argument(

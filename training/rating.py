@@ -83,6 +83,7 @@ class RatingLearner:
 
     def fit(self, model, users, items, frame, epochs, validation, log, prefix):
         from training.als import fit_als
+        from training.autorec import fit_autorec
         from training.loop import Arrays, LoopSettings, fit_rating_model
 
         def encode(part: pd.DataFrame) -> Arrays:
@@ -94,6 +95,8 @@ class RatingLearner:
 
         c = self.config
         fit = fit_als if c.solver == "als" else fit_rating_model
+        if c.model == "autorec":
+            fit = fit_autorec
         return fit(
             model,
             encode(frame),

@@ -82,14 +82,17 @@ class Folder:
         rating = loaded.rating_vectors
         self.ridge: RidgeFold | None = None
         if rating.user_offset is not None:
+            l2, bias_l2 = (float(manifest.training.get(k, 0.0)) for k in ("l2", "bias_l2"))
+            once = manifest.training.get("regularization") == "sum"  # autorec: L2 once
             self.ridge = RidgeFold.of(
                 rating.user_factors,
                 rating.item_factors,
                 None if rating.item_bias is None else rating.user_offset - manifest.global_mean,
                 rating.item_bias,
                 manifest.global_mean,
-                float(manifest.training.get("l2", 0.0)),
-                float(manifest.training.get("bias_l2", 0.0)),
+                0.0 if once else l2,
+                0.0 if once else bias_l2,
+                once_l2=l2 / 2 if once else 0.0,
             )
         self.softmax: SoftmaxFold | None = None
         self.implicit: ImplicitFold | None = None  # vectors fitted by implicit ALS
@@ -143,14 +146,16 @@ class Folder:
             user_bias = None
             if rating.item_bias is not None:
                 user_bias = rating.user_offset - manifest.global_mean
+            # An autorec's item factors are codes, not penalised tables: the prior alone.
+            once = manifest.training.get("regularization") == "sum"
             ridge = RidgeFold.of(
                 rating.item_factors,
                 rating.user_factors,
                 rating.item_bias,
                 user_bias,
                 manifest.global_mean,
-                float(manifest.training.get("l2", 0.0)),
-                float(manifest.training.get("bias_l2", 0.0)),
+                0.0 if once else float(manifest.training.get("l2", 0.0)),
+                0.0 if once else float(manifest.training.get("bias_l2", 0.0)),
                 ITEM_STRENGTH,
             )
         fold: ItemFold | None = None

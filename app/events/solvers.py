@@ -67,6 +67,9 @@ class RidgeFold:
     bias_l2: float
     prior: Prior  # over [p_u, b_u] (or p_u alone without biases)
     strength: float = RIDGE_STRENGTH
+    # L2 on p_u added once rather than per rating (I-AutoRec's `l2 / 2 |W_u|^2` on the summed
+    # error: the manifest's training.regularization "sum"); l2 and bias_l2 are then 0.
+    once_l2: float = 0.0
 
     @classmethod
     def of(
@@ -79,13 +82,15 @@ class RidgeFold:
         l2: float,
         bias_l2: float,
         strength: float = RIDGE_STRENGTH,
+        once_l2: float = 0.0,
     ) -> RidgeFold:
         users = np.asarray(user_factors, np.float64)
         if user_bias is not None:
             users = np.column_stack([users, np.asarray(user_bias, np.float64)])
         return cls(
-            item_factors, item_bias, global_mean, l2, bias_l2, Prior.of(users), float(strength)
-        )
+            item_factors, item_bias, global_mean, l2, bias_l2, Prior.of(users), float(strength),
+            once_l2,
+        )  # fmt: skip
 
     def solve(
         self,
@@ -125,6 +130,8 @@ class RidgeFold:
         if biased:
             penalty[k] = self.bias_l2
         a += counts[:, None, None] * np.diag(penalty)
+        if self.once_l2:
+            a[:, np.arange(k), np.arange(k)] += self.once_l2
         centre = np.broadcast_to(self.prior.mean, (users, d)) if centres is None else centres
         s = np.full(users, self.strength) if strengths is None else strengths
         a += s[:, None, None] * self.prior.precision

@@ -66,6 +66,16 @@ KINDS: dict[str, ModelKind] = {
             als=True,
         ),
         ModelKind(
+            "autorec",
+            "mu + c_u + b_i + W_u . sigmoid(V' r_i + e) (I-AutoRec; at most 50M items x users)",
+            "training.models.autorec:ItemAutoRec",
+            # An epoch is 10 full-batch steps (training.autorec); l2 on the summed error.
+            defaults={
+                "factors": 500, "l2": 200.0, "epochs": 100, "patience": 3, "regularization": "sum"
+            },
+            learning_rates={"adam": 0.003, "rmsprop": 0.001, "sgd": 0.01},
+        ),
+        ModelKind(
             "dnn",
             "concat(p_u, q_i) -> Dense(128) -> Dense(128) -> Dense(1)",
             "training.models.mlp:MLPRating",

@@ -47,6 +47,20 @@ def test_the_ridge_fold_is_the_regularised_least_squares_solution():
     assert np.allclose(p, expected[0], atol=1e-5) and b == pytest.approx(expected[1], abs=1e-5)
 
 
+def test_an_l2_added_once_is_the_autorec_users_ridge_whatever_their_count():
+    once, mu, strength = 7.5, 3.5, 2.0
+    fold = RidgeFold.of(USERS, ITEMS, USER_BIAS, ITEM_BIAS, mu, 0.0, 0.0, strength, once_l2=once)
+    p, b = fold.solve(ROWS, RATINGS)
+    # sum (r - mu - b_i - q_i . p - b)^2 + once |p|^2 + strength (x - mean)' P (x - mean)
+    z = np.column_stack([ITEMS[ROWS], np.ones(len(ROWS))])
+    y = RATINGS - mu - ITEM_BIAS[ROWS]
+    population = np.column_stack([USERS, USER_BIAS])
+    precision = np.linalg.inv(np.cov(population, rowvar=False))
+    a = z.T @ z + np.diag(np.r_[np.full(K, once), 0.0]) + strength * precision
+    x = np.linalg.solve(a, z.T @ y + strength * precision @ population.mean(axis=0))
+    assert np.allclose(p, x[:K], atol=1e-5) and b == pytest.approx(x[K], abs=1e-5)
+
+
 def ridge_reference(z, y, l2, bias_l2, population, strength):
     """The ridge fold's objective as one stacked least-squares problem: the data rows, the
     per-example L2 rows, and the prior's rows (its precision's Cholesky factor times the

@@ -48,8 +48,8 @@ def test_manifest_says_how_recommend_scores(exported_kind):
     spec = manifest["recommend"]
     assert manifest["model"]["kind"] == kind
     assert manifest["model"]["parameters"] == trained.exported.model.count_params()
-    assert spec["score"] == ("rating" if kind in ("mf", "mf_bias") else "dot")
-    has_bias = kind in ("mf_bias", "residual")
+    assert spec["score"] == ("rating" if kind in ("mf", "mf_bias", "autorec") else "dot")
+    has_bias = kind in ("mf_bias", "residual", "autorec")
     assert (spec["item_bias"] is not None, spec["user_bias"] is not None) == (has_bias, has_bias)
     assert (path / "item_bias.npy").exists() == has_bias
     assert manifest["training"]["refitted_on_train_and_validation"] is True
