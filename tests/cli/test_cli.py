@@ -142,7 +142,8 @@ def test_compare_refuses_unknown_models_before_training(own_files, tmp_path):
         str(tmp_path),
     )
     assert done.returncode == 2
-    assert "unknown models ['svd']; choose from mf, mf_bias, autorec, dnn, wide, residual" in done.stderr
+    kinds = "mf, mf_bias, autorec, dnn, wide, residual"
+    assert f"unknown models ['svd']; choose from {kinds}" in done.stderr
 
 
 def test_evaluate_prints_the_metrics_of_an_exported_version(trained_dir, own_files):
