@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from artifact.ranker import FEATURES, RankerWeights, candidates, item_table
+from artifact.ranker import FEATURES, RankerWeights, candidates, item_table, reranked
 from training.config import RankerConfig
 from training.data.split import IdIndex, Split
 from training.evaluation.ranking import ranking_metrics
@@ -66,10 +66,7 @@ class FirstStage:
     global_mean: float
     fitted_on: pd.DataFrame
     table: np.ndarray  # artifact.ranker.item_table over these items
-
-    @property
-    def x(self) -> sp.csr_matrix:
-        return rating_matrix(self.fitted_on, self.users, self.items)
+    x: sp.csr_matrix  # users x items ratings of `fitted_on` (training.itemitem.rating_matrix)
 
     def first_scores(self, rows: np.ndarray, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """The standardised vectors' and item-item scores of user `rows` (a block)."""
@@ -90,22 +87,29 @@ def first_stage(
     strength: float,
     dropout: float,
     blend: float,
-    genres: tuple[np.ndarray, list[list[str]], list[str]],
+    metadata: pd.DataFrame | None,
 ) -> FirstStage:
     """The first stage of one fit: B refitted on `fitted_on` at the chosen strength and
-    dropout, the item table from its counts and `genres` (years, genre sets, vocabulary)."""
+    dropout, and the item table of its items (`items_of`)."""
     users, items = retrieval_fit.users, retrieval_fit.items
     for kind, a, b in (("users", users, rating_fit.users), ("items", items, rating_fit.items)):
         if a.to_list() != b.to_list():
             raise ValueError(f"the ranker needs one id order: the two models' {kind} differ")
     x = rating_matrix(fitted_on, users, items)
-    counts = np.diff(x.tocsc().indptr)
-    years, genre_sets, vocabulary = genres
     return FirstStage(
         users, items, retrieval_fit.model.factors_for_export(), edlae(x, strength, dropout),
         blend, rating_fit.model.factors_for_export(), float(rating_fit.model.global_mean),
-        fitted_on, item_table(counts, years, genre_sets, vocabulary),
+        fitted_on, items_of(x, items, metadata)[0], x,
     )  # fmt: skip
+
+
+def items_of(
+    x: sp.csr_matrix, items: IdIndex, metadata: pd.DataFrame | None
+) -> tuple[np.ndarray, list[str]]:
+    """The item table (`artifact.ranker.item_table`) of `items`, their raters counted in `x`,
+    and its genre vocabulary."""
+    years, genre_sets, vocabulary = item_genres(items, metadata)
+    return item_table(np.diff(x.tocsc().indptr), years, genre_sets, vocabulary), vocabulary
 
 
 def item_genres(items: IdIndex, metadata: pd.DataFrame | None):
@@ -258,8 +262,6 @@ def fit_network(lists: Lists, width: int, epochs: int, config: RankerConfig, wat
 def ranked_scores(stage: FirstStage, weights: RankerWeights):
     """The ScoreFn of the two stages (what the service computes), for the offline metrics:
     each row's candidates scored by the network above every other item."""
-    from artifact.ranker import reranked
-
     x = stage.x
 
     def scores(rows: np.ndarray) -> np.ndarray:
@@ -367,8 +369,7 @@ def fit_ranker(rating, retrieval, metadata: pd.DataFrame | None, config: RankerC
     chosen = (blended.strength, blended.dropout, blended.blend)
 
     def stage(rating_fit: Fit, vectors_fit: Fit, frame: pd.DataFrame) -> FirstStage:
-        genres = item_genres(vectors_fit.items, metadata)
-        return first_stage(rating_fit, vectors_fit, frame, *chosen, genres)
+        return first_stage(rating_fit, vectors_fit, frame, *chosen, metadata)
 
     on_validation = stage(rating.fitted.first, fitted.first, split.train)
     on_test = None
@@ -377,9 +378,8 @@ def fit_ranker(rating, retrieval, metadata: pd.DataFrame | None, config: RankerC
     exported = fitted.exported
     everything = split.everything() if fitted.whole is not None else split.fitted_on(
         fitted.refitted)  # fmt: skip
-    years, genre_sets, vocabulary = item_genres(exported.items, metadata)
     x = rating_matrix(everything, exported.users, exported.items)
-    table = item_table(np.diff(x.tocsc().indptr), years, genre_sets, vocabulary)
+    table, vocabulary = items_of(x, exported.items, metadata)
     if on_validation.table.shape[1] != table.shape[1]:
         raise ValueError(f"item tables of {on_validation.table.shape[1]} and {table.shape[1]} "
                          "columns: the genre vocabulary changed between fits")  # fmt: skip

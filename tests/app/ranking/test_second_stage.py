@@ -19,7 +19,7 @@ from tests.app.ranking.test_blend import SMALL_GRID
 from tests.helpers import make_client
 from training.config import RankerConfig
 from training.data.split import IdIndex
-from training.itemitem import train_item_item
+from training.itemitem import rating_matrix, train_item_item
 from training.ranker import FirstStage, fit_ranker, ranked_scores
 
 # Kept whatever the held-out users say: these tests are about the second stage, not its gain.
@@ -54,10 +54,12 @@ def exported_stage(loaded, tiny_data) -> FirstStage:
               ("user_factors", "item_factors", "user_bias", "item_bias")}  # fmt: skip
     vectors = {n: np.load(path / f"retrieval_{n}.npy") for n in
                ("user_factors", "item_factors", "item_bias")}  # fmt: skip
+    users, items = IdIndex(list(loaded.user_index)), IdIndex(loaded.item_ids)
     return FirstStage(
-        IdIndex(list(loaded.user_index)), IdIndex(loaded.item_ids), vectors,
+        users, items, vectors,
         np.load(path / "item_item.npy").astype(np.float64), loaded.manifest.item_item.blend,
         arrays, loaded.manifest.global_mean, tiny_data.ratings, np.load(path / "ranker_items.npy"),
+        rating_matrix(tiny_data.ratings, users, items),
     )  # fmt: skip
 
 
