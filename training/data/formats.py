@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from training.data.datasets import Scale
+from training.data.integer_ids import read_integer_ids
 from training.data.ratings import clean_ratings, items_frame
 
 # ml-100k's u.item has one 0/1 column per genre, in this order (the same as u.genre).
@@ -117,7 +118,9 @@ def read_ratings_csv(path: Path, scale: Scale | None = None) -> pd.DataFrame:
             f"{path}: header {header} lacks {missing}; expected userId,movieId,rating[,timestamp]"
         )
     columns = ["userId", "movieId", "rating"] + (["timestamp"] if "timestamp" in header else [])
-    frame = pd.read_csv(path, usecols=columns, dtype={"userId": str, "movieId": str})
+    frame = read_integer_ids(path, header, columns)
+    if frame is None:  # ids that are not all plain integers: read every spelling as text
+        frame = pd.read_csv(path, usecols=columns, dtype={"userId": str, "movieId": str})
     frame = frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
     return clean_ratings(frame, str(path), scale=scale)
 
