@@ -94,14 +94,29 @@ def test_an_interval_outside_0_01_to_0_99_is_a_422(served):
         ]
 
 
-def test_the_calibrated_multipliers_are_the_quantiles_of_each_validation_ratings_z(trained):
+@pytest.mark.parametrize("max_users", [None, 10])
+def test_the_calibrated_multipliers_are_the_quantiles_of_each_validation_ratings_z(
+    trained, max_users
+):
     """calibrate's multipliers against the book, one validation rating at a time: the residual
-    over the predictive sd from that user's posterior given what they rated in training."""
+    over the predictive sd from that user's posterior given what they rated in training. Past
+    `max_users` users, the quantiles are those of a seeded sample's ratings."""
     from artifact.posterior import LEVELS, Prior, features, user_features
-    from training.evaluation.calibration import calibrate
+    from training.evaluation.calibration import calibrate, sampled_users
 
     fit, split = trained.fitted.first, trained.split
-    spec = calibrate("mf_bias", fit, split.train, split.validation, (1.0, 5.0))
+    whole = calibrate("mf_bias", fit, split.train, split.validation, (1.0, 5.0))
+    spec = whole
+    chosen = None
+    if max_users is not None:
+        spec = calibrate("mf_bias", fit, split.train, split.validation, (1.0, 5.0), max_users)
+        users = fit.users.lookup(split.validation["user_id"])
+        items = fit.items.lookup(split.validation["item_id"])
+        known = np.unique(users[(users < fit.users.oov) & (items < fit.items.oov)])
+        assert len(known) > max_users
+        chosen = set(sampled_users(known, max_users).tolist())
+        assert len(chosen) == max_users
+        assert spec.noise == whole.noise  # every validation rating still sets the noise
     arrays = fit.model.factors_for_export()
     f = features(arrays["item_factors"], arrays["item_bias"])
     prior = Prior.of(user_features(arrays["user_factors"], arrays["user_bias"]))
@@ -111,7 +126,7 @@ def test_the_calibrated_multipliers_are_the_quantiles_of_each_validation_ratings
         index=False
     ):
         u, i = fit.users.lookup([user])[0], fit.items.lookup([item])[0]
-        if u == fit.users.oov or i == fit.items.oov:
+        if u == fit.users.oov or i == fit.items.oov or (chosen is not None and u not in chosen):
             continue
         predicted = (
             float(fit.model.global_mean)

@@ -128,3 +128,17 @@ def test_liked_confusion_counts_and_scores():
     }
     assert got["precision"] == pytest.approx(2 / 3) and got["recall"] == pytest.approx(2 / 3)
     assert got["f1"] == pytest.approx(2 / 3) and got["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_seen_items_are_built_once_per_frame_and_let_go_with_it():
+    fitted = FITTED.copy()
+    first = ranking.seen_items(USERS, ITEMS, fitted)
+    assert ranking.seen_items(USERS, ITEMS, fitted) is first  # kept while the frame lives
+    other = ranking.seen_items(USERS, ITEMS, FITTED.copy())  # another frame: built anew
+    assert other is not first
+    np.testing.assert_array_equal(other.indices, first.indices)
+    np.testing.assert_array_equal(other.indptr, first.indptr)
+    key = (id(USERS), id(ITEMS), id(fitted))
+    assert key in ranking._SEEN
+    del fitted
+    assert key not in ranking._SEEN  # the frame gone, its rows go too
