@@ -28,6 +28,9 @@ Parts (all by default), each a row group of the table printed at the end:
   --als-grid), test NDCG@10 of each beside popularity, seconds to fit.
 - surprise: ml-100k, ratings/s of mf_bias's epochs (batch 256) beside scikit-surprise's SVD.
 - ml100k: the default `recsys train` on ml-100k: wall seconds, test RMSE, NDCG@10.
+- load: `load_files` of the ratings (and items), the integer-id read beside the text read it
+  replaced for plain integer ids (training.data.integer_ids), alternated, best of 3 each, and
+  whether the two frames are equal.
 - cluster: `recsys train` on 1M synthetic ratings, one process vs two workers on loopback.
 """
 
@@ -390,7 +393,47 @@ def cluster_part() -> None:
     )
 
 
-PARTS = ("epochs", "train", "topn", "retrieval", "als", "solver", "surprise", "ml100k", "cluster")
+def load_part(ratings: str, items: str | None) -> None:
+    import gc
+
+    import pandas as pd
+
+    from training.data import formats
+    from training.data.loaders import load_files
+
+    def text_read(*args):
+        return None
+
+    fast = formats.read_integer_ids
+    seconds: dict[str, list[float]] = {"integer": [], "text": []}
+    frames = {}
+    for _ in range(3):
+        for way, reader in (("integer", fast), ("text", text_read)):
+            formats.read_integer_ids = reader
+            frames.pop(way, None)
+            gc.collect()
+            started = time.perf_counter()
+            frames[way] = load_files(ratings, items).ratings
+            seconds[way].append(time.perf_counter() - started)
+    formats.read_integer_ids = fast
+    integer, text = min(seconds["integer"]), min(seconds["text"])
+    rows = len(frames["integer"])
+    row(
+        f"loading {rows:,} ratings (`load_files`, best of 3): integer ids / text ids",
+        f"**{integer:.1f} s** / {text:.1f} s ({integer / text:.2f}x); target <= 15 s: "
+        + ("met" if integer <= 15 else "missed"),
+    )
+    try:
+        pd.testing.assert_frame_equal(frames["integer"], frames["text"])
+        row("  the two frames", "equal")
+    except AssertionError as error:
+        row("  the two frames", f"DIFFER: {str(error)[:200]}")
+
+
+PARTS = (
+    "load", "epochs", "train", "topn", "retrieval", "als", "solver", "surprise", "ml100k",
+    "cluster",
+)  # fmt: skip
 
 
 def main() -> None:
@@ -412,6 +455,8 @@ def main() -> None:
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    if "load" in parts:
+        load_part(args.ratings, args.items)
     if "surprise" in parts:
         surprise_part(args.data_dir)
     if "ml100k" in parts:

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from training.fitting import Log
 from training.models.kinds import model_kind
+from training.spectral import spectral_tables
 
 CHUNK_ENTRIES = 1 << 19  # ratings (padding included) per solve: [chunk, d] float32 ~ 136 MB
 GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
@@ -272,9 +273,12 @@ class ALS:
             layer.table.embeddings.assign(np.vstack([rows, np.zeros((1, rows.shape[1]))]))
 
 
-def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, prefix: str = ""):
+def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, prefix: str = "",
+            start: str = "spectral"):  # fmt: skip
     """`training.loop.fit_rating_model`'s contract with ALS passes for epochs: early stopping
-    on the validation MSE, the best pass's tables restored.
+    on the validation MSE, the best pass's tables restored. `start` "spectral": the item
+    factors start from the residuals' leading singular vectors (training.spectral); "random":
+    from the model's own initial tables.
 
     Under a multi-worker strategy every worker solves its share of each half-pass's chunks and
     the tables are summed across workers once per half-pass (every worker then holds the same
@@ -293,6 +297,15 @@ def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, pr
         f"{solver.layout_seconds:.1f} s" + (f"; worker {place[0]} of {place[1]} solves its "
         "share of the chunks, the tables summed across workers once per half-pass"
         if place[1] > 1 else ""))  # fmt: skip
+    if start == "spectral":
+        started = time.perf_counter()
+        solver.write(*spectral_tables(
+            train.users, train.items, train.ratings, model.n_users, model.n_items,
+            model.factors, float(model.global_mean), model.use_bias, settings.seed,
+        ))  # fmt: skip
+        log(f"{prefix}als: spectral start in {time.perf_counter() - started:.1f} s")
+    elif start != "random":
+        raise ValueError(f"unknown ALS start {start!r}; choose spectral or random")
     evaluate = validation_figures(model, validation)
     return train_epochs(
         model, lambda _: solver.run_pass(), None, settings, evaluate, "val_loss", log, prefix

@@ -36,6 +36,9 @@ class TrainConfig:
     # squares, mf and mf_bias only (training.als; `optimizer`, `learning_rate` and
     # `batch_size` unused).
     solver: str = "gradient"
+    # Where ALS starts: "spectral" (item factors from the residuals' leading singular vectors,
+    # training.spectral) or "random" (the model's own small random tables).
+    als_start: str = "spectral"
     optimizer: str = "adam"
     learning_rate: float = 0.001
     batch_size: int = 256

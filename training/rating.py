@@ -5,6 +5,7 @@ validation chose, and a test score of the model exported."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,8 @@ class RatingLearner:
 
         c = self.config
         fit = fit_als if c.solver == "als" else fit_rating_model
+        if c.solver == "als":
+            fit = partial(fit_als, start=c.als_start)
         if c.model == "autorec":
             fit = fit_autorec
         return fit(
