@@ -34,6 +34,10 @@ from training.models.kinds import model_kind
 from training.spectral import spectral_tables
 
 CHUNK_ENTRIES = 1 << 19  # ratings (padding included) per solve: [chunk, d] float32 ~ 136 MB
+# Rows per solve: each row's Gram matrix is [d + 1, d + 1], so 32k rows at K 64 hold ~570 MB.
+# Without it a chunk of rows with one rating each (a million-item catalogue) asked for
+# [503263, 66, 66] floats (8.8 GB) and ran out of memory.
+CHUNK_ROWS = 1 << 15
 GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
 
 
@@ -64,7 +68,8 @@ class Side:
 
     @classmethod
     def of(cls, rows: np.ndarray, cols: np.ndarray, ratings: np.ndarray, n_rows: int,
-           n_cols: int, chunk_entries: int = CHUNK_ENTRIES) -> Side:  # fmt: skip
+           n_cols: int, chunk_entries: int = CHUNK_ENTRIES,
+           chunk_rows: int = CHUNK_ROWS) -> Side:  # fmt: skip
         """Group the ratings (`rows[k]` rated `cols[k]` as `ratings[k]`) by row."""
         order = np.argsort(rows, kind="stable")
         cols_sorted, ratings_sorted = cols[order].astype(np.int32), ratings[order]
@@ -82,7 +87,7 @@ class Side:
         end = len(cols_sorted)
         for length in np.unique(width):
             members = rated[width == length]
-            per_chunk = max(1, chunk_entries // int(length))
+            per_chunk = max(1, min(chunk_entries // int(length), chunk_rows))
             for first in range(0, len(members), per_chunk):
                 part = members[first : first + per_chunk]
                 offset = np.arange(length)[None, :]

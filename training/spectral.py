@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 OVERSAMPLE = 16  # extra sketch columns: the leading k come out accurate
-POWER = 3  # power iterations: a slowly decaying spectrum still separates
+POWER = 4  # power iterations: a slowly decaying spectrum still separates
 DAMPING = 10.0  # the bias means' prior count, as if every row had 10 more ratings at the mean
 
 
@@ -44,20 +44,31 @@ def leading_right_vectors(
     matrix: sp.csr_matrix, k: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k leading singular values of a sparse matrix and its right singular vectors
-    ([n_cols, k], orthonormal columns), by a randomised range finder."""
+    ([n_cols, k], orthonormal columns), by a randomised range finder.
+
+    The basis is kept on the shorter side only, and the small matrix's SVD comes from its
+    width x width Gram matrix: numpy's QR of a 1.1M x 80 block took ~10 s and the SVD of an
+    80 x 1.1M one 16 s (a million-item catalogue), where the sparse products take 0.1 s.
+    """
     rng = np.random.default_rng(seed)
-    width = min(k + OVERSAMPLE, *matrix.shape)
-    transposed = matrix.T.tocsr()
-    sketch = matrix @ rng.standard_normal((matrix.shape[1], width)).astype(matrix.dtype)
+    rows, cols = matrix.shape
+    width = min(k + OVERSAMPLE, rows, cols)
+    a = matrix.astype(np.float64)
+    at = a.T.tocsr()
+    # Span the row space (the right vectors) when columns are fewer, else the column space.
+    forward, back = (at, a) if cols <= rows else (a, at)
+    basis, _ = np.linalg.qr(forward @ rng.standard_normal((forward.shape[1], width)))
     for _ in range(POWER):
-        basis, _ = np.linalg.qr(sketch)
-        back, _ = np.linalg.qr(transposed @ basis)
-        sketch = matrix @ back
-    basis, _ = np.linalg.qr(sketch)
-    small = (transposed @ basis).T  # [width, n_cols]: the matrix seen through the basis
-    _, values, right = np.linalg.svd(small, full_matrices=False)
-    k = min(k, len(values))
-    return values[:k], right[:k].T
+        basis, _ = np.linalg.qr(forward @ (back @ basis))
+    small = (back @ basis).T if cols <= rows else (at @ basis).T  # [width, other side]
+    values_squared, turn = np.linalg.eigh(small @ small.T)
+    order = np.argsort(values_squared)[::-1][:k]
+    values = np.sqrt(np.maximum(values_squared[order], 0.0))
+    if cols <= rows:  # matrix' ~ basis small: its left vectors are the matrix's right ones
+        right = basis @ turn[:, order]
+    else:  # matrix ~ basis small: right vectors small' turn / values
+        right = (small.T @ turn[:, order]) / np.maximum(values, 1e-300)
+    return values, right
 
 
 def spectral_tables(

@@ -64,9 +64,11 @@ def test_a_half_pass_is_numpys_exact_solution_of_every_users_normal_equations(ki
     users, items, ratings = small_problem()
     model = model_of(kind, regularization)
     solver = ALS(model, users, items, ratings)
-    # Chunks of at most 8 entries: the long row is a chunk alone, others share chunks.
-    solver.by_user = Side.of(users, items, ratings, N_USERS, N_ITEMS, chunk_entries=8)
+    # Chunks of at most 8 entries and 3 rows: the long row is a chunk alone, others share
+    # chunks, and rows of one rating each never more than 3 to a chunk.
+    solver.by_user = Side.of(users, items, ratings, N_USERS, N_ITEMS, chunk_entries=8, chunk_rows=3)
     assert len(solver.by_user.chunks) > 3
+    assert max(len(chunk.rows) for chunk in solver.by_user.chunks) == 3
     _, item_table = solver.tables()
     solved, objective = solver.solve(solver.by_user, item_table)
     expected, expected_objective = reference_user_solve(model, users, items, ratings, item_table)
