@@ -154,11 +154,26 @@ def load(path: Path, items: int, factors: int, nprobe: int) -> Any:
     return index
 
 
-def search(index: Any, query: np.ndarray, k: int) -> np.ndarray:
-    """The (at most `k`) candidate item rows for one query vector, best first."""
-    _, rows = index.search(augment_queries(query), k)
+def search(index: Any, query: np.ndarray, k: int, nprobe: int | None = None) -> np.ndarray:
+    """The (at most `k`) candidate item rows for one query vector, best first; `nprobe` lists
+    visited (default: the version's). Fewer than `k` come back when the visited lists hold
+    fewer items."""
+    params = None
+    if nprobe is not None:  # per call: the index is shared by the worker's threads
+        import faiss
+
+        params = faiss.SearchParametersIVF(nprobe=nprobe)
+    _, rows = index.search(augment_queries(query), k, params=params)
     found: np.ndarray = rows[0]
     return found[found >= 0].astype(np.int64)
+
+
+def probes(index: Any) -> tuple[int, int]:
+    """(the lists a search visits by default, the lists there are)."""
+    import faiss
+
+    ivf = faiss.extract_index_ivf(index)
+    return int(ivf.nprobe), int(ivf.nlist)
 
 
 def fetch_size(n: int, excluded: int) -> int:

@@ -4,8 +4,12 @@ The index proposes candidates; everything after that is the exact path's own wor
 rows: the candidates are re-scored with the version's vectors (the same numbers the exact path
 shows), the user's seen items and the request's filters are applied to them, and the shared
 kernel picks the winners. It over-fetches (`artifact.ann.fetch_size`: every seen item plus a
-margin) and gives up, returning None so the exact path answers, when fewer than `n` candidates
-survive. Folded-in new items are few and not in the index: they are scored exactly and compete
+margin). When the lists it visited ran dry before that many candidates and too few survived,
+it visits four times the lists and asks again (the version's `nprobe` is chosen on recall
+without seen items: on a 1M-item version with ~300 ratings a user, one list held 24 items, all
+of them seen, and every request fell to the exact path, 35 requests/s). When the lists did hold
+enough and fewer than `n` survive (filters), it gives up, returning None so the exact path
+answers. Folded-in new items are few and not in the index: they are scored exactly and compete
 with the candidates.
 
 Only the path the index was built for takes it: a trained user ranked by the version's default
@@ -36,8 +40,28 @@ def approximate(
     exclude = user.exclusions() if exclude_seen else None
     allowed = allowed_by(user.view, where, new)
     query = vectors.user_factors[row]
-    k = ann.fetch_size(n, 0 if exclude is None else len(exclude))
-    rows = ann.search(loaded.ann, query, min(k, loaded.n_items))
+    k = min(ann.fetch_size(n, 0 if exclude is None else len(exclude)), loaded.n_items)
+    nprobe, lists = ann.probes(loaded.ann)
+    while True:
+        candidates = ann.search(loaded.ann, query, k, nprobe)
+        found = _ranked(user, query, candidates, n, exclude, allowed)
+        if found is not None or nprobe >= lists or len(candidates) >= k:
+            return found  # answered; or every list seen; or the lists held enough (filters)
+        nprobe = min(4 * nprobe, lists)  # the visited lists ran dry: visit more
+
+
+def _ranked(
+    user: UserView,
+    query: np.ndarray,
+    rows: np.ndarray,
+    n: int,
+    exclude: np.ndarray | None,
+    allowed: np.ndarray | None,
+) -> Recommendation | None:
+    """The best `n` of the candidate `rows` (and the new items) after an exact re-score, or
+    None when fewer than `n` survive and the catalogue holds more."""
+    loaded, row, new, vectors = user.loaded, user.row, user.new, user.loaded.vectors
+    assert row is not None
     scores = vectors.item_factors[rows] @ query
     if vectors.item_bias is not None:
         scores += vectors.item_bias[rows]

@@ -69,11 +69,10 @@ def _features(
     factors (zero, so only the noise counts, for a new item without them)."""
     inside = rows < loaded.n_items
     if inside.all():
-        out: np.ndarray = posterior.item_features[rows]
-        return out
-    d = posterior.item_features.shape[1]
+        return posterior.features(rows)
+    d = posterior.dim
     out = np.zeros((len(rows), d))
-    out[inside] = posterior.item_features[rows[inside]]
+    out[inside] = posterior.features(rows[inside])
     if new is not None and new.rating_factors is not None:
         k = new.rating_factors.shape[1]
         out[~inside, :k] = new.rating_factors[rows[~inside] - loaded.n_items]

@@ -82,6 +82,46 @@ def test_the_index_answers_what_the_exact_path_answers(indexed, monkeypatch):
     assert [i["item_id"] for i in body["items"]] == exact(users[7], n=5).item_ids(loaded)
 
 
+def test_lists_that_run_dry_are_widened_before_the_exact_path_answers(indexed, monkeypatch):
+    """The version's nprobe is chosen on recall without seen items; a user whose visited lists
+    hold fewer candidates than asked gets four times the lists, then more, not the exact path."""
+    import faiss
+
+    from app.ranking.approximate import approximate
+
+    client, _ = indexed
+    live = client.app.state.service.versions.served.live.view
+    loaded = live.loaded
+    # The fixture's catalogue makes one list; these vectors in 16 lists, one visited at first.
+    items = ann.augment_items(loaded.vectors.item_factors, loaded.vectors.item_bias)
+    index = faiss.index_factory(items.shape[1], "IVF16,Flat", faiss.METRIC_L2)
+    index.train(items)
+    index.add(items)
+    faiss.extract_index_ivf(index).nprobe = 1
+    monkeypatch.setitem(loaded.__dict__, "ann", index)
+    assert ann.probes(loaded.ann) == (1, 16)
+    lists = 16
+    visited: list[int] = []
+    search = ann.search
+    monkeypatch.setattr(
+        ann, "search", lambda index, q, k, nprobe=None: visited.append(nprobe) or search(
+            index, q, k, nprobe
+        ),
+    )  # fmt: skip
+    users = [u for u in loaded.user_index if live.user(u).folded is None]
+    widened = 0
+    for user in users[:20]:
+        visited.clear()
+        got = approximate(live.user(user), 10, True, None)
+        with monkeypatch.context() as patched:
+            patched.setattr(ranking, "approximate", lambda *_: None)
+            expected = recommend(live.user(user), n=10)
+        assert got is not None and got.rows.tolist() == expected.rows.tolist(), user
+        assert visited[0] == 1 and visited[1:] == [min(4**j, lists) for j in range(1, len(visited))]
+        widened += len(visited) > 1
+    assert widened > 0  # one list ran dry for these users, and the index still answered
+
+
 def test_users_with_live_ratings_and_by_rating_stay_exact(indexed, monkeypatch):
     client, _ = indexed
     loaded = client.app.state.service.versions.served.loaded
