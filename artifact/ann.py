@@ -162,7 +162,8 @@ def search(index: Any, query: np.ndarray, k: int, nprobe: int | None = None) -> 
     if nprobe is not None:  # per call: the index is shared by the worker's threads
         import faiss
 
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe
     _, rows = index.search(augment_queries(query), k, params=params)
     found: np.ndarray = rows[0]
     return found[found >= 0].astype(np.int64)
