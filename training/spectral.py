@@ -7,12 +7,13 @@ factors stay small and the validation error barely moves (on the planted 20M set
 0.6761, 0.6752 over the first three passes of fifteen). Starting the items at the residual
 matrix's leading right singular vectors, each scaled by the square root of its singular value
 (the symmetric split of R ~ U S V'), skips that phase: on the planted 3M set ALS reached its
-best validation RMSE in 6 passes instead of 12, and a better one (bench/README.md).
+best validation RMSE in 6 passes instead of 12, and ml-1m in 6 instead of 14 (bench/README.md).
 
 The residuals are the ratings less the mean and damped item and user means (the biases' start
 too). Their leading subspace comes from a randomised range finder (Halko, Martinsson and Tropp
-2011): a Gaussian sketch, a few power iterations with re-orthonormalisation, then the exact SVD
-of the small projected matrix. Seeded, so every worker of a cluster starts from the same tables.
+2011): a Gaussian sketch, a few power iterations re-orthonormalised on the shorter side, then
+the small projected matrix's SVD read off its Gram matrix. Seeded, so every worker of a cluster
+starts from the same tables.
 """
 
 from __future__ import annotations
