@@ -294,6 +294,8 @@ def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, pr
     """
     from training.loop import train_epochs, validation_figures, worker_place
 
+    if start not in ("spectral", "random"):  # before the ratings are grouped
+        raise ValueError(f"unknown ALS start {start!r}; choose spectral or random")
     strategy = tf.distribute.get_strategy()
     place = worker_place(strategy)
     exchange = summed_across_workers(strategy) if place[1] > 1 else None
@@ -309,8 +311,6 @@ def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, pr
             model.factors, float(model.global_mean), model.use_bias, settings.seed,
         ))  # fmt: skip
         log(f"{prefix}als: spectral start in {time.perf_counter() - started:.1f} s")
-    elif start != "random":
-        raise ValueError(f"unknown ALS start {start!r}; choose spectral or random")
     evaluate = validation_figures(model, validation)
     return train_epochs(
         model, lambda _: solver.run_pass(), None, settings, evaluate, "val_loss", log, prefix

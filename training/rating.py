@@ -95,9 +95,7 @@ class RatingLearner:
             )
 
         c = self.config
-        fit = fit_als if c.solver == "als" else fit_rating_model
-        if c.solver == "als":
-            fit = partial(fit_als, start=c.als_start)
+        fit = partial(fit_als, start=c.als_start) if c.solver == "als" else fit_rating_model
         if c.model == "autorec":
             fit = fit_autorec
         return fit(

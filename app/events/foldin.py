@@ -5,6 +5,7 @@ ratings of users the version knows. Each result names the version it was solved 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,7 @@ class Folder:
         rating = loaded.rating_vectors
         self.ridge: RidgeFold | None = None
         if rating.user_offset is not None:
-            l2, bias_l2 = (float(manifest.training.get(k, 0.0)) for k in ("l2", "bias_l2"))
-            once = manifest.training.get("regularization") == "sum"  # autorec: L2 once
+            l2, bias_l2, once = _penalties(manifest.training)
             self.ridge = RidgeFold.of(
                 rating.user_factors,
                 rating.item_factors,
@@ -147,15 +147,15 @@ class Folder:
             if rating.item_bias is not None:
                 user_bias = rating.user_offset - manifest.global_mean
             # An autorec's item factors are codes, not penalised tables: the prior alone.
-            once = manifest.training.get("regularization") == "sum"
+            l2, bias_l2, once = _penalties(manifest.training)
             ridge = RidgeFold.of(
                 rating.item_factors,
                 rating.user_factors,
                 rating.item_bias,
                 user_bias,
                 manifest.global_mean,
-                0.0 if once else float(manifest.training.get("l2", 0.0)),
-                0.0 if once else float(manifest.training.get("bias_l2", 0.0)),
+                0.0 if once else l2,
+                0.0 if once else bias_l2,
                 ITEM_STRENGTH,
             )
         fold: ItemFold | None = None
@@ -243,3 +243,10 @@ class Folder:
             np.concatenate([trained_rows[keep], rows]),
             np.concatenate([trained[keep].astype(np.float64), ratings]),
         )
+
+
+def _penalties(training: dict[str, Any]) -> tuple[float, float, bool]:
+    """The rating model's L2 and bias L2 as trained, and whether its L2 was added once to the
+    summed error (autorec: training.regularization "sum") rather than per rating."""
+    l2, bias_l2 = (float(training.get(k, 0.0)) for k in ("l2", "bias_l2"))
+    return l2, bias_l2, training.get("regularization") == "sum"

@@ -38,6 +38,8 @@ def read_integer_ids(path: Path, header: list[str], columns: list[str]) -> pd.Da
     items = frame["movieId"].to_numpy()
     if len(frame) == 0 or min(users.min(), items.min()) < 0:
         return None
+    # The file is read a second time for the check: parsing bytes already read (io.BytesIO)
+    # took 3.9 s at 20M ratings against 1.9-2.3 s for both reads from the page cache.
     return frame if spelled_plainly(np.fromfile(path, dtype=np.uint8), users, items) else None
 
 
