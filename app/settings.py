@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="TensorFlow's intra-op and inter-op threads for /predict's SavedModel "
         "calls (0: TensorFlow's default, one per core; with several workers, cores / workers)",
     )
+    predict_from: Literal["savedmodel", "factors"] = Field(
+        "savedmodel",
+        description="what rates /predict's trained pairs: the SavedModel, or the exported "
+        "factors in numpy where they reproduce it (mf, mf_bias; other kinds keep the "
+        "SavedModel): no TensorFlow in the worker, for large catalogues",
+    )
     ann: bool = Field(
         True,
         description="search a version's approximate top-N index where it has one (large "

@@ -15,6 +15,7 @@ SIGNATURE = "serving_default"
 USER_IDS = "user_ids.json"
 ITEM_IDS = "item_ids.json"
 ITEMS = "items.json"  # title and genres per item row (optional)
+ITEM_COLUMNS = "item_columns.npz"  # the same as arrays (artifact.item_columns; older: absent)
 SEEN_INDPTR = "seen_indptr.npy"
 SEEN_INDICES = "seen_indices.npy"
 SEEN_RATINGS = "seen_ratings.npy"  # the rating of each seen item (optional: older versions)

@@ -63,6 +63,15 @@ class Titles(_Packed):
         self.text = "".join(t for t in titles if t)
         self._folded: tuple[str, np.ndarray] | None = None
 
+    @classmethod
+    def of_arrays(cls, text: str, ends: np.ndarray, known: np.ndarray) -> Titles:
+        """The titles as `artifact.item_columns` stores them: `text`, each row's end in it (in
+        characters) and which rows have a title."""
+        titles = cls.__new__(cls)
+        titles.text, titles.ends, titles.known = text, ends.astype(np.int64), known.astype(bool)
+        titles._folded = None
+        return titles
+
     def _row(self, row: int) -> str | None:
         if not self.known[row]:
             return None
@@ -107,6 +116,13 @@ class Genres(_Packed):
         self.codes = np.array(codes, np.int32 if len(vocabulary) > 32_767 else np.int16)
         self.ends = _ends(map(len, genres), len(genres))
 
+    @classmethod
+    def of_arrays(cls, names: list[str], codes: np.ndarray, ends: np.ndarray) -> Genres:
+        """The genres as `artifact.item_columns` stores them."""
+        genres = cls.__new__(cls)
+        genres.names, genres.codes, genres.ends = names, codes, ends.astype(np.int64)
+        return genres
+
     def _row(self, row: int) -> list[str]:
         start, end = self._span(row)
         return [self.names[c] for c in self.codes[start:end].tolist()]
@@ -124,6 +140,13 @@ class Years(_Packed):
 
     def __init__(self, years: Sequence[int | None]) -> None:
         self.values = np.array([np.nan if y is None else y for y in years], np.float64)
+
+    @classmethod
+    def of_array(cls, values: np.ndarray) -> Years:
+        """The years as `artifact.item_columns` stores them (NaN: unknown)."""
+        years = cls.__new__(cls)
+        years.values = values.astype(np.float64)
+        return years
 
     def __len__(self) -> int:
         return len(self.values)

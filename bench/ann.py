@@ -10,7 +10,8 @@ recall@10 against exact, and the time per query of each path.
 
 Part 2, over HTTP (`--serve MODELS_DIR NAME`): the service on a version with an index, against
 the same version with RECSYS_ANN=false, under wrk (bench/serve.py's driver): requests/s, p50/p99,
-start to ready and each worker's RSS and PSS.
+start to ready and each worker's RSS and PSS; the index is served once per RECSYS_PREDICT_FROM
+in `--predict-from` (default: the SavedModel, then the factors without TensorFlow).
 
     PYTHONPATH=. .venv/bin/python bench/ann.py [--kind planted|gaussian] [--items 1000000]
     PYTHONPATH=. .venv/bin/python bench/ann.py --serve /tmp/models1m big1m
@@ -104,7 +105,9 @@ def in_process(kind: str, items: int, factors: int, queries: int) -> None:
     )
 
 
-def over_http(models_dir: str, name: str, duration: int, connections: list[int]) -> None:
+def over_http(
+    models_dir: str, name: str, duration: int, connections: list[int], predict_from: list[str]
+) -> None:
     from bench.serve import Server, lua_get_random, wrk
 
     version = max(int(p.name) for p in (Path(models_dir) / name).iterdir() if p.name.isdigit())
@@ -120,12 +123,15 @@ def over_http(models_dir: str, name: str, duration: int, connections: list[int])
     }
     logs = Path(tempfile.mkdtemp(prefix="ann-bench-logs-"))
     results = {}
-    for label, use in (("ann", "true"), ("exact", "false")):
+    # The index on with each way of answering /predict, then the exact path with the last.
+    runs = [(f"ann/{p}", "true", p) for p in predict_from]
+    runs.append((f"exact/{predict_from[-1]}", "false", predict_from[-1]))
+    for label, use, predict in runs:
         with Server(
             [os.sys.executable, "-m", "app"],
-            {**env, "RECSYS_ANN": use},
+            {**env, "RECSYS_ANN": use, "RECSYS_PREDICT_FROM": predict},
             "/ready",
-            logs / f"{label}.log",
+            logs / f"{label.replace('/', '-')}.log",
         ) as server:
             print(
                 f"{label}: start to ready {server.start_to_ready:.2f} s; {server.worker_memory()}"
@@ -134,15 +140,15 @@ def over_http(models_dir: str, name: str, duration: int, connections: list[int])
                 r = wrk(server.base, c, duration, lua)
                 results[(label, c)] = r
                 print(
-                    f"  {label:<5} c={c:<3} {r['rps']:>8,.0f} req/s  p50 {r['p50']:.2f}  "
+                    f"  {label:<16} c={c:<3} {r['rps']:>8,.0f} req/s  p50 {r['p50']:.2f}  "
                     f"p99 {r['p99']:.2f} ms",
                     flush=True,
                 )
             print(f"  after the load: {server.worker_memory()}")
+    ann_label, exact_label = runs[-2][0], runs[-1][0]
     for c in connections:
-        print(
-            f"c={c}: ann / exact = {results[('ann', c)]['rps'] / results[('exact', c)]['rps']:.1f}x"
-        )
+        ratio = results[(ann_label, c)]["rps"] / results[(exact_label, c)]["rps"]
+        print(f"c={c}: {ann_label} / {exact_label} = {ratio:.1f}x")
 
 
 def main() -> None:
@@ -154,9 +160,15 @@ def main() -> None:
     parser.add_argument("--serve", nargs=2, metavar=("MODELS_DIR", "NAME"))
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", default="1,32")
+    parser.add_argument(
+        "--predict-from",
+        default="savedmodel,factors",
+        help="RECSYS_PREDICT_FROM values to serve the index with, in turn (comma-separated)",
+    )
     args = parser.parse_args()
     if args.serve:
-        over_http(*args.serve, args.duration, [int(c) for c in args.connections.split(",")])
+        connections = [int(c) for c in args.connections.split(",")]
+        over_http(*args.serve, args.duration, connections, args.predict_from.split(","))
     else:
         in_process(args.kind, args.items, args.factors, args.queries)
 

@@ -73,7 +73,7 @@ def main() -> None:
         if rating >= RELEVANT_FROM and user in loaded.user_index and item in loaded.item_index:
             relevant.setdefault(user, set()).add(loaded.item_index[item])
     users = sorted(relevant)
-    unit = loaded.unit_items
+    unit = loaded.unit_rows(np.arange(loaded.n_items))
     genres = [set(g) for g in (loaded.genres or [[]] * loaded.n_items)]
     print(f"{len(users)} test users, {loaded.n_items} items; version at {loaded.path}")
     print("| diversity | NDCG@10 | ILD (vectors) | ILD (genres) | coverage@10 | ms/call | ratio |")

@@ -10,7 +10,8 @@
   service memory-maps for top-N; row i belongs to the i-th id of `user_ids.json`/`item_ids.json`.
 - `seen_indptr.npy`, `seen_indices.npy`: each user's rated items (CSR), excluded from top-N;
   `seen_ratings.npy`, `seen_timestamps.npy`: the rating and time of each (GET /users/{id}/ratings).
-- `items.json`: title and genres per item row, when the data had item metadata.
+- `items.json`: title and genres per item row, when the data had item metadata, and
+  `item_columns.npz`, the same as arrays (what the service reads: `artifact.item_columns`).
 - `manifest.json`: what the version is, how it scored, and the SHA-256 of every other file.
 
 Everything is written into a hidden staging directory and renamed into place when complete, so
@@ -32,8 +33,10 @@ import pandas as pd
 from artifact import ann
 from artifact.checksums import checksums_of
 from artifact.files import title_year
+from artifact.item_columns import write_item_columns
 from artifact.jsonsafe import write_json
 from artifact.layout import (
+    ITEM_COLUMNS,
     ITEM_IDS,
     ITEM_ITEM,
     ITEMS,
@@ -184,7 +187,14 @@ def _write_arrays(
     write_json(out / ITEM_IDS, fit.items.to_list())
     seen_items(fit.users, fit.items, ratings).save(out)
     if items is not None:
-        write_json(out / ITEMS, item_metadata(fit.items, items))
+        rows = item_metadata(fit.items, items)
+        write_json(out / ITEMS, rows)
+        write_item_columns(
+            out / ITEM_COLUMNS,
+            [r["title"] for r in rows],
+            [r["genres"] for r in rows],
+            [r["year"] for r in rows],
+        )
 
 
 def item_metadata(index: IdIndex, items: pd.DataFrame) -> list[dict[str, Any]]:

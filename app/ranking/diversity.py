@@ -57,11 +57,10 @@ def unit_rows(loaded: LoadedVersion, new: NewItems | None, rows: np.ndarray) -> 
     n = loaded.n_items
     inside = rows < n
     if inside.all():
-        out: np.ndarray = loaded.unit_items[rows]
-        return out
+        return loaded.unit_rows(rows)
     assert new is not None
-    vectors = np.empty((len(rows), loaded.unit_items.shape[1]), np.float32)
-    vectors[inside] = loaded.unit_items[rows[inside]]
+    vectors = np.empty((len(rows), loaded.vectors.item_factors.shape[1]), np.float32)
+    vectors[inside] = loaded.unit_rows(rows[inside])
     extra = new.vectors[rows[~inside] - n]
     vectors[~inside] = extra / np.maximum(np.linalg.norm(extra, axis=1, keepdims=True), 1e-12)
     return vectors

@@ -39,17 +39,18 @@ def similar(
             allowed = allowed[: loaded.n_items]
         rows, top = top_n(weights, n, np.array([row]), allowed)
         return Recommendation(rows, top, "model", new)
-    unit = loaded.unit_items
     extra = None
     if new is not None:
         norms = np.linalg.norm(new.vectors, axis=1, keepdims=True)
         extra = new.vectors / np.maximum(norms, 1e-12)
     if row < loaded.n_items:
-        query = unit[row]
+        query = loaded.unit_rows(np.array([row]))[0]
     else:
         assert extra is not None
         query = extra[row - loaded.n_items]
-    scores = unit @ query
+    # The catalogue's cosines as (items . query) / norms: no unit-length copy of the items.
+    scores = loaded.vectors.item_factors @ query
+    scores /= loaded.item_norms
     if extra is not None:
         scores = np.concatenate([scores, extra @ query])
     rows, top = top_n(scores, n, np.array([row]), allowed)

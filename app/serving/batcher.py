@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from app.batching import Batcher
-from app.serving.loader import PredictFn  # user ids, item ids -> ratings
+from app.serving.predictors import PredictFn  # user ids, item ids -> ratings
 
 Pairs = tuple[list[str], list[str]]  # one request's user ids and item ids
 

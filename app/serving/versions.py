@@ -95,7 +95,9 @@ class VersionOwner(Generic[L]):
             self.pinned, self.reloads = choice.pinned or self.pinned, choice.reloads
         refused: dict[int, str] = {}
         try:
-            loaded = load_newest(self.base, self.pinned, refused, self.settings.ann)
+            loaded = load_newest(
+                self.base, self.pinned, refused, self.settings.ann, self.settings.predict_from
+            )
         except NoServableVersion as err:
             if self.settings.require_model:
                 log.error("no model to serve, exiting (RECSYS_REQUIRE_MODEL): %s", err)
@@ -238,7 +240,9 @@ class VersionOwner(Generic[L]):
         if not path.is_dir():
             raise NoSuchVersion(f"no version {version} of {self.settings.model_name}")
         try:
-            loaded = await asyncio.to_thread(load_version, path, self.settings.ann)
+            loaded = await asyncio.to_thread(
+                load_version, path, self.settings.ann, self.settings.predict_from
+            )
         except Exception as err:  # ArtifactError, or anything TensorFlow raises on bad files
             reason = str(err) if isinstance(err, ArtifactError) else f"{path}: {err!r}"
             self.refused[version] = (_mtime(path), reason)
@@ -272,7 +276,7 @@ class VersionOwner(Generic[L]):
             for (v, s), other in zip(beside.items(), lives, strict=True)
         }
         batcher = None
-        if self.settings.predict_batching:
+        if self.settings.predict_batching and loaded.predict_from == "savedmodel":
             batcher = PredictBatcher(
                 loaded.predict_ratings,
                 self.settings.predict_max_batch_size,

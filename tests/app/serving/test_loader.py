@@ -18,6 +18,7 @@ import pytest
 
 from app.serving.loader import load_newest, load_version
 from artifact.errors import ArtifactError
+from artifact.item_columns import write_item_columns
 from tests.helpers import MODEL_NAME, make_client
 
 
@@ -188,6 +189,19 @@ CASES: list[tuple[str, Callable[[Path], object], str]] = [
         "a seen-items index that is not a CSR pointer",
         lambda v: save_signed(v, "seen_indptr.npy", load(v, "seen_indptr.npy")[::-1].copy()),
         r"seen_indptr.npy: not a valid CSR index pointer",
+    ),
+    (
+        "item columns of fewer rows than the id list",
+        lambda v: (
+            write_item_columns(v / "item_columns.npz", ["x"] * 39, [[]] * 39, [None] * 39),
+            resign(v, "item_columns.npz"),
+        ),
+        r"item_columns.npz: title_ends has 39 rows, the id list 40 items",
+    ),
+    (
+        "item columns that are not an .npz",
+        lambda v: write_signed(v, "item_columns.npz", "hello"),
+        r"item_columns.npz: not a readable .npz of arrays",
     ),
     (
         "a broken SavedModel",
