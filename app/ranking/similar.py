@@ -48,9 +48,12 @@ def similar(
     else:
         assert extra is not None
         query = extra[row - loaded.n_items]
-    # The catalogue's cosines as (items . query) / norms: no unit-length copy of the items.
-    scores = loaded.vectors.item_factors @ query
-    scores /= loaded.item_norms
+    unit = loaded.unit_items
+    if unit is not None:
+        scores = unit @ query
+    else:  # a large catalogue: (items . query) / norms, without a unit-length copy
+        scores = loaded.vectors.item_factors @ query
+        scores /= loaded.item_norms
     if extra is not None:
         scores = np.concatenate([scores, extra @ query])
     rows, top = top_n(scores, n, np.array([row]), allowed)

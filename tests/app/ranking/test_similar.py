@@ -68,3 +68,25 @@ def test_a_folded_in_new_item_has_neighbours_and_is_one(served):
     assert shown["title"] == "A New Film (2026)" and shown["score"] == pytest.approx(
         mine[0]["score"], abs=1e-5
     )
+
+
+def test_a_large_catalogue_takes_its_cosines_from_the_norms_to_the_same_answers(
+    served, default_version, monkeypatch
+):
+    _, loaded = served
+    assert loaded.unit_items is not None  # 40 items: the unit-length copy
+    models_dir, _ = default_version
+    items = [loaded.item_ids[row] for row in (0, 7, 39)]
+    with make_client(models_dir=models_dir, model_name="both", max_n=20) as small:
+        wanted = [small.get(f"/similar/{i}", params={"n": 20}).json()["items"] for i in items]
+    monkeypatch.setattr("app.serving.loader.UNIT_COPY_BELOW", 40)  # as if 40 were many
+    with make_client(models_dir=models_dir, model_name="both", max_n=20) as large:
+        assert served_view(large).loaded.unit_items is None
+        for item, want in zip(items, wanted, strict=True):
+            got = large.get(f"/similar/{item}", params={"n": 20}).json()["items"]
+            assert [i["item_id"] for i in got] == [i["item_id"] for i in want]
+            assert [i["score"] for i in got] == pytest.approx([i["score"] for i in want], abs=2e-6)
+    rows = np.array([3, 0, 39])
+    unit = np.asarray(loaded.vectors.item_factors)[rows]
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), np.float32(1e-12))
+    assert np.array_equal(loaded.unit_rows(rows), unit)  # diversity's rows: the same bytes
