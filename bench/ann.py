@@ -105,10 +105,13 @@ def in_process(kind: str, items: int, factors: int, queries: int) -> None:
     )
 
 
+TARGET_RSS_MB = 1_024  # issue 27: a 1M-item worker in a gigabyte, ready in 10 s
+
+
 def over_http(
     models_dir: str, name: str, duration: int, connections: list[int], predict_from: list[str]
 ) -> None:
-    from bench.serve import Server, lua_get_random, wrk
+    from bench.serve import Server, lua_get_random, memory_mb, wrk
 
     version = max(int(p.name) for p in (Path(models_dir) / name).iterdir() if p.name.isdigit())
     users = json.loads((Path(models_dir) / name / str(version) / "user_ids.json").read_text())
@@ -145,6 +148,13 @@ def over_http(
                     flush=True,
                 )
             print(f"  after the load: {server.worker_memory()}")
+            rss = max(memory_mb(p, "VmRSS:", "status") for p in server.worker_pids())
+            for what, value, target in (
+                ("RSS per worker", f"{rss:,.0f} MB", rss <= TARGET_RSS_MB),
+                ("start to ready", f"{server.start_to_ready:.1f} s", server.start_to_ready <= 10),
+            ):
+                limit = f"{TARGET_RSS_MB:,} MB" if what.startswith("RSS") else "10 s"
+                print(f"  {what} {value}, target <= {limit}: {'met' if target else 'MISSED'}")
     ann_label, exact_label = runs[-2][0], runs[-1][0]
     for c in connections:
         ratio = results[(ann_label, c)]["rps"] / results[(exact_label, c)]["rps"]

@@ -90,19 +90,23 @@ class Server:
         wait_ready(self.base + ready_path, self.process)
         self.start_to_ready = time.perf_counter() - started
 
+    def worker_pids(self) -> list[int]:
+        """The processes serving requests: the workers, or the master when alone."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        return [int(p) for p in children] or [self.process.pid]
+
     def worker_memory(self) -> str:
         """RSS and PSS of each process serving requests (the workers; the master when alone).
         PSS charges each shared page to its sharers in equal parts: memory-mapped factors
         and the libraries two workers share count half in each."""
-        children = subprocess.run(
-            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-        # uvicorn with workers > 1 forks a multiprocessing helper too; keep the big ones
-        pids = [int(p) for p in children] or [self.process.pid]
+        pids = self.worker_pids()
         sizes = [
             (memory_mb(p, "VmRSS:", "status"), memory_mb(p, "Pss:"), *mapped_files_mb(p))
             for p in pids
         ]
+        # uvicorn with workers > 1 forks a multiprocessing helper too; keep the big ones
         sizes = [s for s in sizes if s[0] > 50] or sizes
         return ", ".join(
             f"RSS {rss:,.0f} MB / PSS {pss:,.0f} MB (the version's mapped files: RSS "

@@ -289,7 +289,13 @@ class VersionOwner(Generic[L]):
         for listener in self.on_swap:
             listener(loaded)
         self.metrics.model.labels(loaded.name).set(loaded.version)
-        log.info("serving %s version %s from %s", loaded.name, loaded.version, loaded.path)
+        log.info(
+            "serving %s version %s from %s (/predict from the %s)",
+            loaded.name,
+            loaded.version,
+            loaded.path,
+            "SavedModel" if loaded.predict_from == "savedmodel" else "factors",
+        )
         if old is not None and old.batcher is not None:
             await old.batcher.drain()
         if old is not None:  # the old version's objects were frozen with start-up's: let them go
