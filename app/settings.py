@@ -69,11 +69,11 @@ class Settings(BaseSettings):
         description="TensorFlow's intra-op and inter-op threads for /predict's SavedModel "
         "calls (0: TensorFlow's default, one per core; with several workers, cores / workers)",
     )
-    predict_from: Literal["savedmodel", "factors"] = Field(
-        "savedmodel",
+    predict_from: Literal["auto", "savedmodel", "factors"] = Field(
+        "auto",
         description="what rates /predict's trained pairs: the SavedModel, or the exported "
         "factors in numpy where they reproduce it (mf, mf_bias; other kinds keep the "
-        "SavedModel): no TensorFlow in the worker, for large catalogues",
+        "SavedModel), with no TensorFlow in the worker; auto: the factors from 100,000 items on",
     )
     ann: bool = Field(
         True,

@@ -46,7 +46,10 @@ CONSISTENCY_TOLERANCE = 1e-3
 NORM_BLOCK = 1 << 16  # rows per block when the item norms are computed
 UNIT_COPY_BELOW = 100_000  # items: smaller catalogues keep a unit-length copy (LoadedVersion)
 
-PREDICT_FROM = ("savedmodel", "factors")  # RECSYS_PREDICT_FROM (app.serving.predictors)
+PREDICT_FROM = ("auto", "savedmodel", "factors")  # RECSYS_PREDICT_FROM (app.serving.predictors)
+# "auto" answers /predict from the factors from this many items on (where the index starts):
+# there the SavedModel and TensorFlow were 1.2 GB of a 1M-item worker's 2.1 GB.
+FACTORS_FROM_ITEMS = ann.MIN_ITEMS
 
 
 class NoServableVersion(Exception):
@@ -182,7 +185,7 @@ def load_newest(
     pinned: int | None = None,
     refused: dict[int, str] | None = None,
     approximate: bool = True,
-    predict_from: str = "savedmodel",
+    predict_from: str = "auto",
 ) -> LoadedVersion:
     """Load the pinned version, or the newest version under `base` that loads; older ones are
     fallbacks.
@@ -206,13 +209,13 @@ def load_newest(
     raise NoServableVersion("; ".join(failed.values()))
 
 
-def load_version(
-    path: Path, approximate: bool = True, predict_from: str = "savedmodel"
-) -> LoadedVersion:
+def load_version(path: Path, approximate: bool = True, predict_from: str = "auto") -> LoadedVersion:
     """Load and check one version directory; with `approximate` off, its approximate top-N
     index (if any) is checked like every file but not loaded, and /recommend stays exact.
     `predict_from="factors"` answers /predict from the factor files where they reproduce the
     rating, without loading the SavedModel (`app.serving.predictors`); other models still load it.
+    "auto" does so for catalogues of FACTORS_FROM_ITEMS items or more, and loads the SavedModel
+    below.
 
     Raises:
         ArtifactError: a file is missing, altered, malformed or inconsistent (the message says
@@ -258,7 +261,11 @@ def load_version(
     user_index = {u: i for i, u in enumerate(user_ids)}
     item_index = {it: i for i, it in enumerate(item_ids)}
     offset = rating_vectors.user_offset
-    if predict_from == "factors" and offset is not None:
+    factors = predict_from == "factors" or (
+        predict_from == "auto" and n_items >= FACTORS_FROM_ITEMS
+    )
+    if factors and offset is not None:
+        predict_from = "factors"
         saved_model, predict = (
             None,
             factor_predictor(

@@ -1,12 +1,15 @@
 """The two ways /predict's trained pairs get their rating (RECSYS_PREDICT_FROM).
 
-`savedmodel` (the default) calls the exported SavedModel's signature, the model TensorFlow
-Serving would run. `factors` computes mu + b_u + b_i + p_u . q_i, clipped to the scale, in numpy
+`savedmodel` calls the exported SavedModel's signature, the model TensorFlow Serving would
+run. `factors` computes mu + b_u + b_i + p_u . q_i, clipped to the scale, in numpy
 from the exported factor files, for the rating models whose factors reproduce their rating
 (mf, mf_bias: the manifest's `recommend_by_rating.score == "rating"`; the export checks the two
 agree). The worker then never imports TensorFlow: at a million items that was 1.2 GB of its
 memory and 5.6 s of its start (bench/README.md, "A million items in one worker"). Numbers agree
-with the SavedModel's to float32 rounding (the dot product's summation order).
+with the SavedModel's to float32 rounding (the dot product's summation order). `auto`, the
+default, takes the factors from `app.serving.loader.FACTORS_FROM_ITEMS` items on (100,000, where
+the approximate index starts) and the SavedModel below, where its memory does not matter and
+its load-time check against the factors still runs.
 """
 
 from __future__ import annotations

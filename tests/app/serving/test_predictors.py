@@ -1,6 +1,7 @@
 """RECSYS_PREDICT_FROM=factors: /predict's ratings from the factor files equal the SavedModel's
-(unknown ids included), a worker serving that way never imports TensorFlow, and a version whose
-factors do not reproduce its rating keeps its SavedModel."""
+(unknown ids included), a worker serving that way never imports TensorFlow, a version whose
+factors do not reproduce its rating keeps its SavedModel, and `auto` (the default) takes the
+factors only for large catalogues."""
 
 from __future__ import annotations
 
@@ -96,3 +97,12 @@ def test_a_worker_predicting_from_factors_never_imports_tensorflow(models_dir, v
     assert seen["predicted"].get("sources") == ["model", "model"], seen["predicted"]
     np.testing.assert_allclose(seen["predicted"]["predictions"], want, atol=2e-6)
     assert seen["folded"]["sources"] == ["fold_in"]
+
+
+def test_auto_keeps_the_saved_model_for_small_catalogues_and_the_factors_for_large(
+    version_dir, monkeypatch
+):
+    assert load_version(version_dir, predict_from="auto").predict_from == "savedmodel"
+    monkeypatch.setattr("app.serving.loader.FACTORS_FROM_ITEMS", 40)  # the tiny version's size
+    large = load_version(version_dir, predict_from="auto")
+    assert large.predict_from == "factors" and large.saved_model is None
