@@ -31,6 +31,7 @@ class Folded:
     rating: tuple[np.ndarray, float] | None  # (p_u, b_u) in the rating model's factors
     popularity: float  # weight of log(1 + raters) added to the ranking scores
     blend: float = 0.0  # a new user's weight of the item-item scores (`Trust.blend_weight`)
+    shift: float = 0.0  # what each of a new user's ratings is lowered by there (`Trust.shift`)
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ class Folder:
                 None if rating is None else (rating[0][u], float(rating[1][u])),
                 0.0 if known[u] else self.trust.popularity_weight(len(rows[u])),
                 0.0 if known[u] else self.trust.blend_weight(len(rows[u])),
+                0.0 if known[u] else self.trust.shift,
             )
             for u in range(users)
         ]

@@ -16,13 +16,16 @@ class Trust:
     (`blend[j]`, as `app.ranking.blend` blends a trained user's with the version's weight).
     A count between two of `at` takes the lower one's settings (below the first, the first's);
     past the last, the popularity weight fades as (half + last) / (half + n), half of it when
-    n - last = half + last."""
+    n - last = half + last. In their item-item scores each rating counts as r - `shift`: with a
+    shift of 3, a 1 or a 2 pushes its neighbours down and a 3 says nothing, where as plain stars
+    every rating pulled its neighbours up."""
 
     strength: float
     at: tuple[int, ...]
     popularity: tuple[float, ...]
     blend: tuple[float, ...]
     half: float
+    shift: float = 0.0
 
     def __post_init__(self) -> None:
         if not (len(self.at) == len(self.popularity) == len(self.blend) > 0):
@@ -42,11 +45,13 @@ class Trust:
         return self.blend[self._step(n)]
 
 
-# Chosen per k on validation users by bench/coldstart.py (bench/README.md, "Cold start").
+# Chosen on validation users by bench/coldstart.py (bench/README.md, "Cold start"): one prior
+# strength and shift for every k, then per k the popularity weight and blend.
 TRUST = Trust(
     strength=1.0,
     at=(1, 3, 5, 10, 20),
-    popularity=(64.0, 64.0, 64.0, 64.0, 1e4),
-    blend=(0.0, 0.0, 0.0, 0.0, 0.1),
+    popularity=(64.0, 64.0, 16.0, 8.0, 4.0),
+    blend=(0.0, 0.0, 0.05, 0.05, 0.05),
     half=30.0,
+    shift=4.0,
 )

@@ -9,8 +9,10 @@ or joined by their live ones, so a rating counts in the item-item part the momen
 (no solve). Users the version did not train on are blended with a weight of their own, chosen
 per rating count on validation users with the popularity weight in the vectors' score
 (`app.events.trust.TRUST`): none for their first ratings, where the version's weight ranked
-them below popularity (bench/coldstart.py), some by twenty. Folded-in new items have no weights:
-their item-item score is 0 (standardised like the catalogue's), their vectors' score theirs.
+them below popularity (bench/coldstart.py), some by twenty, and their ratings enter x_u lowered
+by `Trust.shift`, so that a low rating pushes its item's neighbours down. Folded-in new items
+have no weights: their item-item score is 0 (standardised like the catalogue's), their vectors'
+score theirs.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ from app.ranking.types import Blend
 
 
 def blended(
-    user: UserView, dot: np.ndarray, weight: float | None = None
+    user: UserView, dot: np.ndarray, weight: float | None = None, shift: float = 0.0
 ) -> tuple[np.ndarray, Blend]:
     """The blend of `dot` (the vectors' scores: the catalogue's, then new items') with the
-    user's item-item scores, at `weight` (default: the version's)."""
+    user's item-item scores, at `weight` (default: the version's); each rating counting as
+    r - `shift` in x_u (a new user's `Trust.shift`; 0 for trained users, as the weights were
+    fitted)."""
     loaded = user.loaded
     weights, spec = loaded.item_item, loaded.manifest.item_item
     assert weights is not None and spec is not None
     n = loaded.n_items
     rows, ratings = user.rating_row(new_items=False)  # weights exist for catalogue rows alone
+    if shift:
+        ratings = ratings - shift
     row = None if user.live else user.row  # a trained user's scores, while nothing is live
     found = loaded.trained_blends.get(row) if row is not None else None
     if found is not None:
@@ -46,12 +52,12 @@ def blended(
     dot_mean, dot_sd = _moments(catalogue)
     w = spec.blend if weight is None else weight
     a, b = w / item_sd, (1 - w) / dot_sd
-    shift = -a * item_mean - b * dot_mean
+    offset = -a * item_mean - b * dot_mean
     out = np.empty(len(dot), np.float32)
     np.multiply(item_item, a, out=out[:n])
-    out[:n] += b * catalogue + shift
+    out[:n] += b * catalogue + offset
     if len(dot) > n:  # new items: no item-item weights
-        out[n:] = b * dot[n:] + shift
+        out[n:] = b * dot[n:] + offset
     return out, Blend(
         w, rows, ratings.astype(np.float32), item_mean, item_sd, dot_mean, dot_sd, item_item
     )

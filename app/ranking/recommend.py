@@ -194,7 +194,7 @@ def _folded(user: UserView, exclude_seen: bool, by_rating: bool) -> UserScores:
     elif loaded.item_item is not None and folded.blend:
         # A new user's own weight (`Trust.blend_weight`): the version's ranked them below
         # popularity for their first ratings (bench/coldstart.py).
-        scores, mixed = blended(user, scores, folded.blend)
+        scores, mixed = blended(user, scores, folded.blend, folded.shift)
     return UserScores(
         scores, offset, "fold_in", rated, new, folded.vector, False, folded.popularity, mixed
     )

@@ -19,7 +19,7 @@ class Blend:
 
     weight: float
     rated: np.ndarray  # catalogue rows of the user's rating row
-    ratings: np.ndarray  # their values
+    ratings: np.ndarray  # their values in x_u (a new user's lowered by `Trust.shift`)
     item_mean: float  # of x_u B over the catalogue
     item_sd: float
     dot_mean: float  # of the vectors' score over the catalogue

@@ -151,14 +151,15 @@ def test_a_new_user_is_blended_at_their_own_weight_for_their_rating_count(served
         assert body["source"] == "fold_in"
         live = served_view(client)
         folded, trust = live.folded[user], live.folder.trust
-        assert (folded.popularity, folded.blend) == (
+        assert (folded.popularity, folded.blend, folded.shift) == (
             trust.popularity_weight(n),
             trust.blend_weight(n),
+            trust.shift,
         )
         dot = np.asarray(v.item_factors, np.float64) @ folded.vector.astype(np.float64)
         dot += np.asarray(v.item_bias, np.float64) + folded.popularity * live.log_popularity
         x = np.zeros(loaded.n_items)
-        x[cols] = ratings
+        x[cols] = ratings - folded.shift  # a low rating counts against its neighbours
         b = folded.blend
         scores = b * z(x @ weights) + (1 - b) * z(dot) if b else dot
         scores[cols] = -np.inf
