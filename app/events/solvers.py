@@ -31,8 +31,9 @@ counts as. How much to trust a new user's k ratings is `TRUST`: that strength, a
 k the weight of the items' log-popularity added to their ranking scores and the weight of the
 item-item scores blended in (versions with item-item weights); all chosen per k on validation
 users held out of training (bench/coldstart.py; bench/README.md records the grid and the
-choice). On ml-100k a user's first ten ratings say little about the rest beyond what popularity
-says; by twenty the item-item scores of what they rated add to it.
+choice). On ml-100k a user's first few ratings say little about the rest beyond what
+popularity says; from five on the item-item scores of what they rated add to it, a low rating
+counting against its neighbours (`Trust.shift`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ or joined by their live ones, so a rating counts in the item-item part the momen
 (no solve). Users the version did not train on are blended with a weight of their own, chosen
 per rating count on validation users with the popularity weight in the vectors' score
 (`app.events.trust.TRUST`): none for their first ratings, where the version's weight ranked
-them below popularity (bench/coldstart.py), some by twenty, and their ratings enter x_u lowered
+them below popularity (bench/coldstart.py), some from five, and their ratings enter x_u lowered
 by `Trust.shift`, so that a low rating pushes its item's neighbours down. Folded-in new items
 have no weights: their item-item score is 0 (standardised like the catalogue's), their vectors'
 score theirs.

@@ -168,8 +168,8 @@ def test_a_new_user_is_blended_at_their_own_weight_for_their_rating_count(served
         assert [i["score"] for i in body["items"]] == pytest.approx(scores[best], abs=1e-4)
         for item in body["items"]:
             assert sum(item["parts"].values()) == pytest.approx(item["score"], abs=1e-4)
-    # The shipped trust blends by twenty ratings and not for the first few.
-    assert trust.blend_weight(3) == 0 and trust.blend_weight(20) > 0
+    # The shipped trust blends by twenty ratings, not for the first few, and shifts the stars.
+    assert trust.blend_weight(3) == 0 and trust.blend_weight(20) > 0 and trust.shift > 0
 
 
 def test_explained_parts_add_up_with_the_item_item_part_exact(served_blend):
