@@ -13,8 +13,9 @@ Side by side:
 - popularity: the most-rated items of the training data;
 - fold-in: the service's own solvers (`app.events.solvers`) against the frozen version, ranked
   the way the service ranks a new user: (1 - b) z(vectors' score + p log(1 + raters)) +
-  b z(item-item score), z standardising over the catalogue; the prior strength, and p and b
-  for each k, are chosen on validation users: the 90% of users outside the test users, cut
+  b z(item-item score), z standardising over the catalogue, the item-item score counting each
+  told rating as r - shift; the prior strength and the shift, and p and b for each k, are
+  chosen on validation users: the 90% of users outside the test users, cut
   into 5 folds, each fold scored by a version trained on the other four (about 790 users, where
   one tenth of the users, 85, left the choice to noise); reported once on the test users, and
   as the out-of-fold figure over every user (each of the six groups scored with the setting
