@@ -64,8 +64,8 @@ def limit_tensorflow(threads: int) -> None:
     """Hold TensorFlow to `threads` threads per op and between ops (0: its default, one per
     core), for several workers sharing the cores. With one worker on 2 cores, TensorFlow's
     default did better than one thread (bench/README.md, "Serving at the limit"). TensorFlow is
-    not imported for this: a worker that answers /predict from the factors
-    (RECSYS_PREDICT_FROM=factors) never needs it, and its runtime reads TF_NUM_INTRAOP_THREADS and
+    not imported for this: a worker that answers /predict from the factors (RECSYS_PREDICT_FROM,
+    `app.serving.predictors`) never needs it, and its runtime reads TF_NUM_INTRAOP_THREADS and
     TF_NUM_INTEROP_THREADS when it starts. Where it has started already (another app in the same
     process, as in the tests), the setting it has stays."""
     if threads <= 0:

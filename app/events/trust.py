@@ -16,9 +16,9 @@ class Trust:
     (`blend[j]`, as `app.ranking.blend` blends a trained user's with the version's weight).
     A count between two of `at` takes the lower one's settings (below the first, the first's);
     past the last, the popularity weight fades as (half + last) / (half + n), half of it when
-    n - last = half + last. In their item-item scores each rating counts as r - `shift`: with a
-    shift of 3, a 1 or a 2 pushes its neighbours down and a 3 says nothing, where as plain stars
-    every rating pulled its neighbours up."""
+    n - last = half + last. In their item-item scores each rating counts as r - `shift`: with
+    the shipped shift of 4 a 5 counts +1, a 4 nothing and a 1 -3 against the films like it,
+    where as plain stars every rating pulled its neighbours up."""
 
     strength: float
     at: tuple[int, ...]

@@ -3,7 +3,8 @@
 Everything a version holds is read through the contract package (`artifact`): the manifest, the
 checksums, the id lists, the memory-mapped arrays and the seen items, each refused with a message
 naming the file. The SavedModel is then loaded, run once, and compared with the factor files where
-they reproduce its rating.
+they reproduce its rating; or, for large catalogues (RECSYS_PREDICT_FROM), /predict is answered
+from those factor files and the SavedModel is not loaded (`app.serving.predictors`).
 """
 
 from __future__ import annotations
@@ -221,6 +222,8 @@ def load_version(path: Path, approximate: bool = True, predict_from: str = "auto
         ArtifactError: a file is missing, altered, malformed or inconsistent (the message says
             which and why), or the SavedModel disagrees with the exported factors.
     """
+    if predict_from not in PREDICT_FROM:
+        raise ValueError(f"predict_from must be one of {PREDICT_FROM}, not {predict_from!r}")
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such version directory")
     manifest = read_manifest(path)
@@ -250,8 +253,6 @@ def load_version(path: Path, approximate: bool = True, predict_from: str = "auto
     if manifest.ann is not None and approximate:
         factors = vectors.item_factors.shape[1]
         index = ann.load(path / manifest.ann.file, n_items, factors, manifest.ann.nprobe)
-    if predict_from not in PREDICT_FROM:
-        raise ValueError(f"predict_from must be one of {PREDICT_FROM}, not {predict_from!r}")
     if ITEM_COLUMNS in manifest.files:
         metadata: ItemMetadata | None = ItemMetadata(
             *read_item_columns(path / ITEM_COLUMNS, n_items)
@@ -261,10 +262,10 @@ def load_version(path: Path, approximate: bool = True, predict_from: str = "auto
     user_index = {u: i for i, u in enumerate(user_ids)}
     item_index = {it: i for i, it in enumerate(item_ids)}
     offset = rating_vectors.user_offset
-    factors = predict_from == "factors" or (
+    from_factors = predict_from == "factors" or (
         predict_from == "auto" and n_items >= FACTORS_FROM_ITEMS
     )
-    if factors and offset is not None:
+    if from_factors and offset is not None:
         predict_from = "factors"
         saved_model, predict = (
             None,
