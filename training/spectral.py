@@ -61,7 +61,7 @@ def leading_right_vectors(
     basis, _ = np.linalg.qr(forward @ rng.standard_normal((forward.shape[1], width)))
     for _ in range(POWER):
         basis, _ = np.linalg.qr(forward @ (back @ basis))
-    small = (back @ basis).T if cols <= rows else (at @ basis).T  # [width, other side]
+    small = (back @ basis).T  # [width, the other side]
     values_squared, turn = np.linalg.eigh(small @ small.T)
     order = np.argsort(values_squared)[::-1][:k]
     values = np.sqrt(np.maximum(values_squared[order], 0.0))
