@@ -3,7 +3,8 @@
 # it with the runtime image and check /ready, /predict and /recommend from outside the
 # container, then bring docker-compose.yml up as two replicas (scripts/compose_smoke.sh). Exits
 # non-zero on any failure; skips (exit 0, saying why) only where podman is
-# missing and cannot be installed.
+# missing and cannot be installed. It removes the images its previous run built before building
+# its own (tagged :smoke, kept for a look afterwards), and stops early when the disk is short.
 #
 # No registry is reachable here, so the base image is built locally once with debootstrap from
 # the Debian mirror apt already uses (cached as recsys-base:bookworm). pip inside the build uses
@@ -77,9 +78,32 @@ if [ -n "$cert" ] && [ -f "$cert" ]; then
     cert_run=(-v "$cert:/etc/pip-ca.crt:ro" -e PIP_CERT=/etc/pip-ca.crt)
 fi
 
+# Every build leaves the previous run's images untagged (about 3.5 GB a run): a machine that runs
+# this daily fills its disk in weeks. The images built here carry SMOKE_LABEL; the previous run's
+# are removed before building, and the build needs NEED_GB free where podman keeps its images.
+SMOKE_LABEL=org.recsys.smoke=1
+NEED_GB=${SMOKE_NEED_GB:-8}
+"${PODMAN[@]}" rmi localhost/recsys-runtime:smoke localhost/recsys-trainer:smoke \
+    localhost/recsys:latest localhost/recsys-trainer:latest >/dev/null 2>&1 || true
+"${PODMAN[@]}" image prune -f --filter "label=$SMOKE_LABEL" >/dev/null
+graph_root=$("${PODMAN[@]}" info --format '{{.Store.GraphRoot}}')
+free_gb() { df -P --block-size=1G "$graph_root" | awk 'NR == 2 {print $4}'; }
+if [ "$(free_gb)" -lt "$NEED_GB" ]; then
+    # Untagged images are only reachable by id; older runs of this script (before the label)
+    # left theirs unlabelled.
+    log "only $(free_gb) GB free under $graph_root (the build needs $NEED_GB): removing untagged images"
+    "${PODMAN[@]}" image prune -f >/dev/null
+fi
+if [ "$(free_gb)" -lt "$NEED_GB" ]; then
+    log "FAILED: only $(free_gb) GB free under $graph_root; building the images needs $NEED_GB GB" \
+        "(see \`podman system df\`)"
+    exit 1
+fi
+
 for target in runtime trainer; do
     log "building recsys:$target"
-    "${PODMAN[@]}" build --network host --build-arg "BASE_IMAGE=$BASE_TAG" "${pip_args[@]}" "${cert_build[@]}" \
+    "${PODMAN[@]}" build --network host --label "$SMOKE_LABEL" --build-arg "BASE_IMAGE=$BASE_TAG" \
+        "${pip_args[@]}" "${cert_build[@]}" \
         --target "$target" -t "localhost/recsys-$target:smoke" . >"$WORK/build-$target.log" 2>&1 ||
         { tail -30 "$WORK/build-$target.log" >&2; exit 1; }
 done
