@@ -18,6 +18,9 @@ Parts (all by default), each a row group of the table printed at the end:
   seconds per epoch or pass, seconds to fit; beside implicit's ALS pass on the same ratings.
   `--solver-data ml-1m,ml-100k` adds those data sets (fetched under --data-dir), each at its
   own defaults for both solvers (ml-100k: ALS at l2 0.12, chosen on its validation split).
+- passes: ALS with exact solves beside ALS with `--cg-steps` conjugate-gradient steps a row
+  (training.als.conjugate_gradient) on one split of the same sets: RMSE, passes, a pass's
+  seconds against implicit's ALS pass on the same ratings.
 - topn: on a set made with `recsys synth --tastes 30` (planted tastes decide which films each
   user rates; the plain set cannot tell a ranking from popularity), NDCG@10 on the split and
   protocol `recsys train` uses, of popularity and of implicit's ALS (its regularisation and
@@ -183,18 +186,24 @@ def implicit_pass_seconds(frame) -> float:
     return (time.perf_counter() - started) / 3
 
 
-def solver_part(ratings: str, items: str | None, data_dir: str, extra: list[str]) -> None:
-    import numpy as np
-
-    from training.config import TrainConfig
+def data_sets(ratings: str, items: str | None, data_dir: str, extra: list[str]) -> list:
+    """(label, a loader, the ALS options of that set) for the ratings given and `extra`."""
     from training.data.loaders import load_dataset, load_files
-    from training.rating import train_rating
 
     sets = [("ratings given", lambda: load_files(ratings, items), {})]
     for name in extra:
         sets.append((name, lambda name=name: load_dataset(name, data_dir),
                      {"l2": 0.12} if name == "ml-100k" else {}))  # fmt: skip
-    for label, load, als_options in sets:
+    return sets
+
+
+def solver_part(ratings: str, items: str | None, data_dir: str, extra: list[str]) -> None:
+    import numpy as np
+
+    from training.config import TrainConfig
+    from training.rating import train_rating
+
+    for label, load, als_options in data_sets(ratings, items, data_dir, extra):
         data = load()
         n = len(data.ratings)
         figures = {}
@@ -223,10 +232,45 @@ def solver_part(ratings: str, items: str | None, data_dir: str, extra: list[str]
         )
         theirs = implicit_pass_seconds(data.ratings)
         ours = float(np.median(als.history["epoch_seconds"]))
+        steps = als.config.als_cg_steps
         row(
-            f"{label}: our ALS pass (explicit, exact solves) / implicit's ALS pass (64 factors)",
+            f"{label}: our ALS pass (explicit; conjugate-gradient steps: {steps}) / implicit's "
+            "ALS pass (64 factors)",
             f"{ours:.2f} s / {theirs:.2f} s = **{ours / theirs:.2f}x**",
         )
+
+
+def passes_part(ratings: str, items: str | None, data_dir: str, extra: list[str],
+                steps: list[int]) -> None:  # fmt: skip
+    """ALS with exact solves beside ALS with each count of conjugate-gradient steps, on one
+    split of each set, and implicit's ALS pass on the same ratings: the passes' seconds
+    (median, after the first, which is exact either way) and the RMSE each reaches."""
+    import numpy as np
+
+    from training.config import TrainConfig
+    from training.rating import train_rating
+
+    for label, load, als_options in data_sets(ratings, items, data_dir, extra):
+        data = load()
+        n = len(data.ratings)
+        theirs = implicit_pass_seconds(data.ratings)
+        exact = None
+        for count in [0, *steps]:
+            options = {**als_options, "als_cg_steps": count}
+            config = TrainConfig.for_model("mf_bias", n, solver="als", refit=False, **options)
+            trained = train_rating(data, config, log=lambda line: None)
+            seconds = trained.history["epoch_seconds"]
+            pass_seconds = float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
+            exact = pass_seconds if count == 0 else exact
+            how = "exact solves" if count == 0 else f"{count} conjugate-gradient steps"
+            row(
+                f"{label} ({n:,} ratings), ALS, {how}: validation / test RMSE; passes; a pass",
+                f"**{trained.metrics['validation']['rmse']:.4f}** / "
+                f"{trained.metrics['test']['rmse']:.4f}; best {trained.best_epoch} of "
+                f"{len(seconds)}; {pass_seconds:.2f} s (**{pass_seconds / theirs:.2f}x** "
+                f"implicit's {theirs:.2f} s, {pass_seconds / exact:.2f}x exact), fit "
+                f"{sum(seconds):.0f} s",
+            )
 
 
 def topn_part(ratings: str, items: str | None) -> None:
@@ -431,8 +475,8 @@ def load_part(ratings: str, items: str | None) -> None:
 
 
 PARTS = (
-    "load", "epochs", "train", "topn", "retrieval", "als", "solver", "surprise", "ml100k",
-    "cluster",
+    "load", "epochs", "train", "topn", "retrieval", "als", "solver", "passes", "surprise",
+    "ml100k", "cluster",
 )  # fmt: skip
 
 
@@ -449,6 +493,9 @@ def main() -> None:
         "--als-grid",
         default="1:30,1:100,1:200,3:100",
         help="the retrieval part's ALS grid, alpha:l2 pairs chosen from on validation",
+    )
+    parser.add_argument(
+        "--cg-steps", default="2,3", help="the passes part's conjugate-gradient step counts"
     )
     args = parser.parse_args()
     parts = args.parts.split(",")
@@ -468,6 +515,10 @@ def main() -> None:
     if "solver" in parts:
         extra = [name for name in args.solver_data.split(",") if name]
         solver_part(args.ratings, args.items, args.data_dir, extra)
+    if "passes" in parts:
+        extra = [name for name in args.solver_data.split(",") if name]
+        steps = [int(count) for count in args.cg_steps.split(",") if count]
+        passes_part(args.ratings, args.items, args.data_dir, extra, steps)
     if "train" in parts:
         train_part(args.ratings, args.items)
     if "topn" in parts:

@@ -70,6 +70,10 @@ CONFIG_HELP = {
     "dense_l2": "L2 weight on the dense layers' kernels (dnn, wide, residual)",
     "solver": "'gradient' (--optimizer on mini-batches) or 'als' (alternating least squares: "
     "mf and mf_bias)",
+    "als_start": "where ALS starts: 'spectral' (the residuals' leading singular vectors) or "
+    "'random'",
+    "als_cg_steps": "ALS passes after the first: 0 solves every row exactly, n takes n "
+    "conjugate-gradient steps from its previous solution",
     "optimizer": "adam, rmsprop or sgd (SGD with momentum 0.9)",
     "learning_rate": "learning rate (default: tuned per model and optimizer)",
     "epochs": "most epochs (early stopping may stop sooner)",

@@ -15,12 +15,20 @@ into a [rows, length, d] tensor (the padding gathers a row of zeros), builds the
 equations as one batched matmul, and solves them as one batched Cholesky. Padding costs at
 most ~20% more entries, and it keeps every chunk a dense tensor.
 
+With `cg_steps` (`recsys train --als-cg-steps`), the passes after the first solve the short rows
+by a few conjugate-gradient steps from their previous solution instead (the approach of
+implicit's CG solver, here for explicit ratings: no Gram matrix is formed, each step multiplies
+the gathered rows by a vector twice). A short row's exact solve is mostly its Cholesky, which
+costs the same at 20 ratings as at 200; the long rows keep the exact solve, where the Gram
+matmul is cheaper than the steps' repeated reads of the gathered rows.
+
 The model's tables are written back after every pass (the out-of-vocabulary row stays zero),
 so validation, export and serving read the same Keras model as after the gradient loop.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +47,20 @@ CHUNK_ENTRIES = 1 << 19  # ratings (padding included) per solve: [chunk, d] floa
 # [503263, 66, 66] floats (8.8 GB) and ran out of memory.
 CHUNK_ROWS = 1 << 15
 GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
+# What a row's exact solve costs in units of one matrix-vector pass over its gathered ratings
+# (measured per chunk at 20M ratings and d = 65 unknowns, bench/README.md): the Gram matmul
+# ~4.2 passes per rating, the Cholesky ~950 passes' worth of one rating. The Gram grows as d^2
+# and the Cholesky as d^3 where a pass grows as d, hence the factors of d and d^2.
+GRAM_PASSES = 4.2 / 65  # times d, per rating
+CHOLESKY_PASSES = 950 / 65**2  # times d^2, per row
+
+
+def steps_are_cheaper(length: int, d: int, steps: int) -> bool:
+    """Whether `steps` conjugate-gradient steps (2 steps + 2 passes over the gathered rows)
+    cost less than the exact solve for rows of `length` ratings and `d` unknowns: at d = 65,
+    rows shorter than ~530 ratings with 2 steps, ~250 with 3."""
+    passes = 2 * steps + 2
+    return length * (passes - GRAM_PASSES * d) < CHOLESKY_PASSES * d * d
 
 
 def padded_lengths(most: int) -> np.ndarray:
@@ -136,6 +158,47 @@ def solve_chunk(features, offsets, cols, ratings, penalty):
     return x, tf.reduce_sum(tf.square(factor[:, d, d]) - jitter)
 
 
+@functools.cache
+def conjugate_gradient(steps: int) -> Callable[..., tuple[tf.Tensor, tf.Tensor]]:
+    """`solve_chunk`'s problem by `steps` conjugate-gradient steps from each row's previous
+    solution `start` ([B, d]), never forming a Gram matrix: each step multiplies the gathered
+    [B, L, d] rows by a vector twice, O(L d) a row where the exact solve's normal equations
+    cost O(L d^2) and its Cholesky O(d^3). Returns the rows and the chunk's objective at them
+    (squared errors plus penalty), as `solve_chunk` does; the predictions are carried along the
+    steps, so the objective costs no extra product.
+    """
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([None, None], tf.float32),  # [B, d] where each row starts
+        ]
+    )
+    def solve(features, offsets, cols, ratings, penalty, start):
+        g = tf.gather(features, cols)  # [B, L, d]
+        t = ratings - tf.gather(offsets, cols)
+        x, predicted = start, tf.linalg.matvec(g, start)
+        residual = tf.linalg.matvec(g, t - predicted, transpose_a=True) - penalty * x
+        direction, norm = residual, tf.reduce_sum(tf.square(residual), -1)
+        for _ in range(steps):
+            moved = tf.linalg.matvec(g, direction)  # [B, L]
+            product = tf.linalg.matvec(g, moved, transpose_a=True) + penalty * direction
+            # A row already solved (a zero residual) takes no step: 0 / 0 is 0 here.
+            alpha = tf.math.divide_no_nan(norm, tf.reduce_sum(direction * product, -1))[:, None]
+            x, predicted = x + alpha * direction, predicted + alpha * moved
+            residual = residual - alpha * product
+            new_norm = tf.reduce_sum(tf.square(residual), -1)
+            direction = residual + tf.math.divide_no_nan(new_norm, norm)[:, None] * direction
+            norm = new_norm
+        return x, tf.reduce_sum(tf.square(t - predicted)) + tf.reduce_sum(penalty * tf.square(x))
+
+    return solve
+
+
 Exchange = Callable[[np.ndarray, float], tuple[np.ndarray, float]]
 
 
@@ -147,6 +210,8 @@ def half_pass(
     weights: Callable[[np.ndarray], np.ndarray],
     place: tuple[int, int] = (0, 1),
     exchange: Exchange | None = None,
+    start: np.ndarray | None = None,
+    steps: int = 0,
 ) -> tuple[np.ndarray, float]:
     """Solve every row of `side` given the other side's `features` ([n_cols, d]) and
     `offsets` ([n_cols]: the global mean plus that side's bias, or the mean alone).
@@ -158,6 +223,10 @@ def half_pass(
     On a cluster, `place` (this worker's index, the number of workers) picks every workers-th
     chunk, and `exchange` sums the workers' tables (each holds zeros where the others solved)
     and objectives: one exchange per half-pass.
+
+    With `start` (this side's previous table) and `steps` > 0, the rows where they are cheaper
+    (`steps_are_cheaper`) take that many conjugate-gradient steps from their previous solution
+    instead of the exact solve.
     """
     d = features.shape[1]
     padded_features = tf.constant(np.vstack([features, np.zeros((1, d), np.float32)]))
@@ -165,11 +234,18 @@ def half_pass(
     solved = np.zeros((side.n_rows, d), np.float32)
     objective = 0.0
     index, workers = place
+    iterate = conjugate_gradient(steps) if steps else None
     for chunk in side.chunks[index::workers]:
-        x, part = solve_chunk(
-            padded_features, padded_offsets, chunk.cols, chunk.ratings,
-            tf.constant(weights(chunk.counts)[:, None] * penalty[None, :]),
-        )  # fmt: skip
+        weighted = tf.constant(weights(chunk.counts)[:, None] * penalty[None, :])
+        if start is None or iterate is None or not steps_are_cheaper(chunk.cols.shape[1], d, steps):
+            x, part = solve_chunk(
+                padded_features, padded_offsets, chunk.cols, chunk.ratings, weighted
+            )
+        else:
+            x, part = iterate(
+                padded_features, padded_offsets, chunk.cols, chunk.ratings, weighted,
+                tf.constant(start[chunk.rows]),
+            )  # fmt: skip
         solved[chunk.rows] = x.numpy()
         objective += float(part)
     if exchange is not None:
@@ -205,11 +281,18 @@ class ALS:
         ratings: np.ndarray,
         place: tuple[int, int] = (0, 1),
         exchange: Exchange | None = None,
+        cg_steps: int = 0,
     ):
+        """`cg_steps` > 0: every pass after the first solves each row by that many
+        conjugate-gradient steps from its previous solution (`conjugate_gradient`); 0: every
+        pass solves exactly."""
+        if cg_steps < 0:
+            raise ValueError(f"conjugate-gradient steps must be 0 (exact) or more, not {cg_steps}")
         if not model_kind(model.kind).als:
             raise ValueError(f"--solver als trains mf and mf_bias, not {model.kind}")
         self.model, self.n = model, len(ratings)
         self.place, self.exchange = place, exchange
+        self.cg_steps, self.passes = cg_steps, 0
         n_users, n_items = model.n_users, model.n_items
         started = time.perf_counter()
         self.by_user = Side.of(users, items, ratings, n_users, n_items)
@@ -236,8 +319,10 @@ class ALS:
             items = np.hstack([items, arrays["item_bias"][:, None]])
         return users.astype(np.float32), items.astype(np.float32)
 
-    def solve(self, side: Side, other: np.ndarray) -> tuple[np.ndarray, float]:
-        """One side's half-pass given the other side's table (factors, then the bias)."""
+    def solve(self, side: Side, other: np.ndarray, start: np.ndarray | None = None,
+              steps: int = 0) -> tuple[np.ndarray, float]:  # fmt: skip
+        """One side's half-pass given the other side's table (factors, then the bias); from
+        `start`, this side's table, by `steps` conjugate-gradient steps when both are given."""
         mean = np.float32(self.model.global_mean)
         if self.model.use_bias:
             k = self.model.factors
@@ -246,17 +331,20 @@ class ALS:
         else:
             features, offsets = other, np.full(len(other), mean, np.float32)
         return half_pass(
-            side, features, offsets, self.penalty, self.weights, self.place, self.exchange
-        )
+            side, features, offsets, self.penalty, self.weights, self.place, self.exchange,
+            start, steps,
+        )  # fmt: skip
 
     def run_pass(self) -> dict[str, float]:
         """Users given items, then items given users; the tables are written to the model.
         Returns the pass's mean loss (squared error plus the penalty, per rating, as the
         gradient loop reports it) and the training RMSE."""
-        _, items = self.tables()
-        users, _ = self.solve(self.by_user, items)
-        items, objective = self.solve(self.by_item, users)
+        users, items = self.tables()
+        steps = self.cg_steps if self.passes else 0
+        users, _ = self.solve(self.by_user, items, users, steps)
+        items, objective = self.solve(self.by_item, users, items, steps)
         self.write(users, items)
+        self.passes += 1
         penalties = [self.penalty_of(self.by_user, users), self.penalty_of(self.by_item, items)]
         squares = max(objective - penalties[1], 0.0)
         return {
@@ -279,11 +367,11 @@ class ALS:
 
 
 def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, prefix: str = "",
-            start: str = "spectral"):  # fmt: skip
+            start: str = "spectral", cg_steps: int = 0):  # fmt: skip
     """`training.loop.fit_rating_model`'s contract with ALS passes for epochs: early stopping
     on the validation MSE, the best pass's tables restored. `start` "spectral": the item
     factors start from the residuals' leading singular vectors (training.spectral); "random":
-    from the model's own initial tables.
+    from the model's own initial tables. `cg_steps`: see `ALS`.
 
     Under a multi-worker strategy every worker solves its share of each half-pass's chunks and
     the tables are summed across workers once per half-pass (every worker then holds the same
@@ -299,7 +387,7 @@ def fit_als(model: Any, train: Any, validation: Any, settings: Any, log: Log, pr
     strategy = tf.distribute.get_strategy()
     place = worker_place(strategy)
     exchange = summed_across_workers(strategy) if place[1] > 1 else None
-    solver = ALS(model, train.users, train.items, train.ratings, place, exchange)
+    solver = ALS(model, train.users, train.items, train.ratings, place, exchange, cg_steps)
     log(f"{prefix}als: {len(train):,} ratings grouped by user and by item in "
         f"{solver.layout_seconds:.1f} s" + (f"; worker {place[0]} of {place[1]} solves its "
         "share of the chunks, the tables summed across workers once per half-pass"

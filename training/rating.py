@@ -95,7 +95,11 @@ class RatingLearner:
             )
 
         c = self.config
-        fit = partial(fit_als, start=c.als_start) if c.solver == "als" else fit_rating_model
+        fit = (
+            partial(fit_als, start=c.als_start, cg_steps=c.als_cg_steps)
+            if c.solver == "als"
+            else fit_rating_model
+        )
         if c.model == "autorec":
             fit = fit_autorec
         return fit(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from training import als
 from training.als import ALS, Side, padded_lengths
 from training.config import TrainConfig
 from training.models.kinds import build_model
@@ -146,3 +147,88 @@ def test_train_with_als_exports_a_model_that_predicts_the_factor_formula(tmp_pat
     )  # fmt: skip
     keras_says = fit.model({"user": u.astype(np.int32), "item": i.astype(np.int32)})
     np.testing.assert_allclose(np.asarray(keras_says), formula, rtol=1e-5, atol=1e-5)
+
+
+def reference_cg_step(model, users, items, ratings, item_table, start):
+    """One conjugate-gradient step (the first is steepest descent with the exact step length)
+    from `start` on each user's normal equations, in numpy, and the objective there."""
+    k, biased = model.factors, model.use_bias
+    penalty = np.full(k + biased, model.l2)
+    if biased:
+        penalty[k] = model.bias_l2
+    stepped, objective = np.zeros_like(start, np.float64), 0.0
+    for u in range(N_USERS):
+        mine = users == u
+        q = item_table[items[mine]]
+        features = np.hstack([q[:, :k], np.ones((len(q), 1))]) if biased else q
+        target = ratings[mine] - model.global_mean - (q[:, k] if biased else 0.0)
+        a = features.T @ features + np.diag(penalty * mine.sum())
+        residual = features.T @ target - a @ start[u]
+        if mine.any():
+            stepped[u] = start[u] + (residual @ residual) / (residual @ a @ residual) * residual
+        error = target - features @ stepped[u]
+        objective += float(error @ error + stepped[u] @ np.diag(penalty * mine.sum()) @ stepped[u])
+    return stepped, objective
+
+
+def test_one_conjugate_gradient_step_is_numpys_and_enough_steps_reach_the_exact_solution(
+    monkeypatch,
+):
+    # At 5 unknowns the exact solve is cheaper for every row (next test): take the steps anyway.
+    monkeypatch.setattr(als, "steps_are_cheaper", lambda length, d, steps: True)
+    users, items, ratings = small_problem(2)
+    model = model_of("mf_bias")
+    solver = ALS(model, users, items, ratings)
+    solver.by_user = Side.of(users, items, ratings, N_USERS, N_ITEMS, chunk_entries=8, chunk_rows=3)
+    start, item_table = solver.tables()  # the model's random initial tables
+    stepped, objective = solver.solve(solver.by_user, item_table, start, steps=1)
+    expected, expected_objective = reference_cg_step(
+        model, users, items, ratings, item_table, start
+    )
+    rated = np.bincount(users, minlength=N_USERS) > 0
+    np.testing.assert_allclose(stepped[rated], expected[rated], rtol=1e-3, atol=1e-4)
+    assert objective == pytest.approx(expected_objective, rel=1e-4)
+    assert not np.allclose(
+        stepped, reference_user_solve(model, users, items, ratings, item_table)[0]
+    )
+    # Five unknowns a user (4 factors and a bias): five steps solve the equations.
+    solved, objective = solver.solve(solver.by_user, item_table, start, steps=5)
+    exact, exact_objective = reference_user_solve(model, users, items, ratings, item_table)
+    np.testing.assert_allclose(solved, exact, rtol=2e-3, atol=2e-4)
+    assert objective == pytest.approx(exact_objective, rel=1e-4)
+
+
+def test_steps_replace_the_exact_solve_only_where_they_cost_less():
+    # 65 unknowns (64 factors and a bias), as measured: 2 steps up to ~530 ratings a row.
+    assert als.steps_are_cheaper(20, 65, 2) and als.steps_are_cheaper(520, 65, 2)
+    assert not als.steps_are_cheaper(540, 65, 2)
+    assert als.steps_are_cheaper(240, 65, 3) and not als.steps_are_cheaper(260, 65, 3)
+    # One step (4 passes) costs less than the Gram matmul alone at 65 unknowns: always.
+    assert als.steps_are_cheaper(100_000, 65, 1)
+    # At 5 unknowns a Cholesky is nearly free: the exact solve wins from two ratings a row.
+    assert not als.steps_are_cheaper(2, 5, 1)
+
+
+def test_with_conjugate_gradient_steps_the_first_pass_is_exact_and_every_pass_lowers_the_loss(
+    monkeypatch,
+):
+    # Rows of up to 4 ratings take the steps, the longer ones the exact solve.
+    monkeypatch.setattr(als, "steps_are_cheaper", lambda length, d, steps: length <= 4)
+    users, items, ratings = small_problem(1)
+    exact, iterated = model_of("mf_bias"), model_of("mf_bias")
+    exact.set_weights(iterated.get_weights())
+    by_exact, by_steps = (
+        ALS(exact, users, items, ratings),
+        ALS(iterated, users, items, ratings, cg_steps=2),
+    )
+    first = by_exact.run_pass(), by_steps.run_pass()
+    assert first[0]["loss"] == pytest.approx(first[1]["loss"], rel=1e-6)
+    # Two steps a pass, not the exact solve: the passes after the first differ from ALS's.
+    second = by_exact.run_pass(), by_steps.run_pass()
+    assert second[0]["loss"] != pytest.approx(second[1]["loss"], rel=1e-6)
+    losses = [first[1]["loss"], second[1]["loss"]] + [by_steps.run_pass()["loss"] for _ in range(5)]
+    assert all(b <= a + 1e-6 for a, b in zip(losses, losses[1:], strict=False)), losses
+    with pytest.raises(
+        ValueError, match="conjugate-gradient steps must be 0 .exact. or more, not -1"
+    ):
+        ALS(exact, users, items, ratings, cg_steps=-1)
