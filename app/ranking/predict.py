@@ -1,7 +1,8 @@
 """Predicted ratings with the live state: the SavedModel's answer, replaced by
 mu + b_u + b_i + p_u . q_i (clipped to the scale) from the factors, the formula they reproduce
 for trained pairs, wherever a side was folded in: a user with live ratings, or a new item. Each
-prediction says where it came from."""
+prediction says where it came from. The formula runs once over the request's pairs (numpy),
+each distinct user's side resolved once."""
 
 from __future__ import annotations
 
@@ -36,27 +37,57 @@ def with_fold_in(
         return out, sources, pending  # trained pairs (check_known): the SavedModel's answers
     mean = loaded.manifest.global_mean
     low, high = loaded.manifest.rating_range
-    for i, (user, item) in enumerate(zip(user_ids, item_ids, strict=True)):
-        folded, row = folds[user], rows[user]
-        col = loaded.item_index.get(item)
-        if folded is None and col is not None:
-            continue  # a trained pair: the SavedModel's answer
+    # Each distinct user's side of the formula, one row per user: a folded-in user's solved
+    # factors and bias, else a trained user's; `has` is off for a user with neither.
+    order = list(users)
+    k = vectors.user_factors.shape[1]
+    p, user_bias = np.zeros((len(order), k), np.float32), np.zeros(len(order))
+    has, folded_in = np.zeros(len(order), bool), np.zeros(len(order), bool)
+    for j, u in enumerate(order):
+        folded, row = folds[u], rows[u]
+        folded_in[j] = folded is not None
         if folded is not None and folded.rating is not None:
-            p, user_bias = folded.rating
+            p[j], user_bias[j] = folded.rating[0], folded.rating[1]
         elif row is not None:
-            p, user_bias = vectors.user_factors[row], float(vectors.user_offset[row]) - mean
+            p[j], user_bias[j] = vectors.user_factors[row], float(vectors.user_offset[row]) - mean
         else:
             continue
-        if col is not None:
-            q = vectors.item_factors[col]
-            item_bias = 0.0 if vectors.item_bias is None else float(vectors.item_bias[col])
-        elif new is not None and item in new.index and new.rating_factors is not None:
-            j = new.index[item] - loaded.n_items
-            q = new.rating_factors[j]
-            item_bias = 0.0 if new.rating_bias is None else float(new.rating_bias[j])
-        else:
-            continue
-        value = mean + user_bias + item_bias + float(q @ p)
-        out[i] = min(max(value, low), high)
+        has[j] = True
+    slot = {u: j for j, u in enumerate(order)}
+    pair = np.fromiter((slot[u] for u in user_ids), np.int64, len(user_ids))
+    q, item_bias, item_known, trained = _item_side(view, item_ids)
+    # A trained user with a trained item keeps the SavedModel's answer; every other pair whose
+    # two sides are known is recomputed.
+    redo = has[pair] & item_known & (folded_in[pair] | ~trained)
+    value = mean + user_bias[pair] + item_bias + np.einsum("ij,ij->i", p[pair], q)
+    out[redo] = np.clip(value[redo], low, high)
+    for i in np.flatnonzero(redo):
         sources[i] = "fold_in"
     return out, sources, pending
+
+
+def _item_side(
+    view: VersionView, item_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair's item side of the formula: the factors and bias of a trained item, else of an
+    item folded in beyond the catalogue; whether it had either, and whether it was trained."""
+    loaded, new = view.loaded, view.new_items
+    vectors, n = loaded.rating_vectors, len(item_ids)
+    col = np.fromiter((loaded.item_index.get(i, -1) for i in item_ids), np.int64, n)
+    trained = col >= 0
+    q = vectors.item_factors[np.where(trained, col, 0)]
+    bias = (
+        np.zeros(n) if vectors.item_bias is None else vectors.item_bias[np.where(trained, col, 0)]
+    )
+    bias = np.where(trained, bias, 0.0)
+    known = trained.copy()
+    if new is not None and new.rating_factors is not None:
+        extra = np.fromiter(
+            (new.index.get(i, loaded.n_items - 1) - loaded.n_items for i in item_ids), np.int64, n
+        )
+        mine = ~trained & (extra >= 0)
+        q[mine] = new.rating_factors[extra[mine]]
+        if new.rating_bias is not None:
+            bias[mine] = new.rating_bias[extra[mine]]
+        known |= mine
+    return q, bias, known, trained

@@ -290,6 +290,38 @@ def test_a_new_item_is_folded_in_after_enough_ratings_from_known_users(served):
     assert "premiere" not in [i["item_id"] for i in rater]
 
 
+def test_one_predict_request_answers_every_kind_of_pair_as_it_would_alone(served):
+    client, loaded = served
+    register(client, "debut")
+    users = list(loaded.user_index)
+    for user in users[:5]:
+        post(client, user, [("debut", 4)])  # five known raters: "debut" is folded in
+    post(client, "novice", [(loaded.item_ids[1], 5), (loaded.item_ids[2], 2)])
+    post(client, users[30], [(loaded.item_ids[5], 1)])
+    trained, film = users[20], loaded.item_ids[7]
+    pairs = [
+        ("novice", film, "fold_in"),  # a folded-in user, a trained film
+        (trained, film, "model"),  # a trained pair: the model's own answer
+        (trained, "debut", "fold_in"),  # a trained user, a new film
+        ("novice", "debut", "fold_in"),  # both folded in
+        (users[30], film, "fold_in"),  # a trained user with a live rating
+        (trained, loaded.item_ids[3], "model"),
+        ("novice", film, "fold_in"),  # the same pair again
+    ]
+    one = [
+        client.post("/predict", json={"instances": [{"user_id": u, "item_id": i}]}).json()
+        for u, i, _ in pairs
+    ]
+    instances = [{"user_id": u, "item_id": i} for u, i, _ in pairs]
+    body = client.post("/predict", json={"instances": instances}).json()
+    assert body["sources"] == [source for _, _, source in pairs]
+    assert [alone["sources"][0] for alone in one] == body["sources"]
+    assert body["predictions"] == pytest.approx(
+        [alone["predictions"][0] for alone in one], abs=1e-6
+    )
+    assert body["predictions"][0] == body["predictions"][-1]
+
+
 def test_the_softmax_item_fold_solves_the_retrieval_objective_for_the_item(default_version):
     loaded = load_version(default_version[1])
     rows, ratings = np.array([0, 3, 5, 8, 13]), np.array([5.0, 4, 3, 5, 2])
