@@ -49,14 +49,14 @@ CHUNK_ROWS = 1 << 15
 GROWTH = 1.2  # padded lengths grow by this factor: at most ~20% of a chunk is padding
 # What a row's exact solve costs in units of one matrix-vector pass over its gathered ratings
 # (measured per chunk at 20M ratings and d = 65 unknowns, bench/README.md): the Gram matmul
-# ~4.2 passes per rating, the Cholesky ~950 passes' worth of one rating. The Gram grows as d^2
-# and the Cholesky as d^3 where a pass grows as d, hence the factors of d and d^2.
+# ~4.2 passes per rating, and a row's Cholesky as much as ~950 passes over one rating. The Gram
+# grows as d^2 and the Cholesky as d^3 where a pass grows as d, hence the factors of d and d^2.
 GRAM_PASSES = 4.2 / 65  # times d, per rating
 CHOLESKY_PASSES = 950 / 65**2  # times d^2, per row
 
 
 def steps_are_cheaper(length: int, d: int, steps: int) -> bool:
-    """Whether `steps` conjugate-gradient steps (2 steps + 2 passes over the gathered rows)
+    """Whether `steps` conjugate-gradient steps (2 * steps + 2 passes over the gathered rows)
     cost less than the exact solve for rows of `length` ratings and `d` unknowns: at d = 65,
     rows shorter than ~530 ratings with 2 steps, ~250 with 3."""
     passes = 2 * steps + 2
@@ -283,9 +283,9 @@ class ALS:
         exchange: Exchange | None = None,
         cg_steps: int = 0,
     ):
-        """`cg_steps` > 0: every pass after the first solves each row by that many
-        conjugate-gradient steps from its previous solution (`conjugate_gradient`); 0: every
-        pass solves exactly."""
+        """`cg_steps` > 0: every pass after the first solves each row where they cost less than
+        the exact solve (`steps_are_cheaper`) by that many conjugate-gradient steps from its
+        previous solution (`conjugate_gradient`); 0: every pass solves exactly."""
         if cg_steps < 0:
             raise ValueError(f"conjugate-gradient steps must be 0 (exact) or more, not {cg_steps}")
         if not model_kind(model.kind).als:
