@@ -19,7 +19,7 @@ Parts (all by default), each a row group of the table printed at the end:
   `--solver-data ml-1m,ml-100k` adds those data sets (fetched under --data-dir), each at its
   own defaults for both solvers (ml-100k: ALS at l2 0.12, chosen on its validation split).
 - passes: ALS with exact solves beside ALS with `--cg-steps` conjugate-gradient steps a row
-  (training.als.conjugate_gradient) on one split of the same sets: RMSE, passes, a pass's
+  (training.als_steps.conjugate_gradient) on one split of the same sets: RMSE, passes, a pass's
   seconds against implicit's ALS pass on the same ratings.
 - topn: on a set made with `recsys synth --tastes 30` (planted tastes decide which films each
   user rates; the plain set cannot tell a ranking from popularity), NDCG@10 on the split and

@@ -40,7 +40,7 @@ class TrainConfig:
     # training.spectral) or "random" (the model's own small random tables).
     als_start: str = "spectral"
     # ALS passes after the first: 0 solves each row exactly; n > 0 takes n conjugate-gradient
-    # steps from each row's previous solution (training.als.conjugate_gradient).
+    # steps from each row's previous solution (training.als_steps.conjugate_gradient).
     als_cg_steps: int = 0
     optimizer: str = "adam"
     learning_rate: float = 0.001

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import als
+from training import als, als_steps
 from training.als import ALS, Side, padded_lengths
 from training.config import TrainConfig
 from training.models.kinds import build_model
@@ -200,13 +200,13 @@ def test_one_conjugate_gradient_step_is_numpys_and_enough_steps_reach_the_exact_
 
 def test_steps_replace_the_exact_solve_only_where_they_cost_less():
     # 65 unknowns (64 factors and a bias), as measured: 2 steps up to ~530 ratings a row.
-    assert als.steps_are_cheaper(20, 65, 2) and als.steps_are_cheaper(520, 65, 2)
-    assert not als.steps_are_cheaper(540, 65, 2)
-    assert als.steps_are_cheaper(240, 65, 3) and not als.steps_are_cheaper(260, 65, 3)
+    assert als_steps.steps_are_cheaper(20, 65, 2) and als_steps.steps_are_cheaper(520, 65, 2)
+    assert not als_steps.steps_are_cheaper(540, 65, 2)
+    assert als_steps.steps_are_cheaper(240, 65, 3) and not als_steps.steps_are_cheaper(260, 65, 3)
     # One step (4 passes) costs less than the Gram matmul alone at 65 unknowns: always.
-    assert als.steps_are_cheaper(100_000, 65, 1)
+    assert als_steps.steps_are_cheaper(100_000, 65, 1)
     # At 5 unknowns a Cholesky is nearly free: the exact solve wins from two ratings a row.
-    assert not als.steps_are_cheaper(2, 5, 1)
+    assert not als_steps.steps_are_cheaper(2, 5, 1)
 
 
 def test_with_conjugate_gradient_steps_the_first_pass_is_exact_and_every_pass_lowers_the_loss(
