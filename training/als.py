@@ -179,18 +179,17 @@ def half_pass(
     solved = np.zeros((side.n_rows, d), np.float32)
     objective = 0.0
     index, workers = place
-    iterate = conjugate_gradient(steps) if steps else None
     for chunk in side.chunks[index::workers]:
         weighted = tf.constant(weights(chunk.counts)[:, None] * penalty[None, :])
-        if start is None or iterate is None or not steps_are_cheaper(chunk.cols.shape[1], d, steps):
-            x, part = solve_chunk(
-                padded_features, padded_offsets, chunk.cols, chunk.ratings, weighted
-            )
-        else:
-            x, part = iterate(
+        if steps and start is not None and steps_are_cheaper(chunk.cols.shape[1], d, steps):
+            x, part = conjugate_gradient(steps)(
                 padded_features, padded_offsets, chunk.cols, chunk.ratings, weighted,
                 tf.constant(start[chunk.rows]),
             )  # fmt: skip
+        else:
+            x, part = solve_chunk(
+                padded_features, padded_offsets, chunk.cols, chunk.ratings, weighted
+            )
         solved[chunk.rows] = x.numpy()
         objective += float(part)
     if exchange is not None:
