@@ -6,6 +6,9 @@ DATA_DIR ?= data
 MODELS_DIR ?= models
 NAME ?= movielens
 DATASET ?= ml-100k
+# `make test` runs in this many processes (pytest-xdist, a module per process at a time);
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run install fetch train serve test test-fast lint audit lock clean
 
@@ -33,7 +36,7 @@ serve: install
 	$(BIN)/recsys serve --models-dir $(MODELS_DIR) --name $(NAME)
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The inner loop (under a minute): no process-starting (integration) or slow tests.
 test-fast: install
